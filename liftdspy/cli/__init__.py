@@ -1,0 +1,44 @@
+"""The `liftdspy` command line (typer + rich). Each command group lives in its own module."""
+
+from __future__ import annotations
+
+import logging
+
+import typer
+from rich.logging import RichHandler
+
+import liftdspy
+from liftdspy.cli import cache_cmd, datasets_cmd, lm_cmd, modal_cmd, sandbox_cmd
+
+app = typer.Typer(
+    name="liftdspy",
+    help="DSPy optimization research for natural language -> IR -> Python code.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(datasets_cmd.app, name="datasets", help="Validate, inspect and import labelled datasets.")
+app.add_typer(sandbox_cmd.app, name="sandbox", help="Run code against tests in the sandbox.")
+app.add_typer(lm_cmd.app, name="lm", help="Talk to the configured language models.")
+app.add_typer(cache_cmd.app, name="cache", help="Inspect and move recorded LM responses.")
+app.add_typer(modal_cmd.app, name="modal", help="Deploy and reach the vLLM server on Modal.")
+
+
+@app.callback()
+def _root(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at DEBUG level."),
+) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(message)s",
+        handlers=[RichHandler(show_path=False, rich_tracebacks=True)],
+    )
+
+
+@app.command()
+def version() -> None:
+    """Print liftdspy's version."""
+    typer.echo(liftdspy.__version__)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,37 @@
+"""The intermediate representation: models, JSON schema and Python stub rendering."""
+
+from liftdspy.ir.models import (
+    IR_VERSION,
+    Assertion,
+    Effect,
+    HoleKind,
+    IntermediateRepresentation,
+    Intent,
+    Metadata,
+    Parameter,
+    Returns,
+    Signature,
+    TypedHole,
+)
+from liftdspy.ir.schema import UnboundedSchemaError, check_bounded, ir_json_schema
+from liftdspy.ir.stub import SignatureNotFoundError, parse_signature, render_stub
+
+__all__ = [
+    "IR_VERSION",
+    "Assertion",
+    "Effect",
+    "HoleKind",
+    "IntermediateRepresentation",
+    "Intent",
+    "Metadata",
+    "Parameter",
+    "Returns",
+    "Signature",
+    "SignatureNotFoundError",
+    "TypedHole",
+    "UnboundedSchemaError",
+    "check_bounded",
+    "ir_json_schema",
+    "parse_signature",
+    "render_stub",
+]

@@ -16,7 +16,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
-app.add_typer(datasets_cmd.app, name="datasets", help="Validate, inspect and import labelled datasets.")
+app.add_typer(
+    datasets_cmd.app, name="datasets", help="Validate, inspect and import labelled datasets."
+)
 app.add_typer(sandbox_cmd.app, name="sandbox", help="Run code against tests in the sandbox.")
 app.add_typer(lm_cmd.app, name="lm", help="Talk to the configured language models.")
 app.add_typer(cache_cmd.app, name="cache", help="Inspect and move recorded LM responses.")

@@ -77,7 +77,9 @@ def read_tasks(paths: Iterable[str | Path]) -> LoadResult:
                 try:
                     data = json.loads(line)
                 except json.JSONDecodeError as exc:
-                    errors.append(RowError(path, lineno, f"not valid JSON: {exc.msg} (col {exc.colno})"))
+                    errors.append(
+                        RowError(path, lineno, f"not valid JSON: {exc.msg} (col {exc.colno})")
+                    )
                     continue
                 try:
                     task = LabelledTask.model_validate(data)
@@ -88,7 +90,11 @@ def read_tasks(paths: Iterable[str | Path]) -> LoadResult:
                 if task.id in seen:
                     first = seen[task.id]
                     errors.append(
-                        RowError(path, lineno, f"duplicate id {task.id!r} (first at {first.path}:{first.line})")
+                        RowError(
+                            path,
+                            lineno,
+                            f"duplicate id {task.id!r} (first at {first.path}:{first.line})",
+                        )
                     )
                     continue
                 seen[task.id] = here

@@ -11,7 +11,14 @@ import keyword
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
 IR_VERSION = "1"
 
@@ -27,6 +34,7 @@ MAX_EFFECTS = 6
 MAX_ASSERTIONS = 8
 MAX_HOLES = 6
 MAX_CONSTRAINTS = 4
+
 
 def _not_keyword(name: str) -> str:
     if keyword.iskeyword(name):

@@ -59,10 +59,10 @@ def parse_signature(source: str, name: str | None = None) -> Signature:
     try:
         tree = ast.parse(source)
     except SyntaxError as exc:
-        raise SignatureNotFoundError(f"source does not parse: line {exc.lineno}: {exc.msg}") from exc
-    functions = [
-        n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)
-    ]
+        raise SignatureNotFoundError(
+            f"source does not parse: line {exc.lineno}: {exc.msg}"
+        ) from exc
+    functions = [n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
     if name is not None:
         functions = [f for f in functions if f.name == name]
     if not functions:

@@ -155,7 +155,10 @@ def test_stub_escapes_triple_quotes_in_text():
 
 
 def test_parse_signature_reads_names_types_and_defaults_missing_hints_to_any():
-    source = "import os\n\ndef helper(): pass\n\ndef f(a, b: list[int], *rest, k: 'str' = 'x', **kw) -> dict:\n    pass\n"
+    source = (
+        "import os\n\ndef helper(): pass\n\n"
+        "def f(a, b: list[int], *rest, k: 'str' = 'x', **kw) -> dict:\n    pass\n"
+    )
     sig = parse_signature(source, "f")
     assert [(p.name, p.type_hint) for p in sig.parameters] == [
         ("a", "Any"),

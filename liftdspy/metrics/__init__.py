@@ -1,0 +1,29 @@
+"""DSPy metrics for liftdspy: the IR metric, the code metric (sandboxed tests) and both combined.
+
+Every metric returns a `MetricBreakdown` from `metric.breakdown(example, prediction)`, a float
+from `metric(example, prediction, trace=None)` (for `dspy.Evaluate`, MIPROv2, BootstrapFewShot),
+and `dspy.Prediction(score=..., feedback=...)` from `metric.feedback(gold, pred, trace,
+pred_name, pred_trace)` (pass `metric.feedback` as `dspy.GEPA(metric=...)`).
+"""
+
+from liftdspy.metrics.base import BreakdownMetric
+from liftdspy.metrics.breakdown import MetricBreakdown, weighted_total
+from liftdspy.metrics.fields import GoldDataError, coerce_ir, strip_code_fence
+from liftdspy.metrics.ir_metric import IRMetric, IRMetricWeights, score_ir
+from liftdspy.metrics.text_similarity import text_similarity
+from liftdspy.metrics.type_hints import normalise_type_hint, type_hint_similarity
+
+__all__ = [
+    "BreakdownMetric",
+    "GoldDataError",
+    "IRMetric",
+    "IRMetricWeights",
+    "MetricBreakdown",
+    "coerce_ir",
+    "normalise_type_hint",
+    "score_ir",
+    "strip_code_fence",
+    "text_similarity",
+    "type_hint_similarity",
+    "weighted_total",
+]

@@ -1,0 +1,278 @@
+"""The in-sandbox side: run untrusted code and its tests, report results on a private pipe.
+
+This file is executed as a script (`python -I -B harness.py`) in a fresh process by
+`liftdspy.sandbox.runner`; it must only use the standard library and must never be imported by
+the library itself. It reads one job as JSON from stdin:
+
+    {"code": str, "setup": str, "tests": [str], "result_fd": int, "workdir": str,
+     "test_timeout_s": float, "memory_mb": int, "cpu_s": int, "max_file_mb": int}
+
+and writes one JSON object per line to `result_fd` (never stdout, which user code owns):
+
+    {"event": "loaded", "ok": bool, "error": str | None}
+    {"event": "start", "index": int}
+    {"event": "test", "index": int, "outcome": str, "error_type": str|None, "message": str|None,
+     "duration_s": float}
+    {"event": "done"}
+
+Before any user code runs it lowers resource limits and installs an audit hook that refuses
+process creation, signals to other processes, native library loading, network calls and
+file-system writes outside the working directory. The hook is a second line of defence; the
+runner adds OS-level isolation (separate uid, network namespace) where the machine allows it.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import json
+import os
+import resource
+import signal
+import sys
+import time
+import traceback
+
+_MESSAGE_LIMIT = 2000
+_REPR_LIMIT = 300
+_EXPLAIN_TIMEOUT_S = 1.0
+
+# Audit events that start processes, touch other processes or load native code.
+_FORBIDDEN_EVENTS = frozenset(
+    {
+        "os.system",
+        "os.exec",
+        "os.spawn",
+        "os.posix_spawn",
+        "os.fork",
+        "os.forkpty",
+        "subprocess.Popen",
+        "os.kill",
+        "os.killpg",
+        "signal.pthread_kill",
+        "ctypes.dlopen",
+        "ctypes.dlsym",
+        "ctypes.call_function",
+        "socket.connect",
+        "socket.bind",
+        "socket.sendto",
+        "socket.sendmsg",
+        "socket.getaddrinfo",
+        "socket.gethostbyname",
+        "socket.gethostbyaddr",
+        "os.setuid",
+        "os.chroot",
+    }
+)
+# Audit events whose first argument is a path that must stay inside the working directory.
+_PATH_EVENTS = frozenset(
+    {
+        "os.remove",
+        "os.rmdir",
+        "os.mkdir",
+        "os.chmod",
+        "os.chown",
+        "os.truncate",
+        "os.utime",
+        "os.link",
+        "os.symlink",
+        "os.rename",
+        "shutil.rmtree",
+        "shutil.copyfile",
+        "shutil.copytree",
+        "shutil.move",
+    }
+)
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
+
+
+class _TestTimeout(BaseException):
+    """Raised by the per-test alarm; a BaseException so user `except Exception` misses it."""
+
+
+def _limit(kind: int, value: int) -> None:
+    _soft, hard = resource.getrlimit(kind)
+    if hard != resource.RLIM_INFINITY:
+        value = min(value, hard)
+    # Best effort: the runner's wall clock still applies if a limit cannot be set.
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(kind, (value, value))
+
+
+def _apply_limits(job: dict) -> None:
+    _limit(resource.RLIMIT_AS, int(job["memory_mb"]) * 1024 * 1024)
+    _limit(resource.RLIMIT_CPU, int(job["cpu_s"]))
+    _limit(resource.RLIMIT_FSIZE, int(job["max_file_mb"]) * 1024 * 1024)
+    _limit(resource.RLIMIT_CORE, 0)
+    # Per real uid: effective when the runner gave us our own uid, useless for root.
+    _limit(resource.RLIMIT_NPROC, 0)
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # oversized writes fail with EFBIG instead
+
+
+def _make_audit_hook(workdir: str):
+    root = os.path.realpath(workdir)
+    realpath = os.path.realpath
+    join = os.path.join
+    getcwd = os.getcwd
+    fspath = os.fspath
+
+    def inside(path: object) -> bool:
+        if isinstance(path, int):
+            return True  # an already-open descriptor
+        try:
+            text = fspath(path)
+        except TypeError:
+            return False
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", "surrogateescape")
+        full = realpath(join(getcwd(), text))
+        return full == root or full.startswith(root + os.sep)
+
+    def hook(event: str, args: tuple) -> None:
+        if event in _FORBIDDEN_EVENTS:
+            raise PermissionError(f"sandbox: {event} is not allowed")
+        if event == "open":
+            path, mode, flags = (*args, None, None, None)[:3]
+            writing = bool(
+                (isinstance(mode, str) and any(ch in mode for ch in "wax+"))
+                or (isinstance(flags, int) and flags & _WRITE_FLAGS)
+            )
+            if writing and not inside(path):
+                raise PermissionError(f"sandbox: writing outside the working directory: {path!r}")
+        elif event in _PATH_EVENTS:
+            for path in args[:2] if event in {"os.rename", "os.link", "os.symlink"} else args[:1]:
+                if path is not None and not inside(path):
+                    raise PermissionError(
+                        f"sandbox: {event} outside the working directory: {path!r}"
+                    )
+
+    return hook
+
+
+def _describe(exc: BaseException) -> tuple[str, str]:
+    message = f"{exc.msg} (line {exc.lineno})" if isinstance(exc, SyntaxError) else str(exc)
+    return type(exc).__name__, message[:_MESSAGE_LIMIT]
+
+
+def _explain_assertion(exc: AssertionError, source: str, filename: str, namespace: dict) -> str:
+    """A message for a bare `assert`: the failing line, plus both sides of a simple comparison.
+
+    The two sides are evaluated again (under a short alarm), so side effects can repeat; any
+    problem while explaining just leaves the failing line.
+    """
+    if str(exc):
+        return str(exc)[:_MESSAGE_LIMIT]
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == filename]
+    lineno = frames[-1].lineno if frames else None
+    lines = source.splitlines()
+    line = lines[lineno - 1].strip() if lineno and 0 < lineno <= len(lines) else source.strip()
+    try:
+        node = next(
+            n
+            for n in ast.walk(ast.parse(source))
+            if isinstance(n, ast.Assert) and n.lineno == lineno
+        )
+        if not (isinstance(node.test, ast.Compare) and len(node.test.ops) == 1):
+            return line[:_MESSAGE_LIMIT]
+        signal.setitimer(signal.ITIMER_REAL, _EXPLAIN_TIMEOUT_S)
+        try:
+            left, right = (
+                eval(compile(ast.Expression(side), filename, "eval"), namespace)
+                for side in (node.test.left, node.test.comparators[0])
+            )
+            detail = f" (left: {_short_repr(left)}, right: {_short_repr(right)})"
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    except BaseException:
+        return line[:_MESSAGE_LIMIT]
+    return (line + detail)[:_MESSAGE_LIMIT]
+
+
+def _short_repr(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= _REPR_LIMIT else text[: _REPR_LIMIT - 3] + "..."
+
+
+def main() -> int:
+    job = json.loads(sys.stdin.read())
+    out_fd = int(job["result_fd"])
+    write = os.write
+    dumps = json.dumps
+    perf = time.perf_counter
+
+    def report(record: dict) -> None:
+        data = (dumps(record) + "\n").encode()
+        while data:
+            data = data[write(out_fd, data) :]
+
+    workdir = job["workdir"]
+    os.chdir(workdir)
+    _apply_limits(job)
+    sys.dont_write_bytecode = True
+    sys.addaudithook(_make_audit_hook(workdir))
+
+    def on_alarm(_signum: int, _frame: object) -> None:
+        raise _TestTimeout()
+
+    signal.signal(signal.SIGALRM, on_alarm)
+    setitimer = signal.setitimer
+    namespace: dict = {"__name__": "__sandbox__", "__builtins__": __builtins__}
+
+    for label, source in (("code", job["code"]), ("setup", job["setup"])):
+        if not source.strip():
+            continue
+        try:
+            exec(compile(source, f"<{label}>", "exec"), namespace)
+        except BaseException as exc:  # user code may raise even SystemExit
+            error_type, message = _describe(exc)
+            prefix = "setup: " if label == "setup" else ""
+            report({"event": "loaded", "ok": False, "error": f"{prefix}{error_type}: {message}"})
+            report({"event": "done"})
+            return 0
+    report({"event": "loaded", "ok": True, "error": None})
+
+    test_timeout = float(job["test_timeout_s"])
+    for index, source in enumerate(job["tests"]):
+        report({"event": "start", "index": index})
+        outcome, error_type, message = "passed", None, None
+        started = perf()
+        try:
+            compiled = compile(source, f"<test {index}>", "exec")
+            setitimer(signal.ITIMER_REAL, test_timeout)
+            try:
+                exec(compiled, namespace)
+            finally:
+                setitimer(signal.ITIMER_REAL, 0)
+        except _TestTimeout:
+            outcome, error_type = "timeout", "Timeout"
+            message = f"test exceeded {test_timeout:g} s"
+        except AssertionError as exc:
+            outcome, error_type = "failed", "AssertionError"
+            message = _explain_assertion(exc, source, f"<test {index}>", namespace)
+        except BaseException as exc:
+            outcome = "error"
+            error_type, message = _describe(exc)
+        report(
+            {
+                "event": "test",
+                "index": index,
+                "outcome": outcome,
+                "error_type": error_type,
+                "message": message,
+                "duration_s": round(perf() - started, 6),
+            }
+        )
+    report({"event": "done"})
+    return 0
+
+
+def _finish(code: int) -> None:
+    """Flush and leave at once: skip atexit handlers and threads the user code left behind."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(BaseException):  # user code may have broken the streams
+            stream.flush()
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    _finish(main())

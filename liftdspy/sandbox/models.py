@@ -1,0 +1,80 @@
+"""Data that crosses the sandbox boundary: limits, jobs and results (pydantic models)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class TestOutcome(StrEnum):
+    """What happened to one test."""
+
+    __test__ = False  # not a pytest test class
+
+    passed = "passed"
+    failed = "failed"  # the test raised AssertionError
+    error = "error"  # the test raised any other exception (or never ran, see the message)
+    timeout = "timeout"  # the test exceeded its own or the program's time limit
+
+
+class TestResult(BaseModel):
+    """The outcome of one test statement."""
+
+    __test__: ClassVar[bool] = False
+
+    index: int
+    source: str
+    outcome: TestOutcome
+    error_type: str | None = None
+    message: str | None = None
+    duration_s: float = 0.0
+
+
+class SandboxLimits(BaseModel):
+    """Resource limits for one sandboxed program run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    timeout_s: float = Field(10.0, gt=0, description="Wall clock limit for the whole process.")
+    test_timeout_s: float = Field(3.0, gt=0, description="Wall clock limit for each test.")
+    memory_mb: int = Field(512, ge=64, description="Address-space limit (RLIMIT_AS).")
+    cpu_s: int = Field(10, ge=1, description="CPU-time limit (RLIMIT_CPU).")
+    max_output_bytes: int = Field(8192, ge=0, description="stdout/stderr are cut to this size.")
+
+
+class SandboxJob(BaseModel):
+    """One program to check: `code`, then `setup`, then each test statement."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: str
+    tests: list[str]
+    setup: str = ""
+    limits: SandboxLimits | None = None
+
+
+class SandboxResult(BaseModel):
+    """Everything observed while running one job."""
+
+    version: int = 1
+    loaded: bool  # the code compiled and its top level (and the setup) ran without error
+    load_error: str | None = None  # e.g. "SyntaxError: invalid syntax (line 3)"
+    tests: list[TestResult] = Field(default_factory=list)
+    stdout: str = ""
+    stderr: str = ""
+    timed_out: bool = False
+    duration_s: float = 0.0
+
+    @property
+    def passed(self) -> int:
+        return sum(1 for test in self.tests if test.outcome is TestOutcome.passed)
+
+    @property
+    def total(self) -> int:
+        return len(self.tests)
+
+    @property
+    def pass_rate(self) -> float:
+        return self.passed / self.total if self.tests else 0.0

@@ -1,0 +1,26 @@
+"""Language-model engines for DSPy (local llama.cpp, OpenAI-compatible/Modal) and the recorder."""
+
+from liftdspy.lm.config import LMConfig, RecorderConfig, build_lm, recorder_of
+from liftdspy.lm.recorder import (
+    RecorderMode,
+    RecorderStats,
+    RecordingEngine,
+    RecordingMissError,
+    RolloutScope,
+)
+from liftdspy.lm.store import RecordedCall, RecordingStore, ensure_imported
+
+__all__ = [
+    "LMConfig",
+    "RecordedCall",
+    "RecorderConfig",
+    "RecorderMode",
+    "RecorderStats",
+    "RecordingEngine",
+    "RecordingMissError",
+    "RecordingStore",
+    "RolloutScope",
+    "build_lm",
+    "ensure_imported",
+    "recorder_of",
+]

@@ -1,0 +1,165 @@
+"""`LMConfig` (what model, where, how to sample, how to record) and `build_lm`, the one LM factory.
+
+    lm = build_lm(LMConfig(kind="local", model="smollm2-135m", model_path=Path("...gguf")))
+    dspy.configure(lm=lm)
+    recorder_of(lm).stats()
+
+`build_lm` returns `dspy.LM(f"{kind}/{model}", engine=RecordingEngine(engine), cache=False, ...)`.
+The engine module for the kind is imported only when that kind is built, so the `local` extra
+(llama.cpp) is not needed to build an `openai` LM, and vice versa.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import dspy
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from liftdspy.lm.recorder import IdentifiedEngine, RecorderMode, RecordingEngine, RolloutScope
+from liftdspy.lm.store import default_store_path
+
+logger = logging.getLogger(__name__)
+
+RECORDER_MODE_ENV = "LIFTDSPY_RECORDER"
+
+# kind -> (module, class). Imported lazily by `build_engine`.
+ENGINE_CLASSES: dict[str, tuple[str, str]] = {
+    "local": ("liftdspy.lm.local_engine", "LocalEngine"),
+    "openai": ("liftdspy.lm.openai_engine", "OpenAIEngine"),
+    "modal": ("liftdspy.lm.openai_engine", "OpenAIEngine"),
+}
+
+
+class RecorderConfig(BaseModel):
+    """How calls are recorded. `LIFTDSPY_RECORDER` overrides `mode` (CI sets `offline`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: RecorderMode = RecorderMode.REPLAY
+    path: Path | None = Field(
+        None, description="diskcache directory; default cache/diskcache/<name>"
+    )
+    name: str = Field("default", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+    def store_path(self) -> Path:
+        return self.path if self.path is not None else default_store_path(self.name)
+
+    def effective_mode(self) -> RecorderMode:
+        override = os.environ.get(RECORDER_MODE_ENV)
+        if not override:
+            return self.mode
+        try:
+            return RecorderMode(override.strip().lower())
+        except ValueError:
+            choices = ", ".join(mode.value for mode in RecorderMode)
+            raise ValueError(f"{RECORDER_MODE_ENV}={override!r} is not one of: {choices}") from None
+
+
+class LMConfig(BaseModel):
+    """One language model: which engine, which model, sampling defaults and the recorder."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: Literal[1] = 1
+    kind: Literal["local", "openai", "modal"]
+    model: str = Field(min_length=1)
+    model_path: Path | None = None
+    base_url: str | None = None
+    api_key_env: str | None = Field(
+        None,
+        pattern=r"^[A-Z_][A-Z0-9_]*$",
+        description="NAME of the environment variable holding the API key (never the key itself)",
+    )
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    max_tokens: int = Field(1024, gt=0)
+    n_threads: int | None = Field(None, gt=0)
+    n_ctx: int | None = Field(None, gt=0)
+    seed: int | None = None
+    timeout: float = Field(120.0, gt=0)
+    recorder: RecorderConfig = Field(default_factory=RecorderConfig)
+
+    @model_validator(mode="after")
+    def _check_kind(self) -> LMConfig:
+        if self.kind == "openai" and not self.base_url:
+            raise ValueError("kind 'openai' needs base_url (the OpenAI-compatible endpoint)")
+        if self.base_url and "@" in self.base_url.split("//", 1)[-1].split("/", 1)[0]:
+            raise ValueError("base_url must not carry credentials; put the key in api_key_env")
+        return self
+
+    def engine_kwargs(self) -> dict[str, Any]:
+        """Constructor arguments of the engine class for this kind (unset values left out)."""
+        if self.kind == "local":
+            values: dict[str, Any] = {
+                "model": self.model,
+                "model_path": self.model_path,
+                "n_threads": self.n_threads,
+                "n_ctx": self.n_ctx,
+                "seed": self.seed,
+            }
+        else:
+            values = {
+                "base_url": self.base_url,
+                "model": self.model,
+                "api_key_env": self.api_key_env,
+                "timeout": self.timeout,
+            }
+        return {name: value for name, value in values.items() if value is not None}
+
+
+def build_engine(config: LMConfig) -> IdentifiedEngine:
+    """Import the engine module for `config.kind` and construct it."""
+    module_name, class_name = ENGINE_CLASSES[config.kind]
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        hint = (
+            " (install the `local` extra: pip install -e '.[local]')"
+            if config.kind == "local"
+            else ""
+        )
+        raise ImportError(f"LM kind {config.kind!r} needs {module_name}{hint}: {exc}") from exc
+    engine_class = getattr(module, class_name)
+    return engine_class(**config.engine_kwargs())
+
+
+def build_lm(config: LMConfig, *, engine: IdentifiedEngine | None = None) -> dspy.LM:
+    """A `dspy.LM` whose every call goes through a `RecordingEngine`.
+
+    `engine` replaces the engine built from `config` (tests use a `ScriptedEngine`). DSPy's own
+    cache is off (`cache=False`): its key ignores the engine's endpoint, so it could answer for the
+    wrong server, and it would hide calls from the recorder. The `RolloutScope` callback tells the
+    recorder the rollout id of each call, which DSPy does not pass to engines.
+    """
+    inner = engine if engine is not None else build_engine(config)
+    mode = config.recorder.effective_mode()
+    key_env = config.api_key_env or getattr(inner, "api_key_env", None)
+    secrets = [os.environ.get(key_env)] if key_env else []
+    recorder = RecordingEngine(inner, config.recorder.store_path(), mode, secrets=secrets)
+    logger.info(
+        "LM %s/%s recorded in %s (mode %s)",
+        config.kind,
+        config.model,
+        recorder.store.path,
+        mode.value,
+    )
+    return dspy.LM(
+        f"{config.kind}/{config.model}",
+        engine=recorder,
+        cache=False,
+        temperature=config.temperature,
+        max_tokens=config.max_tokens,
+        callbacks=[RolloutScope()],
+    )
+
+
+def recorder_of(lm: dspy.LM) -> RecordingEngine:
+    """The `RecordingEngine` behind an LM built by `build_lm` (for `stats()`)."""
+    engine = getattr(lm, "engine", None)
+    if not isinstance(engine, RecordingEngine):
+        raise TypeError(f"LM {getattr(lm, 'model', lm)!r} is not recorded (engine is {engine!r})")
+    return engine

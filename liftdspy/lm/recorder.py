@@ -1,0 +1,336 @@
+"""`RecordingEngine`: a DSPy engine that records every call of another engine and can replay it.
+
+Every LM call in liftdspy goes `dspy.LM(engine=RecordingEngine(inner, store, mode))`. The key of a
+call is the sha256 of a canonical JSON of
+
+* the inner engine's `identity()` (kind, model, endpoint without credentials, model file, ...),
+* the full canonical `dspy.lm15.Request` (messages, system, tools, every `Config` field:
+  temperature, max_tokens, seed, response_format schema/grammar, stop, extensions, ...),
+* the rollout id of the DSPy call, and the candidate index (0, 1, ... when a call asks for n > 1).
+
+DSPy 3.4 strips `rollout_id` before a custom engine sees the request (`Config.extensions` may not
+carry it, see `dspy.clients.engines.base.validate_request`), and asks a canonical engine n times
+with the same request for `n=`. `RolloutScope`, a DSPy callback that `build_lm` installs on the LM,
+publishes the rollout id of the current LM call in a context variable and lets the recorder number
+the candidates.
+
+DSPy's own response cache must be off for recorded LMs (`dspy.LM(..., cache=False)`): its key
+leaves the engine (endpoint, model file) out, so a cached answer of one server would be served for
+another and the recorder would never see the call. The recorder is the one cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Protocol
+
+from dspy.clients.engines.base import validate_request
+from dspy.lm15 import Request, Response, response_to_events
+from dspy.utils.callback import BaseCallback
+from dspy.utils.exceptions import LMNotConfiguredError
+from pydantic import BaseModel
+
+from liftdspy.lm.store import (
+    RecordedCall,
+    RecordingStore,
+    canonical_json,
+    last_message_text,
+    request_json,
+    response_json,
+)
+
+logger = logging.getLogger(__name__)
+
+KEY_VERSION = 1
+_SECRET_FIELD = re.compile(
+    r"(^|_)(api_key|key|token|secret|password|authorization)$", re.IGNORECASE
+)
+_URL_CREDENTIALS = re.compile(r"://[^/@\s]+@")
+
+
+class RecorderMode(StrEnum):
+    """off: pass through. record: always call and store. replay: stored answer, else call and store.
+    offline: stored answer, else `RecordingMissError` (CI)."""
+
+    OFF = "off"
+    RECORD = "record"
+    REPLAY = "replay"
+    OFFLINE = "offline"
+
+
+class RecordingMissError(LMNotConfiguredError):
+    """Offline mode found no recording for a call. An LMError, so DSPy re-raises it unchanged."""
+
+    default_code = "recording_miss"
+
+
+class RecordingSecretError(ValueError):
+    """An identity or entry would have written a credential to the recordings."""
+
+
+class IdentifiedEngine(Protocol):
+    """What the recorder needs from an engine: DSPy's engine contract plus `identity()`."""
+
+    def identity(self) -> dict[str, str]: ...
+
+    def complete(self, request: Request) -> Response: ...
+
+    def close(self) -> None: ...
+
+
+def recording_key(
+    identity: dict[str, str], request: dict[str, Any], rollout_id: Any, candidate: int = 0
+) -> str:
+    """sha256 of all that changes an answer: engine identity, full request, rollout, candidate."""
+    material = {
+        "v": KEY_VERSION,
+        "identity": identity,
+        "request": request,
+        "rollout_id": rollout_id,
+        "candidate": candidate,
+    }
+    return hashlib.sha256(canonical_json(material).encode("utf-8")).hexdigest()
+
+
+# ── Which DSPy call is running: rollout id and candidate numbering ──────────────────────────────
+
+
+@dataclass
+class _CallScope:
+    call_id: str
+    rollout_id: Any
+    parent: _CallScope | None
+    completed: Counter[str] = field(default_factory=Counter)
+
+
+_SCOPE: ContextVar[_CallScope | None] = ContextVar("liftdspy_recorder_call", default=None)
+
+
+class RolloutScope(BaseCallback):
+    """DSPy callback publishing the current LM call's rollout id to `RecordingEngine`.
+
+    Stateless (the scope lives in a context variable), so LMs carrying it can be deep-copied.
+    """
+
+    def on_lm_start(self, call_id: str, instance: Any, inputs: dict[str, Any]) -> None:
+        call_kwargs = inputs.get("kwargs") or {}
+        lm_kwargs = getattr(instance, "kwargs", None) or {}
+        rollout_id = call_kwargs.get("rollout_id", lm_kwargs.get("rollout_id"))
+        _SCOPE.set(_CallScope(call_id=call_id, rollout_id=rollout_id, parent=_SCOPE.get()))
+
+    def on_lm_end(self, call_id: str, outputs: Any, exception: Exception | None = None) -> None:
+        scope = _SCOPE.get()
+        if scope is not None and scope.call_id == call_id:
+            _SCOPE.set(scope.parent)
+
+
+# ── The engine ──────────────────────────────────────────────────────────────────────────────────
+
+
+class RecorderStats(BaseModel):
+    """Counters for cost reporting. `calls` are inner (live) calls; `hits` came from disk."""
+
+    mode: RecorderMode
+    hits: int = 0
+    misses: int = 0
+    calls: int = 0
+    stored: int = 0
+    live_seconds: float = 0.0
+    saved_seconds: float = 0.0
+    live_input_tokens: int = 0
+    live_output_tokens: int = 0
+    replayed_input_tokens: int = 0
+    replayed_output_tokens: int = 0
+
+
+class RecordingEngine:
+    """Wrap any engine with `identity()`; record, replay or refuse its calls by `RecorderMode`."""
+
+    def __init__(
+        self,
+        inner: IdentifiedEngine,
+        store: RecordingStore | Path | str,
+        mode: RecorderMode | str = RecorderMode.REPLAY,
+        *,
+        secrets: Iterable[str | None] = (),
+    ) -> None:
+        self.inner = inner
+        self._owns_store = not isinstance(store, RecordingStore)
+        self.store = store if isinstance(store, RecordingStore) else RecordingStore(store)
+        self.mode = RecorderMode(mode)
+        self._secrets = tuple(s for s in secrets if s)
+        self._identity = _checked_identity(inner.identity(), self._secrets)
+        self._lock = threading.Lock()
+        self._stats = RecorderStats(mode=self.mode)
+        self._warned_unscoped = False
+
+    def __repr__(self) -> str:
+        model = self._identity.get("model", "?")
+        return f"RecordingEngine({model!r}, {self.mode.value}, {self.store.path})"
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> RecordingEngine:
+        # An engine is a shared resource (dspy.LM.copy shares it too); DSPy deep-copies programs.
+        return self
+
+    def identity(self) -> dict[str, str]:
+        return dict(self._identity)
+
+    def stats(self) -> RecorderStats:
+        with self._lock:
+            return self._stats.model_copy()
+
+    def reset_stats(self) -> None:
+        with self._lock:
+            self._stats = RecorderStats(mode=self.mode)
+
+    def complete(self, request: Request) -> Response:
+        validate_request(request)
+        if self.mode is RecorderMode.OFF:
+            return self._call_inner(request)[0]
+        scope = self._scope()
+        request_data = request_json(request)
+        rollout_id = scope.rollout_id if scope is not None else None
+        first_key = recording_key(self._identity, request_data, rollout_id, 0)
+        candidate = scope.completed[first_key] if scope is not None else 0
+        key = (
+            first_key
+            if candidate == 0
+            else recording_key(self._identity, request_data, rollout_id, candidate)
+        )
+        response = self._answer(request, request_data, rollout_id, candidate, key)
+        if scope is not None:
+            scope.completed[first_key] += 1
+        return response
+
+    def stream(self, request: Request) -> Iterator[Any]:
+        """A recorded call replays as one complete response (streams are recorded whole)."""
+        return response_to_events(self.complete(request))
+
+    def close(self) -> None:
+        self.inner.close()
+        if self._owns_store:
+            self.store.close()
+
+    # ── internals ──
+
+    def _answer(
+        self,
+        request: Request,
+        request_data: dict[str, Any],
+        rollout_id: Any,
+        candidate: int,
+        key: str,
+    ) -> Response:
+        if self.mode is not RecorderMode.RECORD:
+            entry = self.store.get(key)
+            if entry is not None:
+                response = entry.to_response()
+                self._count_hit(entry, response)
+                logger.debug("recorder hit %s", entry.summary())
+                return response
+            self._count(misses=1)
+            if self.mode is RecorderMode.OFFLINE:
+                raise self._miss_error(key, request_data)
+        response, latency = self._call_inner(request)
+        entry = RecordedCall(
+            key=key,
+            identity=self._identity,
+            request=request_data,
+            rollout_id=rollout_id,
+            candidate=candidate,
+            response=response_json(response),
+            created=datetime.now(UTC).isoformat(timespec="seconds"),
+            model=self._identity.get("model", request.model),
+            latency_s=round(latency, 6),
+        )
+        self._refuse_secrets(entry)
+        self.store.put(entry)
+        self._count(stored=1)
+        logger.debug("recorder stored %s (%.2fs)", entry.summary(), latency)
+        return response
+
+    def _call_inner(self, request: Request) -> tuple[Response, float]:
+        start = time.perf_counter()
+        response = self.inner.complete(request)
+        latency = time.perf_counter() - start
+        usage = response.usage
+        with self._lock:
+            self._stats.calls += 1
+            self._stats.live_seconds += latency
+            self._stats.live_input_tokens += usage.input_tokens or 0
+            self._stats.live_output_tokens += usage.output_tokens or 0
+        return response, latency
+
+    def _count(self, *, misses: int = 0, stored: int = 0) -> None:
+        with self._lock:
+            self._stats.misses += misses
+            self._stats.stored += stored
+
+    def _count_hit(self, entry: RecordedCall, response: Response) -> None:
+        with self._lock:
+            self._stats.hits += 1
+            self._stats.saved_seconds += entry.latency_s
+            self._stats.replayed_input_tokens += response.usage.input_tokens or 0
+            self._stats.replayed_output_tokens += response.usage.output_tokens or 0
+
+    def _scope(self) -> _CallScope | None:
+        scope = _SCOPE.get()
+        if scope is None and not self._warned_unscoped:
+            self._warned_unscoped = True
+            logger.warning(
+                "RecordingEngine for %s is used without the RolloutScope callback: rollout ids and "
+                "n>1 candidates will share one recording. Build LMs with liftdspy.lm.build_lm.",
+                self._identity.get("model", "?"),
+            )
+        return scope
+
+    def _miss_error(self, key: str, request_data: dict[str, Any]) -> RecordingMissError:
+        model = self._identity.get("model", request_data.get("model", "?"))
+        request_digest = hashlib.sha256(canonical_json(request_data).encode()).hexdigest()[:12]
+        text = " ".join(last_message_text(request_data).split())[:80]
+        return RecordingMissError(
+            f"No recording for model {model!r} (key {key[:12]}, request {request_digest}) in "
+            f"{self.store.path}; last message starts {text!r}. Offline mode never calls the model: "
+            "record it (LIFTDSPY_RECORDER=replay with a live engine), then `liftdspy cache export` "
+            "and commit the JSONL.",
+            model=model,
+            provider="liftdspy-recorder",
+        )
+
+    def _refuse_secrets(self, entry: RecordedCall) -> None:
+        if not self._secrets:
+            return
+        text = canonical_json(entry.model_dump(mode="json"))
+        if any(secret in text for secret in self._secrets):
+            raise RecordingSecretError(
+                f"refusing to record a call of {entry.model!r}: the entry would contain a "
+                "credential (it appears in the request or the response)"
+            )
+
+
+def _checked_identity(identity: dict[str, Any], secrets: tuple[str, ...]) -> dict[str, str]:
+    if not isinstance(identity, dict) or not identity:
+        raise TypeError("engine.identity() must return a non-empty dict[str, str]")
+    checked: dict[str, str] = {}
+    for name, value in identity.items():
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise TypeError(
+                f"engine.identity() must map str to str, got {name!r}: {type(value).__name__}"
+            )
+        if _SECRET_FIELD.search(name):
+            raise RecordingSecretError(f"engine.identity() field {name!r} looks like a credential")
+        if _URL_CREDENTIALS.search(value) or any(secret in value for secret in secrets):
+            raise RecordingSecretError(f"engine.identity() field {name!r} contains a credential")
+        checked[name] = value
+    return checked

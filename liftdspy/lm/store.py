@@ -1,0 +1,241 @@
+"""Recorded LM calls on disk: a `diskcache.Cache` of `RecordedCall` entries, and JSONL files.
+
+One entry per distinct request (its key is a sha256 chosen by `liftdspy.lm.recorder`). diskcache
+keeps every entry in SQLite (WAL journal), so many threads and processes can read and write one
+store at once, and a writer killed mid-stream loses nothing it had already committed.
+
+The JSONL form (`cache/recordings/<name>.jsonl`) is the reviewable, committable copy: one entry per
+line, sorted by key, keys sorted inside each line, so a re-recording shows up as a line-level diff.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+import diskcache
+
+# DSPy's own response cache (dspy.clients.call_result) round-trips lm15 objects with these vendored
+# functions; dspy.lm15 does not re-export them, so this is the one place liftdspy imports them.
+from dspy._vendor.lm15.serde import (
+    request_to_dict,
+    response_from_dict,
+    response_to_dict,
+)
+from dspy.lm15 import Request, Response
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+logger = logging.getLogger(__name__)
+
+RECORDING_VERSION = 1
+CACHE_DIR_ENV = "LIFTDSPY_CACHE_DIR"
+_IMPORT_MARK = "import"
+
+
+class RecordingStoreError(ValueError):
+    """A recording file or entry is malformed; the message names the file and line."""
+
+
+class RecordedCall(BaseModel):
+    """One recorded engine call: what was asked (identity + request), and what came back."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: Literal[1] = RECORDING_VERSION
+    key: str = Field(pattern=r"^[0-9a-f]{64}$")
+    identity: dict[str, str]
+    request: dict[str, Any]
+    rollout_id: str | int | None = None
+    candidate: int = 0
+    response: dict[str, Any]
+    created: str
+    model: str
+    latency_s: float
+
+    def to_response(self) -> Response:
+        return response_from_dict(self.response)
+
+    def summary(self, width: int = 60) -> str:
+        return f"{self.model} {self.key[:12]} {last_message_text(self.request)[:width]!r}"
+
+
+def request_json(request: Request) -> dict[str, Any]:
+    """The full canonical request as plain JSON data (messages, system, tools, config)."""
+    return request_to_dict(request)
+
+
+def response_json(response: Response) -> dict[str, Any]:
+    return response_to_dict(response, include_provider_data=True)
+
+
+def canonical_json(data: Any) -> str:
+    """Deterministic JSON text: sorted keys, no whitespace, UTF-8 kept as is."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def last_message_text(request: dict[str, Any]) -> str:
+    """The text of the last message of a request dict (for error messages and summaries)."""
+    messages = request.get("messages") or []
+    if not messages:
+        return ""
+    parts = messages[-1].get("parts") or []
+    return " ".join(str(p.get("text", "")) for p in parts if isinstance(p, dict)).strip()
+
+
+def project_root() -> Path:
+    """The checkout holding pyproject.toml (editable install), else the current directory."""
+    package_parent = Path(__file__).resolve().parents[2]
+    if (package_parent / "pyproject.toml").is_file():
+        return package_parent
+    return Path.cwd()
+
+
+def cache_dir() -> Path:
+    """`$LIFTDSPY_CACHE_DIR`, else `<project root>/cache`."""
+    configured = os.environ.get(CACHE_DIR_ENV)
+    return Path(configured) if configured else project_root() / "cache"
+
+
+def default_store_path(name: str) -> Path:
+    return cache_dir() / "diskcache" / name
+
+
+def default_jsonl_path(name: str) -> Path:
+    return cache_dir() / "recordings" / f"{name}.jsonl"
+
+
+class RecordingStore:
+    """A directory of recorded calls, safe to share between threads and processes."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        # No size limit: recordings are data, never evicted behind the user's back.
+        self._cache = diskcache.Cache(str(self.path), size_limit=2**62, eviction_policy="none")
+
+    @classmethod
+    def named(cls, name: str) -> RecordingStore:
+        return cls(default_store_path(name))
+
+    def __enter__(self) -> RecordingStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._cache.close()
+
+    def get(self, key: str) -> RecordedCall | None:
+        raw = self._cache.get(key)
+        if raw is None:
+            return None
+        try:
+            return RecordedCall.model_validate_json(raw)
+        except ValidationError as exc:
+            raise RecordingStoreError(f"{self.path}: entry {key[:12]} is malformed: {exc}") from exc
+
+    def put(self, entry: RecordedCall) -> None:
+        self._cache.set(entry.key, canonical_json(entry.model_dump(mode="json")))
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._cache
+
+    def keys(self) -> Iterator[str]:
+        """Entry keys (str); bookkeeping keys (tuples) are skipped."""
+        return (key for key in self._cache.iterkeys() if isinstance(key, str))
+
+    def entries(self) -> Iterator[RecordedCall]:
+        for key in sorted(self.keys()):
+            entry = self.get(key)
+            if entry is not None:
+                yield entry
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self.keys())
+
+    def volume(self) -> int:
+        """Bytes on disk (SQLite file plus any value files)."""
+        return int(self._cache.volume())
+
+    def per_model(self) -> dict[str, int]:
+        return dict(Counter(entry.model for entry in self.entries()))
+
+    def clear(self) -> int:
+        return int(self._cache.clear())
+
+    def export_jsonl(self, path: Path | str) -> int:
+        """Write all entries sorted by key, one canonical JSON object per line; return the count."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lines = [canonical_json(entry.model_dump(mode="json")) for entry in self.entries()]
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+        tmp.replace(path)
+        return len(lines)
+
+    def import_jsonl(self, path: Path | str) -> int:
+        """Add every entry of a JSONL file (existing keys are overwritten). Returns the count.
+
+        Each entry's key is checked against its identity/request/rollout/candidate, so a hand-edited
+        request that no longer matches its key is refused instead of answering the wrong call.
+        """
+        from liftdspy.lm.recorder import recording_key  # the key rule lives with the recorder
+
+        path = Path(path)
+        entries = list(read_jsonl(path))
+        for lineno, entry in entries:
+            expected = recording_key(
+                entry.identity, entry.request, entry.rollout_id, entry.candidate
+            )
+            if expected != entry.key:
+                raise RecordingStoreError(
+                    f"{path}:{lineno}: key {entry.key[:12]} does not match its request "
+                    f"(expected {expected[:12]}); re-record instead of editing requests by hand"
+                )
+        with self._cache.transact():
+            for _, entry in entries:
+                self.put(entry)
+        return len(entries)
+
+    def mark_imported(self, digest: str) -> None:
+        self._cache.set((_IMPORT_MARK, digest), True)
+
+    def was_imported(self, digest: str) -> bool:
+        return (_IMPORT_MARK, digest) in self._cache
+
+
+def read_jsonl(path: Path) -> Iterator[tuple[int, RecordedCall]]:
+    """(line number, entry) for each non-blank line; errors say `file:line: message`."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RecordingStoreError(f"{path}: cannot read recordings: {exc}") from exc
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            yield lineno, RecordedCall.model_validate_json(line)
+        except ValidationError as exc:
+            raise RecordingStoreError(f"{path}:{lineno}: not a recorded call: {exc}") from exc
+
+
+def ensure_imported(jsonl_path: Path | str, store: RecordingStore) -> int:
+    """Import a JSONL recording file once per content version; later calls are no-ops.
+
+    Returns the number of entries imported now (0 when this exact file content was imported before).
+    """
+    path = Path(jsonl_path)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if store.was_imported(digest):
+        return 0
+    count = store.import_jsonl(path)
+    store.mark_imported(digest)
+    logger.info("Imported %d recorded calls from %s into %s", count, path, store.path)
+    return count

@@ -1,0 +1,115 @@
+"""Where the Modal deployment lives and how to reach it, without importing `modal`.
+
+`ModalDeployment` is the one description of the deployment: read by `modal_app` (to build the
+app), by `liftdspy modal ...` (to deploy it and print its URL) and by
+`liftdspy.lm.openai_engine.modal_lm` (to call it). Settings come from environment variables so
+`modal deploy` and the container agree:
+
+| variable                     | default           |
+|------------------------------|-------------------|
+| LIFTDSPY_MODAL_APP           | liftdspy-vllm     |
+| LIFTDSPY_MODAL_PRESET        | qwen-coder-7b     |
+| LIFTDSPY_MODAL_GPU           | the preset's GPU (L40S for 7B, H100 for 32B) |
+| LIFTDSPY_MODAL_SECRET        | liftdspy-vllm     |
+| LIFTDSPY_MODAL_VOLUME        | liftdspy-hf-cache |
+| LIFTDSPY_MODAL_WORKSPACE     | (none; needed only to build the URL offline) |
+| LIFTDSPY_MODAL_ENVIRONMENT   | (none = the workspace's default environment) |
+
+Modal's documented URL for a web function is
+`https://<workspace>[-<environment>]--<app>-<function>.modal.run`; labels longer than 63
+characters are shortened by Modal, so `modal.Function.get_web_url()` is the authority when
+credentials are available (`liftdspy modal url`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from liftdspy.serving.vllm_command import MODEL_PRESETS, VLLMServeConfig
+
+FUNCTION_NAME = "serve"
+VOLUME_MOUNT = "/models"
+_DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+
+
+class ModalEndpointError(ValueError):
+    """The endpoint cannot be determined; the message says which setting is missing."""
+
+
+class ModalDeployment(BaseModel):
+    """The Modal deployment of the vLLM server, as configured."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: Literal[1] = 1
+    app_name: str = "liftdspy-vllm"
+    preset: str = "qwen-coder-7b"
+    gpu: str | None = Field(default=None, description="Modal GPU type; None = the preset's.")
+    secret_name: str = "liftdspy-vllm"
+    volume_name: str = "liftdspy-hf-cache"
+    workspace: str | None = None
+    environment: str | None = None
+    scaledown_window: int = Field(default=600, ge=2, description="Idle seconds before shutdown.")
+    startup_timeout: int = Field(default=1200, ge=60, description="Seconds vLLM may take to load.")
+    max_inputs: int = Field(default=32, ge=1, description="Concurrent requests per container.")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ModalDeployment:
+        environ = os.environ if environ is None else environ
+        names = {
+            "app_name": "LIFTDSPY_MODAL_APP",
+            "preset": "LIFTDSPY_MODAL_PRESET",
+            "gpu": "LIFTDSPY_MODAL_GPU",
+            "secret_name": "LIFTDSPY_MODAL_SECRET",
+            "volume_name": "LIFTDSPY_MODAL_VOLUME",
+            "workspace": "LIFTDSPY_MODAL_WORKSPACE",
+            "environment": "LIFTDSPY_MODAL_ENVIRONMENT",
+        }
+        values = {field: environ[var] for field, var in names.items() if environ.get(var)}
+        deployment = cls.model_validate(values)
+        if deployment.preset not in MODEL_PRESETS:
+            raise ModalEndpointError(
+                f"LIFTDSPY_MODAL_PRESET={deployment.preset!r} is not a preset; "
+                f"choose one of {sorted(MODEL_PRESETS)}"
+            )
+        return deployment
+
+    @property
+    def gpu_type(self) -> str:
+        return self.gpu or MODEL_PRESETS[self.preset][1]
+
+    def serve_config(self) -> VLLMServeConfig:
+        """The vLLM server this deployment runs: weights on the volume, key from the secret."""
+        return VLLMServeConfig.from_preset(
+            self.preset, download_dir=f"{VOLUME_MOUNT}/hf/hub", port=8000
+        )
+
+    @property
+    def served_model_name(self) -> str:
+        return self.serve_config().name_for_clients
+
+    def web_url(self) -> str:
+        """The documented Modal URL pattern for this app's `serve` function (no network)."""
+        if not self.workspace:
+            raise ModalEndpointError(
+                "the Modal workspace is unknown: set LIFTDSPY_MODAL_WORKSPACE (your Modal "
+                "workspace name) or LIFTDSPY_MODAL_URL, or run `liftdspy modal url` with "
+                "credentials"
+            )
+        prefix = self.workspace if not self.environment else f"{self.workspace}-{self.environment}"
+        label = f"{self.app_name}-{FUNCTION_NAME}".lower()
+        if len(label) > 63 or not _DNS_LABEL.match(label):
+            raise ModalEndpointError(
+                f"app name {self.app_name!r} gives the label {label!r}, which Modal shortens or "
+                "rejects; use `liftdspy modal url` to ask Modal for the real address"
+            )
+        return f"https://{prefix.lower()}--{label}.modal.run"
+
+    def base_url(self) -> str:
+        """The OpenAI-compatible base URL (`.../v1`) clients use."""
+        return f"{self.web_url()}/v1"

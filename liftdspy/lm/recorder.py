@@ -186,6 +186,24 @@ class RecordingEngine:
     def identity(self) -> dict[str, str]:
         return dict(self._identity)
 
+    # DSPy reads capability hints from a custom engine (dspy.clients.capabilities); the recorder
+    # answers for its inner engine, so JSONAdapter still attaches response schemas.
+    @property
+    def supports_response_schema(self) -> bool:
+        return bool(getattr(self.inner, "supports_response_schema", False))
+
+    @property
+    def supports_function_calling(self) -> bool:
+        return bool(getattr(self.inner, "supports_function_calling", False))
+
+    @property
+    def supports_reasoning(self) -> bool:
+        return bool(getattr(self.inner, "supports_reasoning", False))
+
+    @property
+    def supported_params(self) -> frozenset[str]:
+        return frozenset(getattr(self.inner, "supported_params", ()) or ())
+
     def stats(self) -> RecorderStats:
         with self._lock:
             return self._stats.model_copy()

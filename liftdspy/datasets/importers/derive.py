@@ -98,12 +98,18 @@ def find_entry_point(reference: str, tests: list[str]) -> str:
     return max(counts, key=lambda name: (counts[name], -first_seen[name]))
 
 
+# Bare generic annotations (`xs: list`) that the observed type may refine (`list[int]`).
+_BARE_GENERICS = {"list", "dict", "set", "frozenset", "tuple", "List", "Dict", "Set", "Tuple"}
+
+
 def _hint(annotation: ast.expr | None, observed: str) -> str:
-    if annotation is not None:
-        written = ast.unparse(annotation)
-        if len(written) <= MAX_TYPE_HINT:
-            return written
-    return observed
+    """The reference's annotation, unless missing or a bare generic the observation refines."""
+    if annotation is None:
+        return observed
+    written = ast.unparse(annotation)
+    if written in _BARE_GENERICS and observed.startswith(f"{written.lower()}["):
+        return observed
+    return written if len(written) <= MAX_TYPE_HINT else observed
 
 
 def derive_signature(reference: str, entry_point: str, observations: Observations) -> Signature:

@@ -1,0 +1,223 @@
+"""Score generated code: does it parse, define the expected function, and pass the tests?
+
+| component          | value                                                                 |
+|--------------------|-----------------------------------------------------------------------|
+| `parses`           | 1 if `ast.parse` accepts the code, else 0 (and the others are 0)      |
+| `defines_function` | 1 if a top-level `def`/`async def`/assignment binds the entry point   |
+| `tests_passed`     | fraction of the example's tests that pass in the sandbox              |
+
+The entry point is the gold IR's signature name. Tests run with `liftdspy.sandbox.run_tests`
+(code, then `test_setup`, then each test), never in this process. A single markdown code fence
+around the code is stripped first.
+"""
+
+from __future__ import annotations
+
+import ast
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from liftdspy.metrics.base import BreakdownMetric
+from liftdspy.metrics.breakdown import MetricBreakdown, weighted_total
+from liftdspy.metrics.fields import (
+    GoldDataError,
+    example_label,
+    get_field,
+    has_value,
+    read_gold_ir,
+    strip_code_fence,
+)
+from liftdspy.sandbox import SandboxLimits, SandboxResult, TestOutcome, TestResult, run_tests
+
+logger = logging.getLogger(__name__)
+
+MAX_LISTED_FAILURES = 8
+MAX_MESSAGE_CHARS = 200
+
+
+class CodeMetricWeights(BaseModel):
+    """Weights of the code metric's components; the total is their weighted mean."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    parses: float = Field(default=0.1, ge=0)
+    defines_function: float = Field(default=0.1, ge=0)
+    tests_passed: float = Field(default=0.8, ge=0)
+
+    @model_validator(mode="after")
+    def _not_all_zero(self) -> CodeMetricWeights:
+        if sum(self.model_dump().values()) <= 0:
+            raise ValueError("code metric weights must not all be zero")
+        return self
+
+
+def _cut(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def defined_names(tree: ast.Module) -> list[str]:
+    """Names bound at the top level by `def`, `async def`, `class` or a simple assignment."""
+    names: list[str] = []
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.append(node.name)
+        elif isinstance(node, ast.Assign):
+            names += [t.id for t in node.targets if isinstance(t, ast.Name)]
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.append(node.target.id)
+    return names
+
+
+def _describe_failure(test: TestResult) -> str:
+    what = f"{test.error_type}: {test.message}" if test.message else (test.error_type or "")
+    return f"`{_cut(test.source, 120)}` -> {test.outcome}" + (f" ({_cut(what)})" if what else "")
+
+
+def _tests_feedback(result: SandboxResult) -> list[str]:
+    lines = [f"{result.passed}/{result.total} tests passed."]
+    if not result.loaded and result.load_error:
+        lines.append(f"The code failed to load: {_cut(result.load_error)}")
+    if result.timed_out:
+        lines.append("The program hit the sandbox time limit.")
+    failures = [t for t in result.tests if t.outcome is not TestOutcome.passed]
+    if not result.loaded:
+        return lines  # every test reports the same load error
+    lines += [f"Failing test {_describe_failure(t)}" for t in failures[:MAX_LISTED_FAILURES]]
+    if len(failures) > MAX_LISTED_FAILURES:
+        lines.append(f"... and {len(failures) - MAX_LISTED_FAILURES} more failing tests.")
+    return lines
+
+
+def _finish(
+    components: dict[str, float],
+    weights: CodeMetricWeights,
+    lines: list[str],
+    details: dict[str, float] | None = None,
+) -> MetricBreakdown:
+    total = weighted_total(components, weights.model_dump())
+    body = "\n".join(f"- {line}" for line in lines)
+    return MetricBreakdown(
+        total=total,
+        components=components,
+        details=details or {},
+        feedback=f"Score {total:.2f}.\n{body}",
+    )
+
+
+def score_code(
+    code: Any,
+    tests: list[str],
+    *,
+    entry_point: str,
+    setup: str = "",
+    weights: CodeMetricWeights | None = None,
+    limits: SandboxLimits | None = None,
+    run: Callable[..., SandboxResult] = run_tests,
+) -> MetricBreakdown:
+    """Score `code` against `tests`; a bad prediction scores low, it never raises.
+
+    `run` is the sandbox call (`run_tests`-compatible); `CodeMetric` passes a caching one.
+    """
+    weights = weights or CodeMetricWeights()
+    zero = dict.fromkeys(CodeMetricWeights.model_fields, 0.0)
+    if not isinstance(code, str) or not code.strip():
+        return _finish(zero, weights, ["No code was produced."])
+    source = strip_code_fence(code)
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as exc:
+        return _finish(
+            zero, weights, [f"The code does not parse: line {exc.lineno}: {_cut(exc.msg or '')}"]
+        )
+    names = defined_names(tree)
+    defines = entry_point in names
+    lines: list[str] = []
+    if not defines:
+        found = ", ".join(names) or "nothing"
+        lines.append(
+            f"The code must define a top-level function {entry_point!r}; it defines {found}."
+        )
+    result: SandboxResult = run(source, tests, setup=setup, limits=limits)
+    lines += _tests_feedback(result)
+    components = {
+        "parses": 1.0,
+        "defines_function": 1.0 if defines else 0.0,
+        "tests_passed": result.pass_rate,
+    }
+    details = {"tests_total": float(result.total), "tests_passing": float(result.passed)}
+    return _finish(components, weights, lines, details)
+
+
+class CodeMetric(BreakdownMetric):
+    """The code metric as a DSPy metric: code from `prediction.<code_field>`, tests and setup
+    from `example.<tests_field>` / `example.<setup_field>`, the entry point from the gold IR.
+
+    Sandbox results are cached per (code, tests, setup) so that GEPA, which scores a candidate
+    and then asks for feedback on the same outputs, runs each program once (`cache_size=0`
+    turns this off).
+    """
+
+    def __init__(
+        self,
+        weights: CodeMetricWeights | None = None,
+        *,
+        limits: SandboxLimits | None = None,
+        gold_ir_field: str = "ir",
+        code_field: str = "code",
+        tests_field: str = "tests",
+        setup_field: str = "test_setup",
+        bootstrap_threshold: float | None = None,
+        cache_size: int = 256,
+    ):
+        self.weights = weights or CodeMetricWeights()
+        self.limits = limits
+        self.gold_ir_field = gold_ir_field
+        self.code_field = code_field
+        self.tests_field = tests_field
+        self.setup_field = setup_field
+        self.bootstrap_threshold = bootstrap_threshold
+        self.cache_size = cache_size
+        self._cache: OrderedDict[tuple[str, tuple[str, ...], str], SandboxResult] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _run(
+        self, code: str, tests: list[str], *, setup: str, limits: SandboxLimits | None
+    ) -> SandboxResult:
+        key = (code, tuple(tests), setup)
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+        result = run_tests(code, tests, setup=setup, limits=limits)
+        if self.cache_size > 0:
+            with self._lock:
+                self._cache[key] = result
+                while len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
+        return result
+
+    def breakdown(self, example: Any, prediction: Any) -> MetricBreakdown:
+        gold = read_gold_ir(example, self.gold_ir_field)
+        tests = get_field(example, self.tests_field)
+        if not has_value(tests) or not isinstance(tests, list | tuple) or not tests:
+            raise GoldDataError(
+                f"{example_label(example)} has no test list in field {self.tests_field!r}"
+            )
+        setup = get_field(example, self.setup_field)
+        setup = setup if has_value(setup) and isinstance(setup, str) else ""
+        code = get_field(prediction, self.code_field)
+        return score_code(
+            code if has_value(code) else None,
+            [str(t) for t in tests],
+            entry_point=gold.signature.name,
+            setup=setup,
+            weights=self.weights,
+            limits=self.limits,
+            run=self._run,
+        )

@@ -1,7 +1,131 @@
-"""`liftdspy sandbox ...` commands."""
+"""`liftdspy sandbox ...` commands: check code against tests in the sandbox."""
 
 from __future__ import annotations
 
-import typer
+import ast
+import json
+from pathlib import Path
+from typing import Annotated
 
-app = typer.Typer(help="sandbox commands.", no_args_is_help=True)
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from liftdspy.sandbox import SandboxLimits, SandboxResult, TestOutcome, detect_isolation, run_tests
+
+app = typer.Typer(help="Run code against tests in the sandbox.", no_args_is_help=True)
+
+_OUTCOME_STYLE = {
+    TestOutcome.passed: "green",
+    TestOutcome.failed: "red",
+    TestOutcome.error: "magenta",
+    TestOutcome.timeout: "yellow",
+}
+
+
+class TestsFileError(ValueError):
+    """A tests file that cannot be read as a list of test statements."""
+
+    __test__ = False
+
+
+def read_tests_file(path: Path) -> list[str]:
+    """Tests from a JSON list of strings (`.json`) or a Python file (one test per statement)."""
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise TestsFileError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from exc
+        if not isinstance(data, list) or not all(isinstance(item, str) for item in data):
+            raise TestsFileError(f"{path}: expected a JSON list of strings (one test each)")
+        return data
+    try:
+        module = ast.parse(text, filename=str(path))
+    except SyntaxError as exc:
+        raise TestsFileError(f"{path}:{exc.lineno}: invalid Python: {exc.msg}") from exc
+    lines = text.splitlines()
+    tests = []
+    for node in module.body:
+        first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+        end = node.end_lineno or node.lineno
+        tests.append("\n".join(lines[first - 1 : end]))
+    return tests
+
+
+def _read_text(path: Path, what: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TestsFileError(f"cannot read {what} {path}: {exc}") from exc
+
+
+def _render(result: SandboxResult, console: Console) -> None:
+    if not result.loaded:
+        console.print(f"[bold red]code did not load:[/] {result.load_error}")
+    table = Table(title=f"{result.passed}/{result.total} tests passed in {result.duration_s:.2f} s")
+    table.add_column("#", justify="right")
+    table.add_column("outcome")
+    table.add_column("test", overflow="fold")
+    table.add_column("message", overflow="fold")
+    for test in result.tests:
+        style = _OUTCOME_STYLE[test.outcome]
+        message = f"{test.error_type}: {test.message}" if test.error_type else (test.message or "")
+        table.add_row(
+            str(test.index),
+            f"[{style}]{test.outcome.value}[/]",
+            test.source.strip().splitlines()[0] if test.source.strip() else "",
+            message,
+            end_section=False,
+        )
+    console.print(table)
+    for name, text in (("stdout", result.stdout), ("stderr", result.stderr)):
+        if text.strip():
+            console.rule(name)
+            console.print(text, markup=False, highlight=False)
+    if result.timed_out:
+        console.print("[yellow]the program was stopped by its time limit[/]")
+
+
+@app.command("check")
+def check(
+    code_file: Annotated[Path, typer.Argument(help="Python file with the code under test.")],
+    tests: Annotated[
+        Path,
+        typer.Option(
+            "--tests",
+            "-t",
+            help="Tests: a .json list of statements, or a .py file whose top-level statements "
+            "are the tests (one test per statement).",
+        ),
+    ],
+    setup: Annotated[Path | None, typer.Option(help="Python run after the code.")] = None,
+    timeout: Annotated[float, typer.Option(help="Wall clock limit for the program (s).")] = 10.0,
+    test_timeout: Annotated[float, typer.Option(help="Limit for each test (s).")] = 3.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the SandboxResult as JSON.")] = False,
+) -> None:
+    """Run CODE_FILE against TESTS in the sandbox. Exit 0 if all pass, 1 if not, 2 on bad input."""
+    err = Console(stderr=True)
+    try:
+        code = _read_text(code_file, "code file")
+        test_list = read_tests_file(tests) if tests.is_file() else None
+        if test_list is None:
+            raise TestsFileError(f"tests file not found: {tests}")
+        setup_text = _read_text(setup, "setup file") if setup else ""
+        limits = SandboxLimits(timeout_s=timeout, test_timeout_s=test_timeout)
+    except (TestsFileError, ValueError) as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+
+    result = run_tests(code, test_list, setup=setup_text, limits=limits)
+    if as_json:
+        typer.echo(result.model_dump_json(indent=2))
+    else:
+        _render(result, Console())
+    raise typer.Exit(0 if result.loaded and result.passed == result.total else 1)
+
+
+@app.command("isolation")
+def isolation() -> None:
+    """Show which OS-level isolation the sandbox uses on this machine."""
+    Console().print(f"sandbox isolation: {detect_isolation().describe()}")

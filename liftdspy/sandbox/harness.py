@@ -50,9 +50,15 @@ _FORBIDDEN_EVENTS = frozenset(
         "os.kill",
         "os.killpg",
         "signal.pthread_kill",
-        "ctypes.dlopen",
+        # `import ctypes` (and so numpy) needs dlopen; symbols, calls and raw memory are refused.
         "ctypes.dlsym",
+        "ctypes.dlsym/handle",
         "ctypes.call_function",
+        "ctypes.cdata",
+        "ctypes.cdata/buffer",
+        "ctypes.string_at",
+        "ctypes.wstring_at",
+        "ctypes.addressof",
         "socket.connect",
         "socket.bind",
         "socket.sendto",
@@ -90,18 +96,21 @@ class _TestTimeout(BaseException):
     """Raised by the per-test alarm; a BaseException so user `except Exception` misses it."""
 
 
-def _limit(kind: int, value: int) -> None:
-    _soft, hard = resource.getrlimit(kind)
-    if hard != resource.RLIM_INFINITY:
-        value = min(value, hard)
+def _limit(kind: int, soft: int, hard: int | None = None) -> None:
+    """Lower a limit (never raise it); soft and hard are equal unless `hard` is given."""
+    hard = soft if hard is None else hard
+    _current_soft, current_hard = resource.getrlimit(kind)
+    if current_hard != resource.RLIM_INFINITY:
+        soft, hard = min(soft, current_hard), min(hard, current_hard)
     # Best effort: the runner's wall clock still applies if a limit cannot be set.
     with contextlib.suppress(ValueError, OSError):
-        resource.setrlimit(kind, (value, value))
+        resource.setrlimit(kind, (soft, hard))
 
 
 def _apply_limits(job: dict) -> None:
     _limit(resource.RLIMIT_AS, int(job["memory_mb"]) * 1024 * 1024)
-    _limit(resource.RLIMIT_CPU, int(job["cpu_s"]))
+    # SIGXCPU at the soft limit (reported as a timeout), SIGKILL one second later.
+    _limit(resource.RLIMIT_CPU, int(job["cpu_s"]), hard=int(job["cpu_s"]) + 1)
     _limit(resource.RLIMIT_FSIZE, int(job["max_file_mb"]) * 1024 * 1024)
     _limit(resource.RLIMIT_CORE, 0)
     # Per real uid: effective when the runner gave us our own uid, useless for root.

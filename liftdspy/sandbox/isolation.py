@@ -71,7 +71,7 @@ def detect_isolation() -> Isolation:
         and _works([setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--", *python])
     )
     isolation = Isolation(network_namespace=network, separate_uid=separate_uid)
-    logger.info("sandbox isolation: %s", isolation.describe())
+    logger.debug("sandbox isolation: %s", isolation.describe())
     if not (network and separate_uid):
         logger.warning(
             "sandbox runs without full OS isolation (%s); the harness audit hook still blocks "

@@ -66,6 +66,10 @@ def _minimal_env(workdir: Path) -> dict[str, str]:
         "TMPDIR": str(workdir),
         "LANG": "C.UTF-8",
         "LC_ALL": "C.UTF-8",
+        # RLIMIT_NPROC=0 forbids threads too: keep numeric libraries single-threaded.
+        "OPENBLAS_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
     }
 
 

@@ -102,7 +102,7 @@ def check(
     setup: Annotated[Path | None, typer.Option(help="Python run after the code.")] = None,
     timeout: Annotated[float, typer.Option(help="Wall clock limit for the program (s).")] = 10.0,
     test_timeout: Annotated[float, typer.Option(help="Limit for each test (s).")] = 3.0,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the SandboxResult as JSON.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Run CODE_FILE against TESTS in the sandbox. Exit 0 if all pass, 1 if not, 2 on bad input."""
     err = Console(stderr=True)

@@ -38,7 +38,7 @@ from typing import Any, Protocol
 from dspy.clients.engines.base import validate_request
 from dspy.lm15 import Request, Response, response_to_events
 from dspy.utils.callback import BaseCallback
-from dspy.utils.exceptions import LMNotConfiguredError
+from dspy.utils.exceptions import LMConfigurationError, LMNotConfiguredError
 from pydantic import BaseModel
 
 from liftdspy.lm.store import (
@@ -75,8 +75,10 @@ class RecordingMissError(LMNotConfiguredError):
     default_code = "recording_miss"
 
 
-class RecordingSecretError(ValueError):
-    """An identity or entry would have written a credential to the recordings."""
+class RecordingSecretError(LMConfigurationError):
+    """An identity or entry would have put a credential in the recordings (nothing is written)."""
+
+    default_code = "recording_secret"
 
 
 class IdentifiedEngine(Protocol):

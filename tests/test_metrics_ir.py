@@ -303,6 +303,7 @@ def test_missing_prediction_field_is_invalid_and_missing_gold_raises():
     result = metric.breakdown(dspy.Example(ir=GOLD), dspy.Prediction(code="x"))
     assert result.total == 0.0
     assert "no field 'ir'" in result.feedback
+    assert metric(dspy.Example(ir=GOLD), None) == 0.0  # e.g. a failed program run
     with pytest.raises(GoldDataError, match="example 'task-7' has no gold IR field 'ir'"):
         metric(dspy.Example(id="task-7", prompt="p"), dspy.Prediction(ir=GOLD))
 

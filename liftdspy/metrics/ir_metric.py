@@ -125,7 +125,7 @@ def arity_score(gold: int, predicted: int) -> float:
 
 def coverage_score(gold: list[str], predicted: list[str]) -> tuple[float, list[tuple[str, float]]]:
     """Mean best one-to-one match of each gold text, and the (text, similarity) of each gold
-    item; see the module table for the empty cases."""
+    item; see the module docstring for the empty cases."""
     if not gold:
         return (1.0 if not predicted else SPURIOUS_ITEMS_SCORE), []
     matches = greedy_match(gold, predicted, text_similarity)
@@ -235,6 +235,7 @@ def _holes_feedback(gold: list[TypedHole], match: HoleMatch) -> list[str]:
 
 
 def _invalid(message: str, weights: IRMetricWeights) -> MetricBreakdown:
+    logger.debug("predicted IR scored 0: %s", message)
     components = dict.fromkeys(COMPONENTS, 0.0)
     return MetricBreakdown(
         total=weighted_total(components, weights.model_dump()),

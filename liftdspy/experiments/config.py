@@ -1,0 +1,154 @@
+"""Experiment configs: one YAML file per experiment, validated before any LM call.
+
+Every section forbids unknown keys, so a typo fails with the key's dotted path. `--set a.b=v`
+overrides (values parsed as YAML scalars) are applied to the raw YAML before validation.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from liftdspy.datasets.row import Split
+from liftdspy.lm.config import LMConfig
+from liftdspy.metrics.code_metric import CodeMetricWeights
+from liftdspy.metrics.end_to_end import EndToEndWeights
+from liftdspy.metrics.ir_metric import IRMetricWeights
+from liftdspy.programs.predictors import PredictorKind
+from liftdspy.programs.registry import ProgramName
+
+MetricName = Literal["ir", "code", "end_to_end"]
+DEFAULT_METRIC: dict[str, MetricName] = {
+    "nl_to_ir": "ir",
+    "ir_to_code": "code",
+    "pipeline": "end_to_end",
+}
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DatasetConfig(_Section):
+    paths: list[Path] = Field(min_length=1)
+    train_split: Split = "train"
+    val_split: Split = "dev"
+    eval_split: Split = "test"
+    max_train: int | None = Field(None, gt=0)
+    max_val: int | None = Field(None, gt=0)
+    max_eval: int | None = Field(None, gt=0)
+
+
+class ProgramConfig(_Section):
+    name: ProgramName = "nl_to_ir"
+    predictor: PredictorKind = "predict"
+    repair_rounds: int = Field(0, ge=0, le=3)
+
+
+class OptimizerConfig(_Section):
+    preset: str
+    init: dict[str, Any] = Field(default_factory=dict, description="overrides of preset.init")
+    compile: dict[str, Any] = Field(default_factory=dict, description="overrides of preset.compile")
+
+
+class MetricConfig(_Section):
+    """Which metric scores the program (default: by program) and the weights of its parts."""
+
+    name: MetricName | None = None
+    ir: IRMetricWeights = Field(default_factory=IRMetricWeights)
+    code: CodeMetricWeights = Field(default_factory=CodeMetricWeights)
+    end_to_end: EndToEndWeights = Field(default_factory=EndToEndWeights)
+    bootstrap_threshold: float | None = Field(
+        0.8, ge=0.0, le=1.0, description="score a bootstrapped demo needs (None: any truthy)"
+    )
+
+
+class TrackingConfig(_Section):
+    uri: str | None = None  # default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db
+    experiment: str = "liftdspy"
+    log_candidate_programs: bool = True
+
+
+class ExperimentConfig(_Section):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    description: str = ""
+    dataset: DatasetConfig
+    program: ProgramConfig = Field(default_factory=ProgramConfig)
+    lm: LMConfig
+    reflection_lm: LMConfig | None = None
+    optimizer: OptimizerConfig
+    metric: MetricConfig = Field(default_factory=MetricConfig)
+    seed: int = 0
+    num_threads: int = Field(1, ge=1, le=64)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+
+    @model_validator(mode="after")
+    def _default_metric(self) -> ExperimentConfig:
+        if self.metric.name is None:
+            self.metric.name = DEFAULT_METRIC[self.program.name]
+        return self
+
+
+class ConfigError(ValueError):
+    """An experiment config is invalid; the message names the file and the key."""
+
+
+def _format(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        lines.append(f"  {key}: {err['msg']}")
+    return "\n".join(lines)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(
+            f"--set {text!r}: expected KEY=VALUE, e.g. optimizer.compile.num_trials=5"
+        )
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--set {text!r}: value is not valid YAML: {exc}") from exc
+    return key.strip().split("."), value
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Set dotted keys in (a copy of) the raw config. Intermediate sections are created."""
+    import copy
+
+    data = copy.deepcopy(data)
+    for text in overrides:
+        path, value = parse_override(text)
+        node = data
+        for i, part in enumerate(path[:-1]):
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                where = ".".join(path[: i + 1])
+                raise ConfigError(f"--set {text!r}: {where} is a value, not a section")
+            node = child
+        node[path[-1]] = value
+    return data
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such experiment config")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    data = apply_overrides(data, overrides or [])
+    try:
+        return ExperimentConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: invalid experiment config:\n{_format(exc)}") from exc

@@ -1,0 +1,151 @@
+"""Evaluate a program on labelled examples: per-example scores, components and outputs.
+
+Unlike `dspy.Evaluate`, every example's metric breakdown, IR, code and error is kept, for the
+results table logged with the run and for paired comparisons between runs.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import dspy
+from pydantic import BaseModel, Field
+
+from liftdspy.metrics import BreakdownMetric
+from liftdspy.stats import ConfidenceInterval, bootstrap_ci
+
+logger = logging.getLogger(__name__)
+
+MAX_TEXT = 4000
+
+
+class ExampleResult(BaseModel):
+    id: str
+    score: float
+    components: dict[str, float] = Field(default_factory=dict)
+    feedback: str = ""
+    ir: dict[str, Any] | None = None
+    code: str | None = None
+    tests_passed: int | None = None
+    tests_total: int | None = None
+    error: str | None = None
+    seconds: float = 0.0
+
+
+class EvaluationReport(BaseModel):
+    label: str
+    n: int
+    score: ConfidenceInterval
+    components: dict[str, float]
+    results: list[ExampleResult]
+    seconds: float
+
+    def scores(self) -> list[float]:
+        return [r.score for r in self.results]
+
+    def table(self) -> dict[str, list[Any]]:
+        """Column-wise results for `mlflow.log_table`."""
+        columns: dict[str, list[Any]] = {
+            name: []
+            for name in ("id", "score", "error", "tests_passed", "tests_total", "code", "ir")
+        }
+        component_names = sorted({k for r in self.results for k in r.components})
+        for name in component_names:
+            columns[f"c.{name}"] = []
+        columns["feedback"] = []
+        for r in self.results:
+            columns["id"].append(r.id)
+            columns["score"].append(r.score)
+            columns["error"].append(r.error or "")
+            columns["tests_passed"].append(r.tests_passed)
+            columns["tests_total"].append(r.tests_total)
+            columns["code"].append((r.code or "")[:MAX_TEXT])
+            columns["ir"].append(r.ir)
+            for name in component_names:
+                columns[f"c.{name}"].append(r.components.get(name))
+            columns["feedback"].append(r.feedback[:MAX_TEXT])
+        return columns
+
+
+def _result(example: dspy.Example, prediction: Any, metric: BreakdownMetric, seconds: float):
+    breakdown = metric.breakdown(example, prediction)
+    ir = getattr(prediction, "ir", None)
+    execution = getattr(prediction, "execution", None)
+    return ExampleResult(
+        id=str(example.id),
+        score=breakdown.total,
+        components=breakdown.flat(),
+        feedback=breakdown.feedback,
+        ir=ir.model_dump(mode="json") if hasattr(ir, "model_dump") else None,
+        code=getattr(prediction, "code", None),
+        tests_passed=execution.passed if execution is not None else None,
+        tests_total=execution.total if execution is not None else None,
+        error=getattr(prediction, "error", None),
+        seconds=seconds,
+    )
+
+
+def evaluate_program(
+    program: dspy.Module,
+    examples: list[dspy.Example],
+    metric: BreakdownMetric,
+    *,
+    label: str,
+    threads: int = 1,
+    on_result: Callable[[ExampleResult], None] | None = None,
+) -> EvaluationReport:
+    """Run `program` on every example (in `threads` threads, keeping order) and score it.
+
+    An exception from the program scores 0 for that example with its message kept; it does not
+    stop the evaluation. `KeyboardInterrupt` does.
+    """
+
+    def one(example: dspy.Example) -> ExampleResult:
+        started = time.perf_counter()
+        try:
+            prediction = program(**example.inputs())
+        except Exception as exc:  # the program's failure is a result, not a crash
+            logger.warning("%s: %s failed: %s: %s", label, example.id, type(exc).__name__, exc)
+            return ExampleResult(
+                id=str(example.id),
+                score=0.0,
+                error=f"{type(exc).__name__}: {exc}"[:MAX_TEXT],
+                seconds=time.perf_counter() - started,
+            )
+        return _result(example, prediction, metric, time.perf_counter() - started)
+
+    started = time.perf_counter()
+    results: list[ExampleResult] = []
+    if threads <= 1:
+        for example in examples:
+            results.append(one(example))
+            if on_result:
+                on_result(results[-1])
+    else:
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            futures = [
+                pool.submit(contextvars.copy_context().run, one, example) for example in examples
+            ]
+            for future in futures:
+                results.append(future.result())
+                if on_result:
+                    on_result(results[-1])
+    scores = [r.score for r in results]
+    component_names = sorted({k for r in results for k in r.components})
+    components = {
+        name: sum(r.components.get(name, 0.0) for r in results) / len(results)
+        for name in component_names
+    }
+    return EvaluationReport(
+        label=label,
+        n=len(results),
+        score=bootstrap_ci(scores),
+        components=components,
+        results=results,
+        seconds=time.perf_counter() - started,
+    )

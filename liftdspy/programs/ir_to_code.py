@@ -1,0 +1,54 @@
+"""IR -> code as a DSPy module."""
+
+from __future__ import annotations
+
+import logging
+
+import dspy
+from pydantic import ValidationError
+
+from liftdspy.ir import IntermediateRepresentation, render_stub
+from liftdspy.programs.code_check import check_function_source
+from liftdspy.programs.predictors import PredictorKind, make_predictor
+from liftdspy.programs.signatures import IRToCodeSignature
+
+logger = logging.getLogger(__name__)
+
+
+def as_ir(value: IntermediateRepresentation | dict | str) -> IntermediateRepresentation:
+    if isinstance(value, IntermediateRepresentation):
+        return value
+    if isinstance(value, str):
+        return IntermediateRepresentation.model_validate_json(value)
+    return IntermediateRepresentation.model_validate(value)
+
+
+class IRToCode(dspy.Module):
+    """Maps an IR to the source text of one Python function.
+
+    The LM sees the IR rendered as a Python stub (signature with type hints, docstring with
+    intent, effects, assertions and holes) and answers with the whole function. The answer is
+    checked with `ast`; `problems` lists what is wrong (no parse, wrong function name).
+    """
+
+    def __init__(self, predictor: PredictorKind = "predict"):
+        super().__init__()
+        self.predictor_kind = predictor
+        self.implement = make_predictor(IRToCodeSignature, predictor)
+
+    def forward(self, ir: IntermediateRepresentation | dict | str) -> dspy.Prediction:
+        ir = as_ir(ir)
+        stub = render_stub(ir)
+        try:
+            out = self.implement(function_stub=stub)
+        except (dspy.utils.exceptions.AdapterParseError, ValidationError, ValueError) as exc:
+            logger.debug("IR->code answer unusable: %s", exc)
+            error = f"{type(exc).__name__}: {exc}"
+            return dspy.Prediction(code="", parses=False, problems=[error], error=error)
+        check = check_function_source(out.code, ir.signature.name)
+        return dspy.Prediction(
+            code=check.code,
+            parses=check.parses,
+            problems=check.problems,
+            error=None,
+        )

@@ -1,0 +1,87 @@
+"""The forward pipeline: NL -> IR -> code -> compile -> execute, with an optional repair loop."""
+
+from __future__ import annotations
+
+import logging
+
+import dspy
+
+from liftdspy.ir import render_stub
+from liftdspy.programs.code_check import check_function_source
+from liftdspy.programs.ir_to_code import IRToCode
+from liftdspy.programs.nl_to_ir import NLToIR
+from liftdspy.programs.predictors import PredictorKind, make_predictor
+from liftdspy.programs.signatures import RepairCodeSignature
+
+logger = logging.getLogger(__name__)
+
+MAX_REPAIR_ROUNDS = 3
+MAX_FAILURE_REPORT_CHARS = 1500
+
+
+def describe_failures(result) -> str:
+    """The failing tests of a `SandboxResult`, one per line, bounded in length."""
+    if not result.loaded:
+        return f"The code failed to load: {result.load_error}"
+    lines = []
+    for test in result.tests:
+        if test.outcome != "passed":
+            detail = f"{test.error_type}: {test.message}" if test.error_type else test.outcome
+            lines.append(f"{test.source}  ->  {detail}")
+    return "\n".join(lines)[:MAX_FAILURE_REPORT_CHARS]
+
+
+class ForwardPipeline(dspy.Module):
+    """NL -> IR -> code. With `tests`, the code is executed in the sandbox; with
+    `repair_rounds > 0` (off by default, so optimizers see the raw program) failing code is sent
+    back to the LM with the failures, at most `repair_rounds` times."""
+
+    def __init__(self, predictor: PredictorKind = "predict", repair_rounds: int = 0):
+        super().__init__()
+        if not 0 <= repair_rounds <= MAX_REPAIR_ROUNDS:
+            raise ValueError(
+                f"repair_rounds must be in 0..{MAX_REPAIR_ROUNDS}, got {repair_rounds}"
+            )
+        self.repair_rounds = repair_rounds
+        self.nl_to_ir = NLToIR(predictor)
+        self.ir_to_code = IRToCode(predictor)
+        self.repair = make_predictor(RepairCodeSignature, predictor) if repair_rounds else None
+
+    def forward(
+        self, prompt: str, tests: list[str] | None = None, test_setup: str = ""
+    ) -> dspy.Prediction:
+        ir_out = self.nl_to_ir(prompt=prompt)
+        if ir_out.ir is None:
+            return dspy.Prediction(ir=None, code="", execution=None, error=ir_out.error)
+        code_out = self.ir_to_code(ir=ir_out.ir)
+        code = code_out.code
+        execution = None
+        repairs = 0
+        if tests and code_out.parses:
+            from liftdspy.sandbox import run_tests
+
+            execution = run_tests(code, tests, setup=test_setup)
+            while (
+                self.repair is not None
+                and repairs < self.repair_rounds
+                and (execution.pass_rate < 1.0)
+            ):
+                repairs += 1
+                fixed = self.repair(
+                    function_stub=render_stub(ir_out.ir),
+                    code=code,
+                    failures=describe_failures(execution),
+                )
+                check = check_function_source(fixed.fixed_code, ir_out.ir.signature.name)
+                if not check.parses:
+                    logger.debug("repair round %d did not parse: %s", repairs, check.problems)
+                    continue
+                code = check.code
+                execution = run_tests(code, tests, setup=test_setup)
+        return dspy.Prediction(
+            ir=ir_out.ir,
+            code=code,
+            execution=execution,
+            repairs=repairs,
+            error=code_out.error,
+        )

@@ -1,0 +1,17 @@
+"""MLflow tracking: where runs go, and how configs become params."""
+
+from liftdspy.tracking.store import (
+    DEFAULT_ARTIFACTS_DIR,
+    DEFAULT_DB,
+    configure_tracking,
+    flatten_params,
+    resolve_tracking_uri,
+)
+
+__all__ = [
+    "DEFAULT_ARTIFACTS_DIR",
+    "DEFAULT_DB",
+    "configure_tracking",
+    "flatten_params",
+    "resolve_tracking_uri",
+]

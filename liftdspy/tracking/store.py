@@ -1,0 +1,66 @@
+"""Where MLflow writes: a local SQLite store in the project by default, any URI by config/env."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+DEFAULT_DB = Path("mlflow.db")
+DEFAULT_ARTIFACTS_DIR = Path("mlartifacts")
+MAX_PARAM_CHARS = 6000
+
+# Values under keys like these are never logged, whatever they hold.
+_SECRET_KEY = re.compile(r"(api_?key|token|secret|password)(?!_env)", re.IGNORECASE)
+
+
+def resolve_tracking_uri(uri: str | None = None) -> str:
+    """`uri`, else `$MLFLOW_TRACKING_URI`, else `sqlite:///<cwd>/mlflow.db`."""
+    if uri:
+        return uri
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    return f"sqlite:///{DEFAULT_DB.resolve()}"
+
+
+def configure_tracking(uri: str | None, experiment: str) -> str:
+    """Point MLflow at the store and make sure `experiment` exists; returns its id.
+
+    With the default SQLite store, artifacts go to `mlartifacts/` beside it.
+    """
+    import mlflow
+
+    resolved = resolve_tracking_uri(uri)
+    mlflow.set_tracking_uri(resolved)
+    found = mlflow.get_experiment_by_name(experiment)
+    if found is not None:
+        mlflow.set_experiment(experiment_id=found.experiment_id)
+        return found.experiment_id
+    artifact_location = None
+    if resolved.startswith("sqlite:///"):
+        db_path = Path(resolved.removeprefix("sqlite:///"))
+        artifact_location = (db_path.parent / DEFAULT_ARTIFACTS_DIR).resolve().as_uri()
+    experiment_id = mlflow.create_experiment(experiment, artifact_location=artifact_location)
+    mlflow.set_experiment(experiment_id=experiment_id)
+    return experiment_id
+
+
+def flatten_params(data: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Nested config -> `{"a.b.c": "value"}` for `mlflow.log_params`, so runs of one experiment
+    compare key by key in the UI. Secret-looking keys are redacted; long values truncated."""
+    out: dict[str, str] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            out.update(flatten_params(value, f"{name}."))
+            continue
+        if _SECRET_KEY.search(str(key)):
+            text = "<redacted>"
+        elif isinstance(value, list | tuple):
+            text = ",".join(str(v) for v in value)
+        else:
+            text = "" if value is None else str(value)
+        out[name] = text[:MAX_PARAM_CHARS]
+    return out

@@ -59,11 +59,13 @@ class RetryPolicy(BaseModel):
     max_retries: int = Field(default=5, ge=0)
     base_delay: float = Field(default=0.5, ge=0)
     max_delay: float = Field(default=30.0, ge=0)
+    retry_after_cap: float = Field(default=120.0, ge=0, description="Longest Retry-After obeyed.")
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
-        """Seconds to wait before retry number `attempt` (0-based)."""
+        """Seconds to wait before retry number `attempt` (0-based). A server's Retry-After
+        wins over the backoff schedule (up to `retry_after_cap`)."""
         if retry_after is not None and retry_after >= 0:
-            return min(retry_after, self.max_delay)
+            return min(retry_after, self.retry_after_cap)
         ceiling = min(self.max_delay, self.base_delay * (2**attempt))
         return random.uniform(0, ceiling)
 

@@ -128,7 +128,7 @@ class UnionShape:
     def _render(self, depth: int, *, top_level: bool) -> str:
         if "Any" in self.atoms or self.is_empty or depth < 0:
             return "Any"
-        alternatives = [*sorted(self.atoms, key=_atom_key)]
+        alternatives = [*sorted(self.atoms - {"None"}, key=_atom_key)]
         for kind in _SEQUENCES:
             if kind in self.sequences:
                 alternatives.append(self._container(kind, [self.sequences[kind]], depth))
@@ -136,6 +136,8 @@ class UnionShape:
             alternatives.append(self._tuple(depth))
         if self.dict_keys is not None and self.dict_values is not None:
             alternatives.append(self._container("dict", [self.dict_keys, self.dict_values], depth))
+        if "None" in self.atoms:
+            alternatives.append("None")  # last, as in `list[int] | None`
         if len(alternatives) == 1:
             return alternatives[0]
         if top_level:

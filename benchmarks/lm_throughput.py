@@ -21,7 +21,7 @@ from rich.table import Table
 from liftdspy.ir import ir_json_schema
 from liftdspy.lm.grammar import TokenMask, schema_spec
 from liftdspy.lm.local_chat import ChatTurn
-from liftdspy.lm.local_engine import LocalEngine, LoadedModel
+from liftdspy.lm.local_engine import LoadedModel, LocalEngine
 
 SYSTEM = (
     "You turn a request for a Python function into a JSON intermediate representation with "

@@ -140,10 +140,12 @@ def _wait_until_up(base_url: str, process: subprocess.Popen, deadline_s: float) 
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"llama_cpp.server exited with code {process.returncode}")
-        with contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError):
-            with urllib.request.urlopen(request, timeout=2) as response:
-                if response.status == 200:
-                    return
+        with (
+            contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError),
+            urllib.request.urlopen(request, timeout=2) as response,
+        ):
+            if response.status == 200:
+                return
         time.sleep(0.25)
     raise RuntimeError(f"llama_cpp.server did not answer on {base_url} within {deadline_s:.0f}s")
 

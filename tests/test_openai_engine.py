@@ -14,6 +14,7 @@ import dspy
 import pytest
 from dspy import lm15
 from dspy.utils.exceptions import LMAuthError, LMNotConfiguredError, LMServerError, LMTransportError
+from fixtures_server import CANNED_COMPLETION, ScriptedChatServer, free_port
 
 from liftdspy.lm.openai_engine import (
     OpenAIEngine,
@@ -23,7 +24,6 @@ from liftdspy.lm.openai_engine import (
     openai_lm,
     redact_url,
 )
-from fixtures_server import CANNED_COMPLETION, ScriptedChatServer, free_port
 
 KEY_ENV = "LIFTDSPY_TEST_OPENAI_KEY"
 SECRET = "sk-secret-value-never-shown-5f1c"

@@ -1,0 +1,28 @@
+"""Export a compiled program for production: `program.json`, a prompt pack, plain-text prompts.
+
+The prompt pack format lives in `liftdspy.runtime.pack` (readable without DSPy); this package
+renders it from a DSPy program and writes the export directory (see `programs/README.md`).
+"""
+
+from liftdspy.export.prompt_pack import ExportError, build_prompt_pack, response_format_for
+from liftdspy.export.prompt_registry import RegisteredPrompt, register_prompts
+from liftdspy.export.writer import (
+    ExportedFile,
+    ExportManifest,
+    load_exported_program,
+    read_manifest,
+    write_export,
+)
+
+__all__ = [
+    "ExportError",
+    "ExportManifest",
+    "ExportedFile",
+    "RegisteredPrompt",
+    "build_prompt_pack",
+    "load_exported_program",
+    "read_manifest",
+    "register_prompts",
+    "response_format_for",
+    "write_export",
+]

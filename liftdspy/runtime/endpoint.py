@@ -1,0 +1,111 @@
+"""A minimal client for an OpenAI-compatible `/chat/completions` endpoint (stdlib only).
+
+The API key is read from the environment variable named by `api_key_env` at call time; it is
+never stored, logged or put in an error message.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+logger = logging.getLogger(__name__)
+
+RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
+
+
+class EndpointError(RuntimeError):
+    """A call that failed; names the endpoint (without credentials) and the reason."""
+
+
+def redact_url(url: str) -> str:
+    """The URL without user:password@, query string or fragment."""
+    parts = urlsplit(url)
+    netloc = parts.hostname or ""
+    if parts.port:
+        netloc = f"{netloc}:{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+class ChatEndpoint(BaseModel):
+    """One model on one OpenAI-compatible server."""
+
+    model_config = ConfigDict(frozen=True)
+
+    base_url: str = Field(description="e.g. http://127.0.0.1:8000/v1")
+    model: str = Field(min_length=1)
+    api_key_env: str | None = Field(None, pattern=r"^[A-Z_][A-Z0-9_]*$")
+    timeout: float = Field(120.0, gt=0)
+    max_retries: int = Field(3, ge=0)
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"base_url must be an http(s) URL, got {redact_url(value)!r}")
+        if parts.username or parts.password or parts.query:
+            raise ValueError("base_url must not carry credentials; name the key in api_key_env")
+        return value.rstrip("/")
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"content-type": "application/json"}
+        if self.api_key_env:
+            key = os.environ.get(self.api_key_env)
+            if not key:
+                raise EndpointError(
+                    f"{redact_url(self.base_url)}: environment variable {self.api_key_env} "
+                    "(the API key) is not set"
+                )
+            headers["authorization"] = f"Bearer {key}"
+        return headers
+
+    def complete(self, body: dict[str, Any]) -> dict[str, Any]:
+        """POST `body` (plus `model`) to /chat/completions; the decoded JSON response.
+        Retries 408/409/429/5xx and connection errors with jittered backoff."""
+        url = f"{self.base_url}/chat/completions"
+        data = json.dumps({"model": self.model, **body}).encode("utf-8")
+        where = redact_url(url)
+        for attempt in range(self.max_retries + 1):
+            request = urllib.request.Request(url, data=data, headers=self._headers(), method="POST")
+            try:
+                with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                    return json.loads(response.read().decode("utf-8"))
+            except urllib.error.HTTPError as exc:
+                detail = exc.read().decode("utf-8", errors="replace")[:300]
+                if exc.code not in RETRY_STATUSES or attempt == self.max_retries:
+                    raise EndpointError(f"{where}: HTTP {exc.code}: {detail}") from None
+                reason = f"HTTP {exc.code}"
+            except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+                if attempt == self.max_retries:
+                    raise EndpointError(f"{where}: unreachable: {exc}") from None
+                reason = str(exc)
+            delay = random.uniform(0, min(10.0, 0.5 * 2**attempt))
+            logger.info("%s: %s; retry %d in %.1fs", where, reason, attempt + 1, delay)
+            time.sleep(delay)
+        raise AssertionError("unreachable")
+
+    def message_text(self, body: dict[str, Any]) -> str:
+        """The first choice's message content for `body`."""
+        response = self.complete(body)
+        try:
+            choice = response["choices"][0]
+            content = choice["message"]["content"]
+        except (KeyError, IndexError, TypeError):
+            raise EndpointError(
+                f"{redact_url(self.base_url)}: response has no choices[0].message.content"
+            ) from None
+        if not isinstance(content, str) or not content:
+            raise EndpointError(f"{redact_url(self.base_url)}: empty answer")
+        if choice.get("finish_reason") == "length":
+            logger.warning("%s: answer cut at max_tokens", redact_url(self.base_url))
+        return content

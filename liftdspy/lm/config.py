@@ -96,7 +96,7 @@ class LMConfig(BaseModel):
         if self.kind == "local":
             values: dict[str, Any] = {
                 "model": self.model,
-                "model_path": self.model_path,
+                "model_path": str(self.model_path) if self.model_path else None,
                 "n_threads": self.n_threads,
                 "n_ctx": self.n_ctx,
                 "seed": self.seed,

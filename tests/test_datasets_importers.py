@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,12 @@ import pytest
 from liftdspy.datasets.importers.humaneval import import_humaneval, split_check
 from liftdspy.datasets.importers.mbpp import import_mbpp, split_of
 
-MBPP_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mbpp"
+# The MBPP files live beside the checkout (../shared/data/mbpp); never copied into the project.
+MBPP_DIR = Path(
+    os.environ.get(
+        "LIFTDSPY_MBPP_DIR", Path(__file__).resolve().parents[2] / "shared" / "data" / "mbpp"
+    )
+)
 needs_mbpp = pytest.mark.skipif(
     not (MBPP_DIR / "prompt.jsonl").is_file(),
     reason=f"MBPP sample files not found in {MBPP_DIR} (development data, not shipped)",

@@ -121,6 +121,21 @@ def test_chat_body_maps_system_messages_config_and_json_schema() -> None:
     assert body["extra_body"] == {"top_k": 5}
 
 
+def test_llama_cpp_style_puts_the_schema_in_a_json_object_format() -> None:
+    schema = {"type": "object", "properties": {"x": {"type": "integer"}}}
+    request = lm15.Request(
+        model="m",
+        messages=(lm15.Message.user("hi"),),
+        config=lm15.Config(response_format={"type": "json_schema", "schema": schema}),
+    )
+    body = chat_body(request, "json_object_schema")
+    assert body["response_format"] == {"type": "json_object", "schema": schema}
+    engine = OpenAIEngine("http://127.0.0.1:1/v1", "m", response_format_style="json_object_schema")
+    assert engine.identity()["response_format_style"] == "json_object_schema"
+    with pytest.raises(ValueError, match="json_object_schema"):
+        OpenAIEngine("http://127.0.0.1:1/v1", "m", response_format_style="grammar")
+
+
 def test_chat_body_refuses_tools_instead_of_dropping_them() -> None:
     tool = lm15.FunctionTool(name="f", description="d", parameters={"type": "object"})
     request = lm15.Request(model="m", messages=(lm15.Message.user("hi"),), tools=(tool,))

@@ -12,7 +12,9 @@ What it guarantees:
   `response_format={"type": "json_schema", "json_schema": {"name", "schema", "strict"}}`, which
   vLLM (any version) and llama.cpp accept. vLLM >= 0.12 also takes its own
   `extra_body={"structured_outputs": {"json": schema}}` (the older `guided_json` was removed and is
-  silently ignored); we deliberately use the OpenAI form.
+  silently ignored); we deliberately use the OpenAI form. llama-cpp-python's server
+  (`python -m llama_cpp.server`) ignores that form and honours only
+  `{"type": "json_object", "schema": ...}`: pass `response_format_style="json_object_schema"`.
 - Retries. 429, 5xx, timeouts and connection errors are retried with exponential backoff and full
   jitter, honouring `Retry-After`. The engine owns retries, so `openai_lm()` / `modal_lm()` build
   the `dspy.LM` with `num_retries=0` (DSPy would otherwise retry the retried call again).
@@ -33,7 +35,7 @@ import random
 import threading
 import time
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from dspy import lm15
@@ -110,8 +112,14 @@ def _text_of(parts: Any) -> str:
     return "".join(getattr(part, "text", "") or "" for part in parts)
 
 
-def _response_format_to_chat(format_config: dict[str, Any]) -> dict[str, Any]:
-    """Canonical lm15 response_format -> the OpenAI Chat Completions form."""
+ResponseFormatStyle = Literal["json_schema", "json_object_schema"]
+
+
+def _response_format_to_chat(
+    format_config: dict[str, Any], style: ResponseFormatStyle = "json_schema"
+) -> dict[str, Any]:
+    """Canonical lm15 response_format -> the Chat Completions form the server honours:
+    `json_schema` (OpenAI, vLLM) or `json_object_schema` (llama-cpp-python's server)."""
     if format_config.get("type") == "json_object":
         return {"type": "json_object"}
     if format_config.get("type") != "json_schema":
@@ -119,6 +127,8 @@ def _response_format_to_chat(format_config: dict[str, Any]) -> dict[str, Any]:
             f"response_format type {format_config.get('type')!r} is not supported",
             feature="config.response_format",
         )
+    if style == "json_object_schema":
+        return {"type": "json_object", "schema": format_config["schema"]}
     inner: dict[str, Any] = {
         "name": format_config.get("name") or "response",
         "schema": format_config["schema"],
@@ -127,7 +137,9 @@ def _response_format_to_chat(format_config: dict[str, Any]) -> dict[str, Any]:
     return {"type": "json_schema", "json_schema": inner}
 
 
-def chat_body(request: lm15.Request) -> dict[str, Any]:
+def chat_body(
+    request: lm15.Request, response_format_style: ResponseFormatStyle = "json_schema"
+) -> dict[str, Any]:
     """Serialize a canonical request to Chat Completions keyword arguments (without `model`).
 
     Text conversations only: tool calls, images and reasoning dials are refused with
@@ -174,7 +186,9 @@ def chat_body(request: lm15.Request) -> dict[str, Any]:
         if config.logprobs > 0:
             body["top_logprobs"] = config.logprobs
     if config.response_format:
-        body["response_format"] = _response_format_to_chat(dict(config.response_format))
+        body["response_format"] = _response_format_to_chat(
+            dict(config.response_format), response_format_style
+        )
     extra: dict[str, Any] = dict(config.extensions or {})
     if config.top_k is not None:
         extra["top_k"] = config.top_k  # vLLM and llama.cpp take top_k as an extra field
@@ -216,6 +230,7 @@ class OpenAIEngine:
         backoff_base: float = 0.5,
         backoff_max: float = 30.0,
         connect_timeout: float = 10.0,
+        response_format_style: ResponseFormatStyle = "json_schema",
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -231,6 +246,12 @@ class OpenAIEngine:
             raise ValueError("model must be the server's model name (vLLM: --served-model-name)")
         if timeout <= 0 or first_call_timeout <= 0 or connect_timeout <= 0:
             raise ValueError("timeouts must be positive")
+        if response_format_style not in ("json_schema", "json_object_schema"):
+            raise ValueError(
+                "response_format_style must be 'json_schema' (OpenAI, vLLM) or "
+                f"'json_object_schema' (llama-cpp-python), got {response_format_style!r}"
+            )
+        self.response_format_style: ResponseFormatStyle = response_format_style
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.api_key_env = api_key_env
@@ -248,7 +269,10 @@ class OpenAIEngine:
 
     def identity(self) -> dict[str, str]:
         """What this engine talks to, safe to log and to key caches on."""
-        return {"kind": "openai", "model": self.model, "base_url": redact_url(self.base_url)}
+        identity = {"kind": "openai", "model": self.model, "base_url": redact_url(self.base_url)}
+        if self.response_format_style != "json_schema":  # it changes what the server generates
+            identity["response_format_style"] = self.response_format_style
+        return identity
 
     def __repr__(self) -> str:
         return (
@@ -268,6 +292,7 @@ class OpenAIEngine:
             "max_retries": self.retry.max_retries,
             "backoff_base": self.retry.base_delay,
             "backoff_max": self.retry.max_delay,
+            "response_format_style": self.response_format_style,
         }
 
     @classmethod
@@ -280,7 +305,7 @@ class OpenAIEngine:
         from dspy.clients.engines.base import validate_request
 
         validate_request(request)
-        body = chat_body(request)
+        body = chat_body(request, self.response_format_style)
         client = self._authorized_client()
         started = time.monotonic()
         attempt = 0

@@ -1,0 +1,99 @@
+"""OpenAIEngine against a REAL OpenAI-compatible server: llama-cpp-python's server on
+127.0.0.1 serving the embedded SmolLM2 GGUF (session fixture `llama_server`).
+
+What llama-cpp-python's server does with structured outputs: it constrains generation only for
+`response_format={"type": "json_object", "schema": ...}` (its own form) and ignores the OpenAI
+`json_schema` form, so the structured-output test uses `response_format_style="json_object_schema"`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+import dspy
+import jsonschema
+import pytest
+from dspy.utils.exceptions import LMAuthError, LMTransportError
+from fixtures_server import LlamaServer, free_port, llama_server  # noqa: F401 (fixture)
+
+from liftdspy.lm.openai_engine import OpenAIEngine, openai_lm
+
+pytestmark = pytest.mark.local
+
+KEY_ENV = "LIFTDSPY_TEST_LLAMA_KEY"
+
+
+@pytest.fixture
+def keyed(llama_server: LlamaServer, monkeypatch: pytest.MonkeyPatch) -> LlamaServer:  # noqa: F811
+    monkeypatch.setenv(KEY_ENV, llama_server.api_key)
+    return llama_server
+
+
+def test_plain_completion_through_dspy_reports_usage(keyed: LlamaServer) -> None:
+    lm = openai_lm(keyed.base_url, keyed.model, api_key_env=KEY_ENV, cache=False, max_tokens=16)
+    with dspy.context(track_usage=True):
+        outputs = lm("The capital of France is")
+    assert len(outputs) == 1 and isinstance(outputs[0], str) and outputs[0].strip()
+    usage = lm.history[-1]["usage"]
+    assert usage["prompt_tokens"] > 0
+    assert 0 < usage["completion_tokens"] <= 16
+
+
+def test_json_schema_output_conforms_and_parses(keyed: LlamaServer) -> None:
+    class Person(dspy.Signature):
+        """Extract the person's name and age."""
+
+        text: str = dspy.InputField()
+        name: str = dspy.OutputField()
+        age: int = dspy.OutputField()
+
+    lm = openai_lm(
+        keyed.base_url,
+        keyed.model,
+        api_key_env=KEY_ENV,
+        cache=False,
+        max_tokens=64,
+        response_format_style="json_object_schema",
+    )
+    with dspy.context(lm=lm, adapter=dspy.JSONAdapter()):
+        prediction = dspy.Predict(Person)(text="Ada is 36 years old.")
+    assert isinstance(prediction.name, str)
+    assert isinstance(prediction.age, int)
+    raw = json.loads(lm.history[-1]["outputs"][0])
+    schema = {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+        "required": ["name", "age"],
+    }
+    jsonschema.validate(raw, schema)
+
+
+def test_wrong_key_names_the_endpoint_not_the_key(
+    keyed: LlamaServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    wrong = "sk-wrong-key-for-this-test-987654"
+    monkeypatch.setenv(KEY_ENV, wrong)
+    lm = openai_lm(keyed.base_url, keyed.model, api_key_env=KEY_ENV, cache=False)
+    with pytest.raises(LMAuthError) as caught:
+        lm("hello")
+    message = str(caught.value)
+    assert keyed.base_url in message and KEY_ENV in message
+    assert wrong not in message and keyed.api_key not in message
+    assert wrong not in caplog.text and keyed.api_key not in caplog.text
+    assert keyed.api_key not in json.dumps(lm.dump_state())
+    assert keyed.api_key not in repr(lm.engine)
+
+
+def test_closed_port_fails_fast_naming_the_endpoint(keyed: LlamaServer) -> None:
+    base_url = f"http://127.0.0.1:{free_port()}/v1"
+    engine = OpenAIEngine(
+        base_url, keyed.model, api_key_env=KEY_ENV, max_retries=1, backoff_base=0.01, timeout=2
+    )
+    lm = dspy.LM(keyed.model, engine=engine, cache=False, num_retries=0)
+    started = time.monotonic()
+    with pytest.raises(LMTransportError, match=base_url.replace(".", r"\.")):
+        lm("hello")
+    assert time.monotonic() - started < 5

@@ -58,7 +58,9 @@ image = (
 hf_cache = modal.Volume.from_name(deployment.volume_name, create_if_missing=True)
 api_key_secret = modal.Secret.from_name(deployment.secret_name, required_keys=["VLLM_API_KEY"])
 
-app = modal.App(deployment.app_name, image=image)
+# The image carries the liftdspy source (add_local_python_source), so Modal's automatic
+# mount of the entrypoint's package is switched off: one copy, one place that says so.
+app = modal.App(deployment.app_name, image=image, include_source=False)
 
 
 @app.function(

@@ -1,0 +1,64 @@
+"""`liftdspy export RUN --out programs/NAME/`: an MLflow run's compiled program, ready to ship.
+
+Registered in `liftdspy/cli/__init__.py` as a single command: `app.command("export")(export)`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+
+
+def export(
+    run: str = typer.Argument(
+        ..., help="An MLflow run id, or 'latest' for the most recent liftdspy experiment run."
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="Export directory, e.g. programs/NAME/."),
+    tracking_uri: str | None = typer.Option(
+        None, "--tracking-uri", help="MLflow store (default: $MLFLOW_TRACKING_URI or ./mlflow.db)."
+    ),
+    register: bool = typer.Option(
+        False, "--register", help="Also register each predictor's prompt in MLflow's registry."
+    ),
+    prompt_prefix: str | None = typer.Option(
+        None, "--prompt-prefix", help="Registry name prefix (default: the --out folder's name)."
+    ),
+) -> None:
+    """Export the compiled program of RUN: program.json, prompt pack, prompts, manifest."""
+    from liftdspy.export.from_run import RunExportError, export_run
+    from liftdspy.export.prompt_pack import ExportError
+
+    try:
+        manifest = export_run(run, out, tracking_uri=tracking_uri)
+    except (RunExportError, ExportError) as exc:
+        console.print(f"[red]export failed:[/red] {exc}")
+        raise typer.Exit(code=1) from None
+
+    table = Table(
+        title=f"{manifest.program} ({manifest.predictor_kind}) from run {manifest.source_run_id}"
+    )
+    table.add_column("file")
+    table.add_column("bytes", justify="right")
+    for file in manifest.files:
+        table.add_row(file.path, str(file.bytes))
+    console.print(table)
+
+    if register:
+        import mlflow
+
+        from liftdspy.export.prompt_registry import register_prompts
+        from liftdspy.runtime.pack import load_pack
+        from liftdspy.tracking import resolve_tracking_uri
+
+        mlflow.set_tracking_uri(resolve_tracking_uri(tracking_uri))
+        prefix = prompt_prefix or out.resolve().name
+        for prompt in register_prompts(
+            load_pack(out), prefix, source_run_id=manifest.source_run_id
+        ):
+            console.print(f"registered [bold]{prompt.uri}[/bold] ({prompt.predictor})")
+    console.print(f"[green]exported to {out}[/green]")

@@ -20,8 +20,7 @@ from liftdspy.lm import (
     build_lm,
     recorder_of,
 )
-from liftdspy.lm.config import RECORDER_MODE_ENV
-from liftdspy.lm.recorder import RecordingSecretError, recording_key
+from liftdspy.lm.recorder import RECORDER_MODE_ENV, RecordingSecretError, recording_key
 from liftdspy.lm.store import request_json
 
 
@@ -258,3 +257,44 @@ def test_build_lm_imports_the_openai_engine_lazily(tmp_path: Path) -> None:
     )
     identity = recorder_of(build_lm(config)).identity()
     assert identity["model"] == "qwen" and "127.0.0.1:9" in identity["base_url"]
+
+
+def test_async_calls_record_and_replay_with_rollout_ids(tmp_path: Path) -> None:
+    import asyncio
+
+    lm, engine = scripted_lm(tmp_path / "store", mode="replay", temperature=1.0)
+    first = asyncio.run(lm.acall("async q", rollout_id=5))
+    second = asyncio.run(lm.acall("async q", rollout_id=6))
+    assert engine.calls == 2 and first != second
+
+    replay_lm, fresh = scripted_lm(tmp_path / "store", mode="offline", temperature=1.0)
+    assert asyncio.run(replay_lm.acall("async q", rollout_id=5)) == first
+    assert asyncio.run(replay_lm.acall("async q", rollout_id=6)) == second
+    assert fresh.calls == 0
+
+
+class SavableScriptedEngine(ScriptedEngine):
+    """ScriptedEngine that DSPy can save: dump_state/load_state of its constructor arguments."""
+
+    def dump_state(self) -> dict[str, str]:
+        return {"model": self.model, "endpoint": self.endpoint}
+
+    @classmethod
+    def load_state(cls, state: dict[str, str]) -> SavableScriptedEngine:
+        return cls(**state)
+
+
+def test_program_with_recorded_lm_saves_and_loads(tmp_path: Path) -> None:
+    lm, _ = scripted_lm(tmp_path / "store", mode="record", engine=SavableScriptedEngine())
+    program = dspy.Predict("question -> answer")
+    program.lm = lm
+    answer = program(question="saved?").answer
+    program.save(tmp_path / "program.json")
+
+    loaded = dspy.Predict("question -> answer")
+    loaded.load(tmp_path / "program.json", allow_unsafe_lm_state=True)
+    recorder = recorder_of(loaded.lm)
+    assert recorder.store.path == tmp_path / "store" and recorder.mode is RecorderMode.RECORD
+    recorder.mode = RecorderMode.OFFLINE
+    assert loaded(question="saved?").answer == answer
+    assert recorder.inner.calls == 0

@@ -2,6 +2,7 @@
 
 from liftdspy.lm.config import LMConfig, RecorderConfig, build_lm, recorder_of
 from liftdspy.lm.recorder import (
+    AsyncRecordingEngine,
     RecorderMode,
     RecorderStats,
     RecordingEngine,
@@ -11,6 +12,7 @@ from liftdspy.lm.recorder import (
 from liftdspy.lm.store import RecordedCall, RecordingStore, ensure_imported
 
 __all__ = [
+    "AsyncRecordingEngine",
     "LMConfig",
     "RecordedCall",
     "RecorderConfig",

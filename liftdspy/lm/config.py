@@ -20,12 +20,17 @@ from typing import Any, Literal
 import dspy
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from liftdspy.lm.recorder import IdentifiedEngine, RecorderMode, RecordingEngine, RolloutScope
+from liftdspy.lm.recorder import (
+    AsyncRecordingEngine,
+    IdentifiedEngine,
+    RecorderMode,
+    RecordingEngine,
+    RolloutScope,
+    effective_mode,
+)
 from liftdspy.lm.store import default_store_path
 
 logger = logging.getLogger(__name__)
-
-RECORDER_MODE_ENV = "LIFTDSPY_RECORDER"
 
 # kind -> (module, class). Imported lazily by `build_engine`.
 ENGINE_CLASSES: dict[str, tuple[str, str]] = {
@@ -50,14 +55,7 @@ class RecorderConfig(BaseModel):
         return self.path if self.path is not None else default_store_path(self.name)
 
     def effective_mode(self) -> RecorderMode:
-        override = os.environ.get(RECORDER_MODE_ENV)
-        if not override:
-            return self.mode
-        try:
-            return RecorderMode(override.strip().lower())
-        except ValueError:
-            choices = ", ".join(mode.value for mode in RecorderMode)
-            raise ValueError(f"{RECORDER_MODE_ENV}={override!r} is not one of: {choices}") from None
+        return effective_mode(self.mode)
 
 
 class LMConfig(BaseModel):
@@ -150,6 +148,7 @@ def build_lm(config: LMConfig, *, engine: IdentifiedEngine | None = None) -> dsp
     return dspy.LM(
         f"{config.kind}/{config.model}",
         engine=recorder,
+        async_engine=AsyncRecordingEngine(recorder),
         cache=False,
         temperature=config.temperature,
         max_tokens=config.max_tokens,

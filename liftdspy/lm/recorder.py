@@ -21,13 +21,16 @@ another and the recorder would never see the call. The recorder is the one cache
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import importlib
 import logging
+import os
 import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -53,6 +56,7 @@ from liftdspy.lm.store import (
 logger = logging.getLogger(__name__)
 
 KEY_VERSION = 1
+RECORDER_MODE_ENV = "LIFTDSPY_RECORDER"
 _SECRET_FIELD = re.compile(
     r"(^|_)(api_key|key|token|secret|password|authorization)$", re.IGNORECASE
 )
@@ -67,6 +71,18 @@ class RecorderMode(StrEnum):
     RECORD = "record"
     REPLAY = "replay"
     OFFLINE = "offline"
+
+
+def effective_mode(mode: RecorderMode | str) -> RecorderMode:
+    """`mode`, unless the environment variable LIFTDSPY_RECORDER names another (CI: `offline`)."""
+    override = os.environ.get(RECORDER_MODE_ENV)
+    if not override:
+        return RecorderMode(mode)
+    try:
+        return RecorderMode(override.strip().lower())
+    except ValueError:
+        choices = ", ".join(m.value for m in RecorderMode)
+        raise ValueError(f"{RECORDER_MODE_ENV}={override!r} is not one of: {choices}") from None
 
 
 class RecordingMissError(LMNotConfiguredError):
@@ -137,7 +153,7 @@ class RolloutScope(BaseCallback):
             _SCOPE.set(scope.parent)
 
 
-# ── The engine ──────────────────────────────────────────────────────────────────────────────────
+# ── The engines ──────────────────────────────────────────────────────────────────────────────────
 
 
 class RecorderStats(BaseModel):
@@ -241,6 +257,34 @@ class RecordingEngine:
         self.inner.close()
         if self._owns_store:
             self.store.close()
+
+    # `program.save()` of a predictor with its own LM saves the LM's engine (dspy.LM.dump_state).
+    def dump_state(self) -> dict[str, Any]:
+        """Inner engine (class path + its own credential-free state), mode and store directory."""
+        dump = getattr(self.inner, "dump_state", None)
+        if not callable(dump):
+            raise TypeError(f"{type(self.inner).__name__} has no dump_state(); cannot save this LM")
+        inner_class = type(self.inner)
+        return {
+            "inner": {
+                "class": f"{inner_class.__module__}:{inner_class.__qualname__}",
+                "state": dump(),
+            },
+            "mode": self.mode.value,
+            "store": str(self.store.path),
+        }
+
+    @classmethod
+    def load_state(cls, state: dict[str, Any]) -> RecordingEngine:
+        """Rebuild from `dump_state()` (DSPy calls this only with allow_unsafe_lm_state=True)."""
+        module_name, _, qualname = state["inner"]["class"].partition(":")
+        inner_class: Any = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            inner_class = getattr(inner_class, part)
+        inner = inner_class.load_state(state["inner"]["state"])
+        key_env = getattr(inner, "api_key_env", None)
+        secrets = [os.environ.get(key_env)] if key_env else []
+        return cls(inner, state["store"], effective_mode(state["mode"]), secrets=secrets)
 
     # ── internals ──
 
@@ -354,3 +398,35 @@ def _checked_identity(identity: dict[str, Any], secrets: tuple[str, ...]) -> dic
             raise RecordingSecretError(f"engine.identity() field {name!r} contains a credential")
         checked[name] = value
     return checked
+
+
+class AsyncRecordingEngine:
+    """The async engine DSPy needs for `await lm.acall(...)`: runs the sync recorder in a thread.
+
+    `asyncio.to_thread` copies the context, so the rollout scope of the call reaches the recorder.
+    """
+
+    def __init__(self, sync: RecordingEngine) -> None:
+        self.sync = sync
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> AsyncRecordingEngine:
+        return self
+
+    def dump_state(self) -> dict[str, Any]:
+        return self.sync.dump_state()
+
+    @classmethod
+    def load_state(cls, state: dict[str, Any]) -> AsyncRecordingEngine:
+        """A loaded LM gets its own sync recorder here (same store; counters kept apart)."""
+        return cls(RecordingEngine.load_state(state))
+
+    async def complete(self, request: Request) -> Response:
+        return await asyncio.to_thread(self.sync.complete, request)
+
+    async def stream(self, request: Request) -> AsyncIterator[Any]:
+        events = await asyncio.to_thread(lambda: list(self.sync.stream(request)))
+        for event in events:
+            yield event
+
+    async def aclose(self) -> None:
+        return None

@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 
 import typer
+from rich.console import Console
 from rich.logging import RichHandler
 
 import liftdspy
-from liftdspy.cli import cache_cmd, datasets_cmd, lm_cmd, modal_cmd, sandbox_cmd
+from liftdspy.cli import cache_cmd, datasets_cmd, lm_cmd, modal_cmd, run_cmd, sandbox_cmd
 
 app = typer.Typer(
     name="liftdspy",
@@ -23,6 +24,7 @@ app.add_typer(sandbox_cmd.app, name="sandbox", help="Run code against tests in t
 app.add_typer(lm_cmd.app, name="lm", help="Talk to the configured language models.")
 app.add_typer(cache_cmd.app, name="cache", help="Inspect and move recorded LM responses.")
 app.add_typer(modal_cmd.app, name="modal", help="Deploy and reach the vLLM server on Modal.")
+app.command(name="run")(run_cmd.run)
 
 
 @app.callback()
@@ -32,7 +34,7 @@ def _root(
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(message)s",
-        handlers=[RichHandler(show_path=False, rich_tracebacks=True)],
+        handlers=[RichHandler(console=Console(stderr=True), show_path=False, rich_tracebacks=True)],
     )
 
 

@@ -28,7 +28,7 @@ from liftdspy.experiments.config import ExperimentConfig
 from liftdspy.experiments.evaluation import EvaluationReport, ExampleResult, evaluate_program
 from liftdspy.experiments.examples import to_examples
 from liftdspy.experiments.metric_factory import make_metric
-from liftdspy.lm.config import build_lm, recorder_of
+from liftdspy.lm.config import LMConfig, build_lm, recorder_of
 from liftdspy.optimize import (
     OptimizerPreset,
     build_optimizer,
@@ -161,9 +161,13 @@ def run_experiment(
     config_path: Path | None = None,
     progress: Progress | None = None,
     on_run_started: Callable[[str], None] | None = None,
+    lm_factory: Callable[[LMConfig], dspy.LM] = build_lm,
 ) -> ExperimentOutcome:
     """Evaluate the unoptimized program, compile it, evaluate the compiled program, and record
-    everything in MLflow. Everything that can be checked without an LM is checked first."""
+    everything in MLflow. Everything that can be checked without an LM is checked first.
+
+    `lm_factory` builds each LM from its config (default `build_lm`: engine + recorder).
+    """
     import mlflow
 
     progress = progress or Progress()
@@ -183,8 +187,8 @@ def run_experiment(
     valset = to_examples(splits.val, config.program.name)
     evalset = to_examples(splits.eval, config.program.name)
 
-    lm = build_lm(config.lm)
-    reflection_lm = build_lm(config.reflection_lm) if config.reflection_lm else None
+    lm = lm_factory(config.lm)
+    reflection_lm = lm_factory(config.reflection_lm) if config.reflection_lm else None
     built = build_optimizer(
         preset,
         metric=metric,

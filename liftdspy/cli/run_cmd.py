@@ -1,0 +1,104 @@
+"""`liftdspy run EXPERIMENT.yaml`: one optimization experiment, tracked in MLflow."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from liftdspy.experiments.config import ConfigError, load_config
+from liftdspy.experiments.evaluation import ExampleResult
+from liftdspy.experiments.runner import ExperimentOutcome, run_experiment
+from liftdspy.experiments.runner import Progress as RunProgress
+
+logger = logging.getLogger(__name__)
+console = Console(stderr=True)
+
+
+class RichProgress(RunProgress):
+    """Progress bars for the evaluation phases; a spinner while the optimizer compiles."""
+
+    def __init__(self, progress: Progress):
+        self.progress = progress
+        self.task = None
+
+    def phase(self, name: str, total: int | None) -> None:
+        if self.task is not None:
+            self.progress.update(self.task, completed=self.progress.tasks[-1].total or 1)
+        description = {"compile": "compiling (optimizer)"}.get(name, f"evaluating {name}")
+        self.task = self.progress.add_task(description, total=total)
+
+    def advance(self, result: ExampleResult | None = None) -> None:
+        if self.task is not None:
+            self.progress.advance(self.task)
+
+
+def _summary(outcome: ExperimentOutcome) -> Table:
+    table = Table(title=f"run {outcome.run_id}")
+    table.add_column("program")
+    table.add_column("score", justify="right")
+    table.add_column("95% CI", justify="right")
+    for report in (outcome.baseline, outcome.optimized):
+        ci = report.score
+        table.add_row(report.label, f"{ci.mean:.3f}", f"[{ci.low:.3f}, {ci.high:.3f}]")
+    diff = outcome.comparison.difference
+    table.add_row(
+        "gain",
+        f"{diff.mean:+.3f}",
+        f"[{diff.low:+.3f}, {diff.high:+.3f}] p={outcome.comparison.p_value:.3f}",
+    )
+    return table
+
+
+def run(
+    experiment: Path = typer.Argument(..., help="Experiment config (YAML)."),
+    set_: list[str] = typer.Option(
+        [],
+        "--set",
+        help="Override a config key: --set optimizer.compile.num_trials=5 (repeatable).",
+    ),
+    recorder: str | None = typer.Option(
+        None, "--recorder", help="Recorder mode for every LM: off | record | replay | offline."
+    ),
+) -> None:
+    """Evaluate the program, optimize it, evaluate the result; everything goes to MLflow."""
+    overrides = list(set_)
+    if recorder is not None:
+        overrides.append(f"lm.recorder.mode={recorder}")
+    try:
+        config = load_config(experiment, overrides)
+        if recorder is not None and config.reflection_lm is not None:
+            config.reflection_lm.recorder.mode = config.lm.recorder.mode
+    except ConfigError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    run_ids: list[str] = []
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    try:
+        with Progress(*columns, console=console, transient=False) as bars:
+            outcome = run_experiment(
+                config,
+                config_path=experiment,
+                progress=RichProgress(bars),
+                on_run_started=run_ids.append,
+            )
+    except KeyboardInterrupt:
+        where = f" (MLflow run {run_ids[0]} marked FAILED, finished work kept)" if run_ids else ""
+        console.print(f"[yellow]interrupted{where}; re-run to replay finished LM calls[/yellow]")
+        raise typer.Exit(130) from None
+    except (ValueError, FileNotFoundError, ImportError, RuntimeError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    Console().print(_summary(outcome))
+    Console().print(
+        f"MLflow run: {outcome.run_id} (liftdspy ui to browse, liftdspy compare to compare)"
+    )

@@ -1,0 +1,200 @@
+"""The experiment runner's logic: MLflow records, interruption, config errors.
+
+The LM here is `ScriptedIREngine`, a test-only engine that answers every NL->IR request with the
+same IR: these tests are about what the runner records, not about model quality (the replayed
+demo in test_demo_replay.py runs the real embedded model's recordings).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import dspy
+import mlflow
+import pytest
+from dspy.lm15 import Message, Request, Response, TextPart, Usage
+from mlflow.tracking import MlflowClient
+
+from liftdspy.experiments.config import ConfigError, ExperimentConfig, load_config
+from liftdspy.experiments.runner import run_experiment
+from liftdspy.lm import build_lm
+from liftdspy.programs import NLToIR
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SCRIPTED_IR = {
+    "intent": {"summary": "Return the input unchanged.", "rationale": ""},
+    "signature": {
+        "name": "identity",
+        "parameters": [{"name": "value", "type_hint": "str", "description": ""}],
+        "returns": {"type_hint": "str", "description": ""},
+    },
+    "effects": [],
+    "assertions": [{"predicate": "result == value", "rationale": ""}],
+    "holes": [],
+}
+
+
+class ScriptedIREngine:
+    """Test-only engine: every answer is the same IR as DSPy JSONAdapter output."""
+
+    def __init__(self, interrupt_after: int | None = None):
+        self.calls = 0
+        self.interrupt_after = interrupt_after
+        self._lock = threading.Lock()
+
+    def identity(self) -> dict[str, str]:
+        return {"kind": "scripted", "model": "scripted-ir"}
+
+    def complete(self, request: Request) -> Response:
+        with self._lock:
+            self.calls += 1
+            if self.interrupt_after is not None and self.calls > self.interrupt_after:
+                raise KeyboardInterrupt
+        text = json.dumps({"ir": SCRIPTED_IR})
+        return Response(
+            id=f"r{self.calls}",
+            model="scripted-ir",
+            message=Message.assistant([TextPart(text)]),
+            finish_reason="stop",
+            usage=Usage(input_tokens=100, output_tokens=40, total_tokens=140),
+        )
+
+    def stream(self, request):  # pragma: no cover - not used by the runner
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+def make_config(tmp_path: Path, **overrides) -> ExperimentConfig:
+    data = {
+        "name": "runner-test",
+        "dataset": {
+            "paths": [str(ROOT / "datasets" / "core")],
+            "max_train": 6,
+            "max_val": 4,
+            "max_eval": 5,
+        },
+        "program": {"name": "nl_to_ir"},
+        "lm": {
+            "kind": "local",
+            "model": "scripted-ir",
+            "recorder": {"mode": "replay", "path": str(tmp_path / "rec")},
+        },
+        "optimizer": {"preset": "labeled-fewshot"},
+        "seed": 3,
+        "tracking": {"uri": f"sqlite:///{tmp_path / 'mlflow.db'}", "experiment": "runner-test"},
+    }
+    data.update(overrides)
+    return ExperimentConfig.model_validate(data)
+
+
+@pytest.fixture
+def in_repo(monkeypatch):
+    monkeypatch.chdir(ROOT)  # presets are read from optimizers/
+    monkeypatch.delenv("LIFTDSPY_RECORDER", raising=False)
+    yield
+    mlflow.end_run()
+
+
+def test_run_records_params_scores_candidates_and_artifacts(tmp_path, in_repo):
+    engine = ScriptedIREngine()
+    config = make_config(tmp_path)
+    outcome = run_experiment(config, lm_factory=lambda c: build_lm(c, engine=engine))
+
+    assert outcome.baseline.n == outcome.optimized.n == 5
+    assert engine.calls == 10  # baseline + optimized; LabeledFewShot makes no LM call
+    client = MlflowClient(tracking_uri=config.tracking.uri)
+    run = client.get_run(outcome.run_id)
+    assert run.info.status == "FINISHED"
+    params = run.data.params
+    assert params["optimizer.preset"] == "labeled-fewshot"
+    assert params["preset.optimizer"] == "LabeledFewShot"
+    assert params["lm.model"] == "scripted-ir"
+    assert params["data.eval_size"] == "5"
+    metrics = run.data.metrics
+    for key in ("baseline_score", "optimized_score", "optimized_score_ci_low", "gain", "lm_calls"):
+        assert key in metrics, key
+    assert metrics["baseline.name"] == pytest.approx(outcome.baseline.components["name"])
+    assert metrics["lm_calls"] == 10
+    assert metrics["lm_input_tokens"] == 1000
+    assert metrics["baseline_score_ci_low"] <= metrics["baseline_score"]
+
+    artifacts = {a.path for a in client.list_artifacts(outcome.run_id, "reports")}
+    assert {"reports/baseline.json", "reports/optimized.json", "reports/cost.json"} <= artifacts
+    local = client.download_artifacts(outcome.run_id, "program/program.json", str(tmp_path))
+    loaded = NLToIR()
+    loaded.load(local)
+    assert len(loaded.translate.demos) == 3
+
+    children = client.search_runs(
+        [run.info.experiment_id], f"tags.mlflow.parentRunId = '{outcome.run_id}'"
+    )
+    assert len(children) == 1 and children[0].data.tags["liftdspy.role"] == "candidate"
+
+
+def test_rerun_replays_every_call_from_the_recorder(tmp_path, in_repo):
+    config = make_config(tmp_path)
+    first = ScriptedIREngine()
+    run_experiment(config, lm_factory=lambda c: build_lm(c, engine=first))
+    again = ScriptedIREngine()
+    outcome = run_experiment(config, lm_factory=lambda c: build_lm(c, engine=again))
+    assert again.calls == 0
+    assert outcome.cost["lm_cache_hits"] == 10
+
+
+def test_interrupt_marks_the_run_failed_and_keeps_finished_work(tmp_path, in_repo):
+    engine = ScriptedIREngine(interrupt_after=5)  # baseline (5 calls) finishes, then Ctrl-C
+    config = make_config(tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(config, lm_factory=lambda c: build_lm(c, engine=engine))
+    client = MlflowClient(tracking_uri=config.tracking.uri)
+    (run,) = client.search_runs(
+        [client.get_experiment_by_name("runner-test").experiment_id],
+        "tags.`liftdspy.role` = 'experiment'",
+    )
+    assert run.info.status == "FAILED"
+    assert "baseline_score" in run.data.metrics
+    assert "optimized_score" not in run.data.metrics
+    paths = {a.path for a in client.list_artifacts(run.info.run_id, "reports")}
+    assert "reports/baseline.json" in paths
+
+
+def test_bad_config_fails_before_any_lm_call(tmp_path, in_repo):
+    engine = ScriptedIREngine()
+    config = make_config(
+        tmp_path,
+        dataset={
+            "paths": [str(ROOT / "datasets" / "core")],
+            "eval_split": "dev",
+            "val_split": "dev",
+        },
+    )
+    config.dataset.paths = [tmp_path / "empty"]
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="dataset.train_split: no 'train' rows"):
+        run_experiment(config, lm_factory=lambda c: build_lm(c, engine=engine))
+    bad_preset = make_config(
+        tmp_path, optimizer={"preset": "mipro-small", "compile": {"num_trails": 3}}
+    )
+    with pytest.raises(ValueError, match=r"compile.num_trails is not an argument of MIPROv2"):
+        run_experiment(bad_preset, lm_factory=lambda c: build_lm(c, engine=engine))
+    assert engine.calls == 0
+
+
+def test_config_errors_name_the_key(tmp_path):
+    path = tmp_path / "exp.yaml"
+    path.write_text((ROOT / "experiments" / "demo.yaml").read_text())
+    with pytest.raises(ConfigError, match=r"lm.temprature: Extra inputs"):
+        load_config(path, ["lm.temprature=0.5"])
+    with pytest.raises(ConfigError, match=r"seed: Input should be a valid integer"):
+        load_config(path, ["seed=abc"])
+    with pytest.raises(ConfigError, match="expected KEY=VALUE"):
+        load_config(path, ["seed"])
+    config = load_config(path, ["optimizer.compile.num_trials=5", "lm.recorder.mode=offline"])
+    assert config.optimizer.compile == {"num_trials": 5}
+    assert config.lm.recorder.mode == "offline"
+    assert isinstance(dspy.__version__, str)

@@ -175,7 +175,7 @@ def test_bad_config_fails_before_any_lm_call(tmp_path, in_repo):
     )
     config.dataset.paths = [tmp_path / "empty"]
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ValueError, match="dataset.train_split: no 'train' rows"):
+    with pytest.raises(ValueError, match=r"dataset\.train_split: no .train. rows"):
         run_experiment(config, lm_factory=lambda c: build_lm(c, engine=engine))
     bad_preset = make_config(
         tmp_path, optimizer={"preset": "mipro-small", "compile": {"num_trails": 3}}

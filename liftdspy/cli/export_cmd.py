@@ -5,6 +5,7 @@ Registered in `liftdspy/cli/__init__.py` as a single command: `app.command("expo
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
@@ -30,6 +31,7 @@ def export(
     ),
 ) -> None:
     """Export the compiled program of RUN: program.json, prompt pack, prompts, manifest."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     from liftdspy.export.from_run import RunExportError, export_run
     from liftdspy.export.prompt_pack import ExportError
 

@@ -86,7 +86,8 @@ def _download(client, run_id: str, artifact: str, dst: Path) -> Path | None:
 def _lm_from_params(params: dict[str, str]) -> LMConfig | None:
     nested: dict[str, Any] = {}
     for key, value in params.items():
-        if not key.startswith("lm.") or value in ("", "None", "<redacted>"):
+        # `version` is the Literal 1, which the string "1" does not satisfy; the rest coerce.
+        if not key.startswith("lm.") or key == "lm.version" or value in ("", "None", "<redacted>"):
             continue
         target = nested
         *parents, leaf = key.removeprefix("lm.").split(".")

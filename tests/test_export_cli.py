@@ -1,0 +1,124 @@
+"""`liftdspy export RUN --out DIR` against a real MLflow SQLite store populated by the test."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import mlflow
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from liftdspy.cli.export_cmd import export
+from liftdspy.lm.config import LMConfig
+from liftdspy.programs import build_program
+from liftdspy.runtime import load_pack
+from liftdspy.tracking import configure_tracking, flatten_params
+
+# Creating the SQLite store (MLflow's migrations) takes ~15 s on 2 cores.
+pytestmark = pytest.mark.slow
+
+runner = CliRunner()
+app = typer.Typer()
+app.command()(export)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Three runs: with a program and resolved config; with params only; without a program
+    (the most recent)."""
+    root = tmp_path_factory.mktemp("mlflow")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    configure_tracking(uri, "export-test")
+    lm = LMConfig(kind="openai", model="m-1", base_url="http://127.0.0.1:9/v1", temperature=0.0)
+    program = build_program("pipeline", "cot", repair_rounds=1)
+    program.nl_to_ir.translate.predict.signature = (
+        program.nl_to_ir.translate.predict.signature.with_instructions("Optimized instructions.")
+    )
+    saved = root / "program.json"
+    program.save(str(saved))
+    runs: dict[str, str] = {"uri": uri}
+    for label, with_config, with_program in (
+        ("full", True, True),
+        ("params", False, True),
+        ("empty", True, False),
+    ):
+        with mlflow.start_run(run_name=label) as run:
+            mlflow.set_tag("liftdspy.role", "experiment")
+            params = {
+                "program.name": "pipeline",
+                "program.predictor": "cot",
+                "program.repair_rounds": "1",
+            }
+            params.update(flatten_params({"lm": lm.model_dump(mode="json")}))
+            mlflow.log_params(params)
+            if with_config:
+                mlflow.log_dict({"lm": lm.model_dump(mode="json")}, "config/resolved.json")
+            if with_program:
+                mlflow.log_artifact(str(saved), "program")
+            runs[label] = run.info.run_id
+    mlflow.set_tracking_uri("")
+    return runs
+
+
+def test_export_run_by_id_writes_a_loadable_export(store, tmp_path: Path) -> None:
+    out = tmp_path / "programs" / "demo"
+    result = runner.invoke(app, [store["full"], "--out", str(out), "--tracking-uri", store["uri"]])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["source_run_id"] == store["full"]
+    assert manifest["program"] == "pipeline" and manifest["program_options"] == {"repair_rounds": 1}
+    pack = load_pack(out)
+    assert pack.model.model == "m-1" and pack.model.base_url == "http://127.0.0.1:9/v1"
+    assert pack.predictor("nl_to_ir.translate.predict").instructions == "Optimized instructions."
+    assert [p.name for p in pack.predictors][-1] == "repair.predict"
+    fresh = build_program("pipeline", "cot", repair_rounds=1)
+    fresh.load(str(out / "program.json"))
+    assert fresh.nl_to_ir.translate.predict.signature.instructions == "Optimized instructions."
+
+
+def test_export_uses_lm_params_when_the_config_artifact_is_missing(store, tmp_path) -> None:
+    out = tmp_path / "params"
+    result = runner.invoke(
+        app, [store["params"], "--out", str(out), "--tracking-uri", store["uri"]]
+    )
+    assert result.exit_code == 0, result.output
+    prompt = load_pack(out).predictors[0]
+    assert load_pack(out).model.model == "m-1"
+    assert prompt.sampling.temperature == 0.0 and prompt.sampling.max_tokens == 1024
+
+
+def test_latest_run_without_program_is_a_clear_error(store, tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["latest", "--out", str(tmp_path / "x"), "--tracking-uri", store["uri"]]
+    )
+    assert result.exit_code == 1
+    assert store["empty"] in result.output and "program/program.json" in result.output
+    assert not (tmp_path / "x").exists()
+
+
+def test_unknown_run_id_is_a_clear_error(store, tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["0123456789abcdef", "--out", str(tmp_path / "x"), "--tracking-uri", store["uri"]]
+    )
+    assert result.exit_code == 1
+    assert "no MLflow run '0123456789abcdef'" in result.output
+
+
+def test_register_puts_each_predictor_in_the_prompt_registry(store, tmp_path: Path) -> None:
+    out = tmp_path / "registered"
+    args = [store["full"], "--out", str(out), "--tracking-uri", store["uri"], "--register"]
+    result = runner.invoke(app, [*args, "--prompt-prefix", "demo"])
+    assert result.exit_code == 0, result.output
+    assert "prompts:/demo.nl_to_ir.translate.predict/1" in result.output
+    mlflow.set_tracking_uri(store["uri"])
+    try:
+        registered = mlflow.genai.load_prompt("prompts:/demo.ir_to_code.implement.predict/1")
+    finally:
+        mlflow.set_tracking_uri("")
+    prompt = load_pack(out).predictor("ir_to_code.implement.predict")
+    assert registered.template == [m.model_dump() for m in prompt.messages]
+    filled = registered.format(function_stub="def f(): ...")
+    assert filled == prompt.render({"function_stub": "def f(): ..."})
+    assert registered.response_format == prompt.response_format

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -35,6 +35,21 @@ def format_input(field_type: str, value: Any) -> str:
     return str(value)
 
 
+ResponseFormatStyle = Literal["json_schema", "json_object_schema"]
+
+
+def response_format_in_style(
+    response_format: dict[str, Any], style: ResponseFormatStyle
+) -> dict[str, Any]:
+    """The pack's OpenAI-form `response_format` as the server takes it: unchanged for
+    `json_schema` (OpenAI, vLLM); `{"type": "json_object", "schema": ...}` for
+    `json_object_schema` (llama-cpp-python's server, which ignores the OpenAI form). The same
+    choice as `OpenAIEngine(response_format_style=...)`."""
+    if style == "json_schema" or response_format.get("type") != "json_schema":
+        return response_format
+    return {"type": "json_object", "schema": response_format["json_schema"]["schema"]}
+
+
 class PipelineResult(BaseModel):
     """The outputs of NL -> IR -> code through the runtime."""
 
@@ -47,9 +62,21 @@ class PipelineResult(BaseModel):
 class PromptRuntime:
     """Sends a pack's predictors to one endpoint and parses their answers."""
 
-    def __init__(self, pack: PromptPack, endpoint: ChatEndpoint):
+    def __init__(
+        self,
+        pack: PromptPack,
+        endpoint: ChatEndpoint,
+        *,
+        response_format_style: ResponseFormatStyle = "json_schema",
+    ):
+        if response_format_style not in ("json_schema", "json_object_schema"):
+            raise ValueError(
+                "response_format_style must be 'json_schema' (OpenAI, vLLM) or "
+                f"'json_object_schema' (llama-cpp-python), got {response_format_style!r}"
+            )
         self.pack = pack
         self.endpoint = endpoint
+        self.response_format_style = response_format_style
 
     @classmethod
     def from_dir(
@@ -60,6 +87,7 @@ class PromptRuntime:
         model: str | None = None,
         api_key_env: str | None = None,
         timeout: float = 120.0,
+        response_format_style: ResponseFormatStyle = "json_schema",
     ) -> PromptRuntime:
         """Load the pack in `path`; endpoint settings default to the pack's recorded model."""
         pack = load_pack(Path(path))
@@ -76,7 +104,7 @@ class PromptRuntime:
         endpoint = ChatEndpoint(
             base_url=base_url, model=model, api_key_env=api_key_env, timeout=timeout
         )
-        return cls(pack, endpoint)
+        return cls(pack, endpoint, response_format_style=response_format_style)
 
     def request_body(self, predictor: str, **inputs: Any) -> dict[str, Any]:
         """The Chat Completions body (without `model`) for one call."""
@@ -90,7 +118,9 @@ class PromptRuntime:
                 raise PackError(f"predictor {predictor!r}: input {name!r}: {exc}") from None
         body: dict[str, Any] = {"messages": prompt.render(texts), **prompt.sampling.body()}
         if prompt.response_format is not None:
-            body["response_format"] = prompt.response_format
+            body["response_format"] = response_format_in_style(
+                prompt.response_format, self.response_format_style
+            )
         return body
 
     def run(self, predictor: str, **inputs: Any) -> dict[str, Any]:

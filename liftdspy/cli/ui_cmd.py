@@ -1,0 +1,133 @@
+"""`liftdspy ui`: the MLflow UI on the project's tracking store.
+
+Registered in `liftdspy/cli/__init__.py` as a single command: `app.command("ui")(ui)`.
+Runs and their compare views are under the UI's "Model training" toggle (MLflow 3 opens on
+its GenAI view).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from liftdspy.tracking import DEFAULT_ARTIFACTS_DIR, resolve_tracking_uri
+
+console = Console()
+
+READY_TIMEOUT_SECONDS = 180.0
+
+
+def artifacts_dir(tracking_uri: str) -> Path:
+    """Where the server keeps artifacts: `mlartifacts/` beside a SQLite file, else in the cwd."""
+    if tracking_uri.startswith("sqlite:///"):
+        return (
+            Path(tracking_uri.removeprefix("sqlite:///")).resolve().parent / DEFAULT_ARTIFACTS_DIR
+        )
+    return DEFAULT_ARTIFACTS_DIR.resolve()
+
+
+def mlflow_server_command(tracking_uri: str, host: str, port: int, workers: int) -> list[str]:
+    """The `mlflow server` command line for a local store (run with the current Python)."""
+    return [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        tracking_uri,
+        "--artifacts-destination",
+        str(artifacts_dir(tracking_uri)),
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
+
+
+def mlflow_server_env() -> dict[str, str]:
+    """The server's environment: no network fetch of LiteLLM's model price map at start-up."""
+    return {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+
+
+def wait_until_ready(url: str, process: subprocess.Popen, timeout: float) -> bool:
+    """Poll `url` until it answers 200; False if the server exits or `timeout` passes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return False
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return True
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.5)
+    return False
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def ui(
+    port: int = typer.Option(5000, "--port", help="Port to serve on."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind (keep it local)."),
+    tracking_uri: str | None = typer.Option(
+        None, "--tracking-uri", help="MLflow store (default: $MLFLOW_TRACKING_URI or ./mlflow.db)."
+    ),
+    workers: int = typer.Option(1, "--workers", help="Server worker processes."),
+) -> None:
+    """Serve the MLflow UI on the tracking store until Ctrl-C."""
+    uri = resolve_tracking_uri(tracking_uri)
+    if uri.startswith(("http://", "https://", "databricks")):
+        console.print(f"[yellow]{uri} is already a tracking server; open it in a browser.[/yellow]")
+        raise typer.Exit(code=1)
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+        console.print(f"[yellow]{uri} does not exist yet; the UI will start empty.[/yellow]")
+    url = f"http://{host}:{port}"
+    command = mlflow_server_command(uri, host, port, workers)
+    console.print(f"starting the MLflow UI for {uri} at {url} (artifacts: {artifacts_dir(uri)})")
+    process = subprocess.Popen(command, env=mlflow_server_env())
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        if not wait_until_ready(url, process, READY_TIMEOUT_SECONDS):
+            code = process.poll()
+            _stop(process)
+            reason = f"exited with code {code}" if code is not None else "did not answer"
+            console.print(
+                f"[red]mlflow server {reason} on {url}[/red]; is port {port} free? (try --port)"
+            )
+            raise typer.Exit(code=1)
+        console.print(f"[green]MLflow UI:[/green] {url}")
+        console.print("runs and compare views: 'Model training' (top left) -> Experiments")
+        console.print("Ctrl-C to stop")
+        sys.stdout.flush()
+        if process.wait() != 0:
+            console.print(f"[red]mlflow server exited with code {process.returncode}[/red]")
+            raise typer.Exit(code=1)
+    except KeyboardInterrupt:
+        console.print("stopping the MLflow UI")
+    finally:
+        _stop(process)

@@ -1,0 +1,170 @@
+"""Compare experiment runs: scores with intervals, components, cost, and paired tests per pair."""
+
+from __future__ import annotations
+
+import logging
+from itertools import combinations
+
+from mlflow.entities import Run
+from mlflow.tracking import MlflowClient
+
+from liftdspy.compare.models import (
+    Comparison,
+    ExampleScores,
+    PairwiseResult,
+    ReportKind,
+    RunSummary,
+)
+from liftdspy.compare.runs import load_report, require_report, resolve_run
+from liftdspy.experiments.evaluation import EvaluationReport
+from liftdspy.stats import bootstrap_ci, paired_bootstrap
+from liftdspy.tracking import resolve_tracking_uri
+
+logger = logging.getLogger(__name__)
+
+COST_PREFIXES = ("lm_", "wall_seconds.")
+MAX_LISTED_IDS = 20
+
+
+def _scores_by_id(report: EvaluationReport, label: str, notes: list[str]) -> dict[str, float]:
+    scores: dict[str, float] = {}
+    for result in report.results:
+        if result.id in scores:
+            notes.append(f"{label}: example {result.id!r} appears twice; using its last score")
+        scores[result.id] = result.score
+    return scores
+
+
+def _component_means(report: EvaluationReport) -> dict[str, float]:
+    names = sorted({name for r in report.results for name in r.components})
+    if not report.results:
+        return {}
+    return {
+        name: sum(r.components.get(name, 0.0) for r in report.results) / len(report.results)
+        for name in names
+    }
+
+
+def _summary(client: MlflowClient, run: Run, report: EvaluationReport, seed: int) -> RunSummary:
+    info, tags = run.info, run.data.tags
+    experiment = client.get_experiment(info.experiment_id)
+    baseline = load_report(client, run, "baseline")
+    return RunSummary(
+        run_id=info.run_id,
+        name=info.run_name or info.run_id,
+        mlflow_experiment=experiment.name if experiment else info.experiment_id,
+        experiment=tags.get("liftdspy.experiment", ""),
+        program=tags.get("liftdspy.program", ""),
+        optimizer=tags.get("liftdspy.optimizer", ""),
+        status=info.status,
+        start_time=info.start_time,
+        n=len(report.results),
+        errors=sum(1 for r in report.results if r.error),
+        score=bootstrap_ci(report.scores(), seed=seed),
+        baseline=bootstrap_ci(baseline.scores(), seed=seed) if baseline else None,
+        components=_component_means(report),
+        cost={k: v for k, v in run.data.metrics.items() if k.startswith(COST_PREFIXES)},
+    )
+
+
+def _listed(ids: list[str]) -> str:
+    shown = ", ".join(ids[:MAX_LISTED_IDS])
+    return shown + (f" and {len(ids) - MAX_LISTED_IDS} more" if len(ids) > MAX_LISTED_IDS else "")
+
+
+def _pair(a: RunSummary, b: RunSummary, scores_a, scores_b, seed: int) -> PairwiseResult:
+    common = [i for i in scores_a if i in scores_b]
+    only_a = [i for i in scores_a if i not in scores_b]
+    only_b = [i for i in scores_b if i not in scores_a]
+    note = ""
+    if not common:
+        note = f"not comparable: {a.name} and {b.name} share no evaluated example"
+    elif only_a or only_b:
+        note = (
+            f"compared on the {len(common)} examples both evaluated "
+            f"({len(only_a)} only in {a.name}, {len(only_b)} only in {b.name})"
+        )
+    test = None
+    if common:
+        test = paired_bootstrap(
+            [scores_a[i] for i in common], [scores_b[i] for i in common], seed=seed
+        )
+    return PairwiseResult(
+        run_a=a.run_id,
+        run_b=b.run_id,
+        name_a=a.name,
+        name_b=b.name,
+        n_a=len(scores_a),
+        n_b=len(scores_b),
+        n_common=len(common),
+        only_in_a=only_a,
+        only_in_b=only_b,
+        comparable=bool(common),
+        note=note,
+        test=test,
+    )
+
+
+def compare_runs(
+    run_ids: list[str],
+    tracking_uri: str | None = None,
+    which: ReportKind = "optimized",
+    *,
+    seed: int = 0,
+) -> Comparison:
+    """Compare the `which` evaluation ("optimized" or "baseline") of the named runs.
+
+    Each entry of `run_ids` is a run id, a run name or `latest`. Every run is scored from its
+    per-example report (bootstrap 95% interval), and every pair of runs gets a paired bootstrap
+    test on the examples both evaluated (matched by example id). Raises `RunLookupError` naming
+    any run that is not in the store or has no such report.
+    """
+    if not run_ids:
+        raise ValueError("compare_runs needs at least one run")
+    if which not in ("optimized", "baseline"):
+        raise ValueError(f"which must be 'optimized' or 'baseline', not {which!r}")
+    uri = resolve_tracking_uri(tracking_uri)
+    client = MlflowClient(tracking_uri=uri)
+    notes: list[str] = []
+    runs: list[Run] = []
+    for reference in run_ids:
+        run = resolve_run(client, reference, uri)
+        if any(r.info.run_id == run.info.run_id for r in runs):
+            notes.append(f"{reference!r} is run {run.info.run_id}, already listed; compared once")
+            continue
+        runs.append(run)
+
+    summaries: list[RunSummary] = []
+    scores: list[dict[str, float]] = []
+    for run in runs:
+        report = require_report(client, run, which)
+        summary = _summary(client, run, report, seed)
+        summaries.append(summary)
+        scores.append(_scores_by_id(report, summary.name, notes))
+
+    pairs: list[PairwiseResult] = []
+    for i, j in combinations(range(len(summaries)), 2):
+        pair = _pair(summaries[i], summaries[j], scores[i], scores[j], seed)
+        if pair.note:
+            notes.append(pair.note)
+            logger.info("%s", pair.note)
+        pairs.append(pair)
+
+    all_ids = list(dict.fromkeys(i for by_id in scores for i in by_id))
+    examples = [
+        ExampleScores(
+            id=example_id,
+            scores={
+                s.run_id: by_id.get(example_id) for s, by_id in zip(summaries, scores, strict=True)
+            },
+        )
+        for example_id in all_ids
+    ]
+    return Comparison(
+        tracking_uri=uri,
+        which=which,
+        runs=summaries,
+        pairs=pairs,
+        examples=examples,
+        notes=notes,
+    )

@@ -1,0 +1,66 @@
+"""What a comparison of experiment runs reports: one summary per run, one test per pair of runs."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from liftdspy.stats import ConfidenceInterval, PairedComparison
+
+COMPARISON_VERSION = 1
+
+ReportKind = Literal["optimized", "baseline"]
+
+
+class RunSummary(BaseModel):
+    """One MLflow experiment run, scored from its per-example report."""
+
+    run_id: str
+    name: str
+    mlflow_experiment: str
+    experiment: str = ""  # the liftdspy experiment config's name (tag `liftdspy.experiment`)
+    program: str = ""
+    optimizer: str = ""
+    status: str = ""
+    start_time: int | None = None  # milliseconds since the epoch, as MLflow stores it
+    n: int
+    errors: int
+    score: ConfidenceInterval  # of the compared report (`Comparison.which`)
+    baseline: ConfidenceInterval | None = None  # the unoptimized program, when the run has it
+    components: dict[str, float] = Field(default_factory=dict)  # mean of every metric component
+    cost: dict[str, float] = Field(default_factory=dict)
+
+
+class PairwiseResult(BaseModel):
+    """Run B against run A on the examples both were evaluated on (B minus A)."""
+
+    run_a: str
+    run_b: str
+    name_a: str
+    name_b: str
+    n_a: int
+    n_b: int
+    n_common: int
+    only_in_a: list[str] = Field(default_factory=list)
+    only_in_b: list[str] = Field(default_factory=list)
+    comparable: bool
+    note: str = ""
+    test: PairedComparison | None = None  # None when the runs share no example
+
+
+class ExampleScores(BaseModel):
+    """One example's score in every run (None where the run did not evaluate it)."""
+
+    id: str
+    scores: dict[str, float | None]  # run id -> score
+
+
+class Comparison(BaseModel):
+    version: int = COMPARISON_VERSION
+    tracking_uri: str
+    which: ReportKind
+    runs: list[RunSummary]
+    pairs: list[PairwiseResult]
+    examples: list[ExampleScores]
+    notes: list[str] = Field(default_factory=list)

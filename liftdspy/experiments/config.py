@@ -70,6 +70,9 @@ class TrackingConfig(_Section):
     uri: str | None = None  # default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db
     experiment: str = "liftdspy"
     log_candidate_programs: bool = True
+    traces: bool = Field(
+        False, description="mlflow.dspy autologging of every module/LM call as MLflow traces"
+    )
 
 
 class ExperimentConfig(_Section):

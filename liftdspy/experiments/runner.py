@@ -200,6 +200,10 @@ def run_experiment(
     )
 
     experiment_id = configure_tracking(config.tracking.uri, config.tracking.experiment)
+    if config.tracking.traces:
+        # Traces of every module and LM call (the GenAI view of the UI). Compiles and evals are
+        # logged by this runner itself, so autolog's own runs for them stay off.
+        mlflow.dspy.autolog(log_traces=True, log_compiles=False, log_evals=False, silent=True)
     wall: dict[str, float] = {}
     run_name = f"{config.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     with mlflow.start_run(run_name=run_name) as run, tempfile.TemporaryDirectory() as tmp_dir:

@@ -9,7 +9,17 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 import liftdspy
-from liftdspy.cli import cache_cmd, datasets_cmd, lm_cmd, modal_cmd, run_cmd, sandbox_cmd
+from liftdspy.cli import (
+    cache_cmd,
+    compare_cmd,
+    datasets_cmd,
+    export_cmd,
+    lm_cmd,
+    modal_cmd,
+    run_cmd,
+    sandbox_cmd,
+    ui_cmd,
+)
 
 app = typer.Typer(
     name="liftdspy",
@@ -25,6 +35,9 @@ app.add_typer(lm_cmd.app, name="lm", help="Talk to the configured language model
 app.add_typer(cache_cmd.app, name="cache", help="Inspect and move recorded LM responses.")
 app.add_typer(modal_cmd.app, name="modal", help="Deploy and reach the vLLM server on Modal.")
 app.command(name="run")(run_cmd.run)
+app.command(name="compare")(compare_cmd.compare)
+app.command(name="export")(export_cmd.export)
+app.command(name="ui")(ui_cmd.ui)
 
 
 @app.callback()

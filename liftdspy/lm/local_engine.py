@@ -379,7 +379,7 @@ class LocalEngine:
         seed: int,
     ) -> Generation:
         llama = model.llama
-        reused = _common_prefix(llama._input_ids[: llama.n_tokens].tolist(), tokens)
+        reused = _keep_cached_prefix(llama, tokens)
         mask = TokenMask(compiled, model.n_vocab) if compiled is not None else None
         llama.set_seed(seed)
         stop_ids = set(model.stop_token_ids)
@@ -434,6 +434,24 @@ class LocalEngine:
             mask_seconds=mask.mask_seconds if mask is not None else 0.0,
             grammar=spec.kind if spec is not None else None,
         )
+
+
+def _keep_cached_prefix(llama: Any, tokens: list[int]) -> int:
+    """Trim llama.cpp's KV cache to the prefix it shares with `tokens`, less at least two tokens.
+
+    llama-cpp-python 0.3.36 reuses the cached prefix itself, but when all but one prompt token
+    (or all of them) are cached it re-decodes a single token after trimming the cache, and greedy
+    output then differs from a fresh run (measured on SmolLM2). Re-decoding two or more tokens
+    gives the fresh-run output, so the cache is trimmed here first. Returns the tokens kept.
+    """
+    keep = min(_common_prefix(llama._input_ids[: llama.n_tokens].tolist(), tokens), len(tokens) - 2)
+    keep = max(keep, 0)
+    if llama.n_tokens > keep:
+        if keep == 0 or not llama._ctx.kv_cache_seq_rm(-1, keep, -1):
+            llama.reset()
+            return 0
+        llama.n_tokens = keep
+    return keep
 
 
 def _common_prefix(a: list[int], b: list[int]) -> int:

@@ -88,6 +88,8 @@ def _pairs_table(comparison: Comparison) -> Table:
             str(test.losses),
             str(test.ties),
         )
+    if any(pair.only_in_a or pair.only_in_b for pair in comparison.pairs):
+        table.caption = "* only the examples both runs evaluated (see the notes below)"
     return table
 
 

@@ -1,9 +1,10 @@
 """OpenAIEngine against a REAL OpenAI-compatible server: llama-cpp-python's server on
 127.0.0.1 serving the embedded SmolLM2 GGUF (session fixture `llama_server`).
 
-What llama-cpp-python's server does with structured outputs: it constrains generation only for
-`response_format={"type": "json_object", "schema": ...}` (its own form) and ignores the OpenAI
-`json_schema` form, so the structured-output test uses `response_format_style="json_object_schema"`.
+What llama-cpp-python's server (0.3.x) does with structured outputs: it constrains generation for
+`response_format={"type": "json_object", "schema": ...}` (its own form) and rejects the OpenAI
+`json_schema` form with HTTP 500, so the structured-output test uses
+`response_format_style="json_object_schema"`; a second test pins the rejection.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import time
 import dspy
 import jsonschema
 import pytest
-from dspy.utils.exceptions import LMAuthError, LMTransportError
+from dspy.utils.exceptions import LMAuthError, LMServerError, LMTransportError
 from fixtures_server import LlamaServer, free_port, llama_server  # noqa: F401 (fixture)
 
 from liftdspy.lm.openai_engine import OpenAIEngine, openai_lm
@@ -41,14 +42,8 @@ def test_plain_completion_through_dspy_reports_usage(keyed: LlamaServer) -> None
     assert 0 < usage["completion_tokens"] <= 16
 
 
+@pytest.mark.slow
 def test_json_schema_output_conforms_and_parses(keyed: LlamaServer) -> None:
-    class Person(dspy.Signature):
-        """Extract the person's name and age."""
-
-        text: str = dspy.InputField()
-        name: str = dspy.OutputField()
-        age: int = dspy.OutputField()
-
     lm = openai_lm(
         keyed.base_url,
         keyed.model,
@@ -58,7 +53,7 @@ def test_json_schema_output_conforms_and_parses(keyed: LlamaServer) -> None:
         response_format_style="json_object_schema",
     )
     with dspy.context(lm=lm, adapter=dspy.JSONAdapter()):
-        prediction = dspy.Predict(Person)(text="Ada is 36 years old.")
+        prediction = dspy.Predict(person_signature())(text="Ada is 36 years old.")
     assert isinstance(prediction.name, str)
     assert isinstance(prediction.age, int)
     raw = json.loads(lm.history[-1]["outputs"][0])
@@ -68,6 +63,28 @@ def test_json_schema_output_conforms_and_parses(keyed: LlamaServer) -> None:
         "required": ["name", "age"],
     }
     jsonschema.validate(raw, schema)
+
+
+def person_signature() -> type[dspy.Signature]:
+    class Person(dspy.Signature):
+        """Extract the person's name and age."""
+
+        text: str = dspy.InputField()
+        name: str = dspy.OutputField()
+        age: int = dspy.OutputField()
+
+    return Person
+
+
+def test_llama_cpp_python_rejects_the_openai_json_schema_form(keyed: LlamaServer) -> None:
+    """Pins the server's behaviour that `response_format_style` exists for."""
+    engine = OpenAIEngine(keyed.base_url, keyed.model, api_key_env=KEY_ENV, max_retries=0)
+    lm = dspy.LM(keyed.model, engine=engine, cache=False, num_retries=0, max_tokens=16)
+    with (
+        dspy.context(lm=lm, adapter=dspy.JSONAdapter()),
+        pytest.raises(LMServerError, match="json_object"),
+    ):
+        dspy.Predict(person_signature())(text="Ada is 36 years old.")
 
 
 def test_wrong_key_names_the_endpoint_not_the_key(

@@ -13,8 +13,9 @@ What it guarantees:
   vLLM (any version) and llama.cpp accept. vLLM >= 0.12 also takes its own
   `extra_body={"structured_outputs": {"json": schema}}` (the older `guided_json` was removed and is
   silently ignored); we deliberately use the OpenAI form. llama-cpp-python's server
-  (`python -m llama_cpp.server`) ignores that form and honours only
-  `{"type": "json_object", "schema": ...}`: pass `response_format_style="json_object_schema"`.
+  (`python -m llama_cpp.server`, 0.3.x) rejects that form (HTTP 500 carrying a validation error)
+  and honours only `{"type": "json_object", "schema": ...}`: pass
+  `response_format_style="json_object_schema"` for it.
 - Retries. 429, 5xx, timeouts and connection errors are retried with exponential backoff and full
   jitter, honouring `Retry-After`. The engine owns retries, so `openai_lm()` / `modal_lm()` build
   the `dspy.LM` with `num_retries=0` (DSPy would otherwise retry the retried call again).

@@ -22,7 +22,8 @@ from pydantic import (
 
 IR_VERSION = "1"
 
-IDENTIFIER_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+# Bounded in the pattern itself: grammar engines (XGrammar) ignore maxLength next to a pattern.
+IDENTIFIER_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
 
 # Bounds shared by the models and the JSON schema. Generous for humans, tight for a small LM.
 MAX_NAME = 64

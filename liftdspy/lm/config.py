@@ -100,8 +100,13 @@ class LMConfig(BaseModel):
                 "seed": self.seed,
             }
         else:
+            base_url = self.base_url
+            if self.kind == "modal" and not base_url:
+                from liftdspy.serving.modal_endpoint import ModalDeployment
+
+                base_url = ModalDeployment.from_env().base_url()
             values = {
-                "base_url": self.base_url,
+                "base_url": base_url,
                 "model": self.model,
                 "api_key_env": self.api_key_env,
                 "timeout": self.timeout,
@@ -153,6 +158,8 @@ def build_lm(config: LMConfig, *, engine: IdentifiedEngine | None = None) -> dsp
         temperature=config.temperature,
         max_tokens=config.max_tokens,
         callbacks=[RolloutScope()],
+        # Remote engines retry with backoff themselves; DSPy's retries would stack on top.
+        num_retries=0 if config.kind in {"openai", "modal"} else 3,
     )
 
 

@@ -1,6 +1,7 @@
 """Language-model engines for DSPy (local llama.cpp, OpenAI-compatible/Modal) and the recorder."""
 
 from liftdspy.lm.config import LMConfig, RecorderConfig, build_lm, recorder_of
+from liftdspy.lm.local_engine import LocalEngine, local_lm
 from liftdspy.lm.recorder import (
     AsyncRecordingEngine,
     RecorderMode,
@@ -14,6 +15,7 @@ from liftdspy.lm.store import RecordedCall, RecordingStore, ensure_imported
 __all__ = [
     "AsyncRecordingEngine",
     "LMConfig",
+    "LocalEngine",
     "RecordedCall",
     "RecorderConfig",
     "RecorderMode",
@@ -24,5 +26,6 @@ __all__ = [
     "RolloutScope",
     "build_lm",
     "ensure_imported",
+    "local_lm",
     "recorder_of",
 ]

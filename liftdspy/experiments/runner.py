@@ -197,6 +197,7 @@ def run_experiment(
         num_threads=config.num_threads,
         valset_size=len(valset),
         reflection_lm=reflection_lm,
+        lm=lm,
     )
 
     experiment_id = configure_tracking(config.tracking.uri, config.tracking.experiment)

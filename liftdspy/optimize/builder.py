@@ -54,9 +54,12 @@ def build_optimizer(
     num_threads: int = 1,
     valset_size: int = 0,
     reflection_lm: dspy.LM | None = None,
+    lm: dspy.LM | None = None,
 ) -> BuiltOptimizer:
     """A configured optimizer for `preset`. `metric` is `(example, prediction, trace) -> float`;
-    `feedback_metric` is GEPA's form (score + feedback)."""
+    `feedback_metric` is GEPA's form (score + feedback). `lm` is the task LM, also used as the
+    prompt model of optimizers that propose instructions (MIPROv2, COPRO, SIMBA), since liftdspy
+    never configures a global LM."""
     notes = BuildNotes()
     init = dict(preset.init)
     compile_kwargs = dict(preset.compile)
@@ -76,6 +79,7 @@ def build_optimizer(
                 "(compile() treats seed=0 as unset)"
             )
         init.setdefault("num_threads", num_threads)
+        init.update(prompt_model=lm, task_model=lm)
         minibatch = compile_kwargs.get("minibatch", True)
         size = compile_kwargs.get("minibatch_size", 35)
         if minibatch and valset_size and size > valset_size:
@@ -94,6 +98,7 @@ def build_optimizer(
         if name == "BootstrapFewShotWithRandomSearch":
             init.setdefault("num_threads", num_threads)
     elif name == "COPRO":
+        init["prompt_model"] = lm
         compile_kwargs.setdefault("eval_kwargs", {"num_threads": num_threads})
     elif name == "GEPA":
         if feedback_metric is None:
@@ -108,6 +113,7 @@ def build_optimizer(
         )
     elif name == "SIMBA":
         init.setdefault("num_threads", num_threads)
+        init["prompt_model"] = lm
     elif name == "LabeledFewShot":
         # Random labelled demos: no metric. The honest baseline for demo-selecting optimizers.
         return BuiltOptimizer(

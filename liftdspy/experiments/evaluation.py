@@ -14,6 +14,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import dspy
+from dspy.utils.exceptions import (
+    LMAuthError,
+    LMBillingError,
+    LMConfigurationError,
+    LMTransportError,
+)
 from pydantic import BaseModel, Field
 
 from liftdspy.metrics import BreakdownMetric
@@ -22,6 +28,11 @@ from liftdspy.stats import ConfidenceInterval, bootstrap_ci
 logger = logging.getLogger(__name__)
 
 MAX_TEXT = 4000
+
+# Errors that say the setup is wrong (a recording missing in offline mode, a bad key, an
+# unreachable server after retries): every later example would fail the same way, so they stop the
+# evaluation instead of scoring 0 one by one.
+FATAL_LM_ERRORS = (LMConfigurationError, LMAuthError, LMBillingError, LMTransportError)
 
 
 class ExampleResult(BaseModel):
@@ -102,13 +113,15 @@ def evaluate_program(
     """Run `program` on every example (in `threads` threads, keeping order) and score it.
 
     An exception from the program scores 0 for that example with its message kept; it does not
-    stop the evaluation. `KeyboardInterrupt` does.
+    stop the evaluation. `KeyboardInterrupt` and `FATAL_LM_ERRORS` do.
     """
 
     def one(example: dspy.Example) -> ExampleResult:
         started = time.perf_counter()
         try:
             prediction = program(**example.inputs())
+        except FATAL_LM_ERRORS:
+            raise
         except Exception as exc:  # the program's failure is a result, not a crash
             logger.warning("%s: %s failed: %s: %s", label, example.id, type(exc).__name__, exc)
             return ExampleResult(

@@ -78,6 +78,12 @@ class LMConfig(BaseModel):
     n_threads: int | None = Field(None, gt=0)
     n_ctx: int | None = Field(None, gt=0)
     seed: int | None = None
+    max_string_chars: int | None = Field(
+        None, gt=0, description="local: cap on every JSON-schema string while decoding"
+    )
+    max_array_items: int | None = Field(
+        None, gt=0, description="local: cap on every JSON-schema array while decoding"
+    )
     timeout: float = Field(120.0, gt=0)
     recorder: RecorderConfig = Field(default_factory=RecorderConfig)
 
@@ -98,6 +104,8 @@ class LMConfig(BaseModel):
                 "n_threads": self.n_threads,
                 "n_ctx": self.n_ctx,
                 "seed": self.seed,
+                "max_string_chars": self.max_string_chars,
+                "max_array_items": self.max_array_items,
             }
         else:
             base_url = self.base_url

@@ -111,6 +111,37 @@ def schema_spec(schema: dict[str, Any] | type[BaseModel]) -> GrammarSpec:
     return GrammarSpec(kind="json_schema", source=json.dumps(schema))
 
 
+def cap_schema(schema: Any, *, max_string_chars: int | None, max_array_items: int | None) -> Any:
+    """A copy of a JSON schema whose strings and arrays are bounded by the decoding budget.
+
+    Every free string gets `maxLength <= max_string_chars` (strings that have none get one) and
+    every array `maxItems <= max_array_items`. A tiny model fills whatever room a schema gives it
+    (repeating a phrase to `maxLength`, an item to `maxItems`); these caps keep one answer inside
+    `max_tokens` so it ends as valid JSON. Key order is kept: it is the order of generation.
+    """
+    if isinstance(schema, list):
+        return [
+            cap_schema(v, max_string_chars=max_string_chars, max_array_items=max_array_items)
+            for v in schema
+        ]
+    if not isinstance(schema, dict):
+        return schema
+    out = {
+        k: cap_schema(v, max_string_chars=max_string_chars, max_array_items=max_array_items)
+        for k, v in schema.items()
+    }
+    kind = out.get("type")
+    if kind == "string" and max_string_chars and not ({"enum", "const"} & out.keys()):
+        out["maxLength"] = min(out.get("maxLength", max_string_chars), max_string_chars)
+        if out.get("minLength", 0) > out["maxLength"]:
+            out["minLength"] = out["maxLength"]
+    if kind == "array" and max_array_items:
+        out["maxItems"] = min(out.get("maxItems", max_array_items), max_array_items)
+        if out.get("minItems", 0) > out["maxItems"]:
+            out["minItems"] = out["maxItems"]
+    return out
+
+
 def python_code_block_ebnf(max_lines: int = 60) -> str:
     """EBNF for a fenced Python code block: ```python, up to `max_lines` lines, closing fence."""
     return 'root ::= "```python\\n" line{1,' + str(max_lines) + '} "```"\nline ::= [^`\\n]* "\\n"\n'

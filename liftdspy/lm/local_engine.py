@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ctypes
 import importlib.metadata
+import json
 import logging
 import os
 import threading
@@ -48,6 +49,7 @@ from liftdspy.lm.grammar import (
     GrammarError,
     GrammarSpec,
     TokenMask,
+    cap_schema,
     grammar_spec_from_config,
 )
 from liftdspy.lm.local_chat import CHAT_TEMPLATES, ChatTemplate, request_turns
@@ -56,6 +58,9 @@ from liftdspy.lm.models import DEFAULT_MODEL, LocatedModel, file_sha256, locate_
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_TOKENS = 512
+# Decoding budget for JSON schemas (see grammar.cap_schema): one IR stays well inside 512 tokens.
+DEFAULT_MAX_STRING_CHARS = 160
+DEFAULT_MAX_ARRAY_ITEMS = 4
 PROVIDER = "local"
 
 
@@ -211,6 +216,8 @@ class LocalEngine:
         n_ctx: int = 4096,
         seed: int = 0,
         max_whitespace: int = DEFAULT_MAX_WHITESPACE,
+        max_string_chars: int | None = DEFAULT_MAX_STRING_CHARS,
+        max_array_items: int | None = DEFAULT_MAX_ARRAY_ITEMS,
     ) -> None:
         if n_ctx < 256:
             raise ValueError(f"n_ctx={n_ctx} is too small for DSPy prompts; use at least 256")
@@ -222,6 +229,8 @@ class LocalEngine:
         self.n_ctx = n_ctx
         self.seed = seed
         self.max_whitespace = max_whitespace
+        self.max_string_chars = max_string_chars
+        self.max_array_items = max_array_items
         self._located: LocatedModel | None = None
 
     # -- what this engine is -------------------------------------------------------------
@@ -251,7 +260,10 @@ class LocalEngine:
             "n_ctx": str(self.n_ctx),
             "chat_format": located.chat_format,
             "seed": str(self.seed),
-            "grammar": f"xgrammar-ws{self.max_whitespace}",
+            "grammar": (
+                f"xgrammar-ws{self.max_whitespace}"
+                f"-str{self.max_string_chars}-items{self.max_array_items}"
+            ),
             "llama_cpp_python": llama_version,
         }
 
@@ -277,6 +289,8 @@ class LocalEngine:
             "n_ctx": self.n_ctx,
             "seed": self.seed,
             "max_whitespace": self.max_whitespace,
+            "max_string_chars": self.max_string_chars,
+            "max_array_items": self.max_array_items,
         }
 
     @classmethod
@@ -342,6 +356,13 @@ class LocalEngine:
     ) -> Generation:
         model = self.loaded()
         prompt = model.template.render(turns)
+        if spec is not None and spec.kind == "json_schema":
+            capped = cap_schema(
+                json.loads(spec.source),
+                max_string_chars=self.max_string_chars,
+                max_array_items=self.max_array_items,
+            )
+            spec = spec.model_copy(update={"source": json.dumps(capped)})
         with model.lock:
             compiled = model.grammar_compiler(self.max_whitespace).compile(spec) if spec else None
             tokens = model.tokenize_prompt(prompt)

@@ -15,6 +15,12 @@ app = typer.Typer(help="lm commands.", no_args_is_help=True)
 console = Console()
 
 SCHEMAS = ("ir",)
+IR_SYSTEM = (
+    "You translate a request for one Python function into its intermediate representation, a "
+    "JSON object with: intent (summary, rationale), signature (name, parameters with name, "
+    "type_hint and description, returns), effects, assertions (predicate, rationale) and holes "
+    "(open questions). Answer with the JSON object only."
+)
 
 
 def _local_model_name(lm: str) -> str:
@@ -34,7 +40,12 @@ def try_prompt(
     schema: str | None = typer.Option(
         None, "--schema", help="Constrain the output to a JSON schema: 'ir'."
     ),
-    max_tokens: int = typer.Option(256, "--max-tokens", min=1, help="Token limit of the answer."),
+    max_tokens: int | None = typer.Option(
+        None,
+        "--max-tokens",
+        min=1,
+        help="Token limit of the answer (default 256; 600 with --schema).",
+    ),
     model_path: str | None = typer.Option(None, "--model-path", help="A GGUF file to run."),
     system: str | None = typer.Option(None, "--system", help="A system message."),
 ) -> None:
@@ -47,7 +58,10 @@ def try_prompt(
         raise typer.BadParameter(f"--schema {schema!r}: choose one of {', '.join(SCHEMAS)}")
     language_model = local_lm(_local_model_name(lm), model_path=model_path, cache=False)
     response_format: dict[str, Any] | None = None
+    if max_tokens is None:
+        max_tokens = 600 if schema else 256
     if schema == "ir":
+        system = system if system is not None else IR_SYSTEM
         from liftdspy.ir import ir_json_schema
 
         response_format = {

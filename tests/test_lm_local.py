@@ -144,7 +144,7 @@ def test_cli_lm_try_schema_ir_prints_a_valid_ir() -> None:
     from liftdspy.cli import app
 
     result = CliRunner().invoke(
-        app, ["lm", "try", PROMPTS[0], "--schema", "ir", "--max-tokens", "700"]
+        app, ["lm", "try", PROMPTS[0], "--schema", "ir", "--max-tokens", "1200"]
     )
     assert result.exit_code == 0, result.output
     assert '"signature"' in result.output and "output tokens" in result.output

@@ -44,7 +44,7 @@ def try_prompt(
         None,
         "--max-tokens",
         min=1,
-        help="Token limit of the answer (default 256; 600 with --schema).",
+        help="Token limit of the answer (default 256; 1200 with --schema).",
     ),
     model_path: str | None = typer.Option(None, "--model-path", help="A GGUF file to run."),
     system: str | None = typer.Option(None, "--system", help="A system message."),
@@ -59,7 +59,7 @@ def try_prompt(
     language_model = local_lm(_local_model_name(lm), model_path=model_path, cache=False)
     response_format: dict[str, Any] | None = None
     if max_tokens is None:
-        max_tokens = 600 if schema else 256
+        max_tokens = 1200 if schema else 256
     if schema == "ir":
         system = system if system is not None else IR_SYSTEM
         from liftdspy.ir import ir_json_schema

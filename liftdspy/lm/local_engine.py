@@ -58,9 +58,9 @@ from liftdspy.lm.models import DEFAULT_MODEL, LocatedModel, file_sha256, locate_
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_TOKENS = 512
-# Decoding budget for JSON schemas (see grammar.cap_schema): one IR stays well inside 512 tokens.
-DEFAULT_MAX_STRING_CHARS = 160
-DEFAULT_MAX_ARRAY_ITEMS = 4
+# Decoding budget for JSON schemas (see grammar.cap_schema): worst case one IR is ~1,000 tokens.
+DEFAULT_MAX_STRING_CHARS = 100
+DEFAULT_MAX_ARRAY_ITEMS = 3
 PROVIDER = "local"
 
 

@@ -28,7 +28,10 @@ class RichProgress(RunProgress):
 
     def phase(self, name: str, total: int | None) -> None:
         if self.task is not None:
-            self.progress.update(self.task, completed=self.progress.tasks[-1].total or 1)
+            finished = self.progress.tasks[-1]
+            if finished.total is None:
+                self.progress.update(self.task, total=1, completed=1)
+            self.progress.stop_task(self.task)
         description = {"compile": "compiling (optimizer)"}.get(name, f"evaluating {name}")
         self.task = self.progress.add_task(description, total=total)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from liftdspy.datasets.row import LabelledTask, Split
+from liftdspy.validation_errors import validation_problems
 
 logger = logging.getLogger(__name__)
 
@@ -42,11 +43,7 @@ class LoadResult:
 
 
 def _describe(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        where = ".".join(str(x) for x in err["loc"]) or "(row)"
-        parts.append(f"{where}: {err['msg']}")
-    return "; ".join(parts)
+    return "; ".join(validation_problems(exc, root="(row)"))
 
 
 def expand_paths(paths: Iterable[str | Path]) -> list[Path]:

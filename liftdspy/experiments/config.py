@@ -19,6 +19,7 @@ from liftdspy.metrics.end_to_end import EndToEndWeights
 from liftdspy.metrics.ir_metric import IRMetricWeights
 from liftdspy.programs.predictors import PredictorKind
 from liftdspy.programs.registry import ProgramName
+from liftdspy.validation_errors import validation_problems
 
 MetricName = Literal["ir", "code", "end_to_end"]
 DEFAULT_METRIC: dict[str, MetricName] = {
@@ -100,11 +101,7 @@ class ConfigError(ValueError):
 
 
 def _format(exc: ValidationError) -> str:
-    lines = []
-    for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        lines.append(f"  {key}: {err['msg']}")
-    return "\n".join(lines)
+    return "\n".join(f"  {problem}" for problem in validation_problems(exc))
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:

@@ -241,19 +241,24 @@ def run_experiment(
             mlflow.set_tag("liftdspy.optimizer_notes", " | ".join(built.notes.notes)[:5000])
 
         with dspy.context(lm=lm, adapter=dspy.JSONAdapter()):
-            started = time.perf_counter()
-            progress.phase("baseline", len(evalset))
-            baseline = evaluate_program(
-                program,
-                evalset,
-                metric,
-                label="baseline",
-                threads=config.num_threads,
-                on_result=progress.advance,
-            )
-            wall["baseline"] = time.perf_counter() - started
-            _log_report(mlflow, baseline, "baseline")
-            mlflow.log_metrics(_cost(lm, wall))
+
+            def evaluate_phase(label: str, candidate: dspy.Module) -> EvaluationReport:
+                started = time.perf_counter()
+                progress.phase(label, len(evalset))
+                report = evaluate_program(
+                    candidate,
+                    evalset,
+                    metric,
+                    label=label,
+                    threads=config.num_threads,
+                    on_result=progress.advance,
+                )
+                wall[label] = time.perf_counter() - started
+                _log_report(mlflow, report, label)
+                mlflow.log_metrics(_cost(lm, wall))
+                return report
+
+            baseline = evaluate_phase("baseline", program)
 
             started = time.perf_counter()
             progress.phase("compile", None)
@@ -266,18 +271,7 @@ def run_experiment(
             mlflow.log_metric("candidates", float(n_candidates))
             mlflow.log_metrics(_cost(lm, wall))
 
-            started = time.perf_counter()
-            progress.phase("optimized", len(evalset))
-            optimized = evaluate_program(
-                compiled,
-                evalset,
-                metric,
-                label="optimized",
-                threads=config.num_threads,
-                on_result=progress.advance,
-            )
-            wall["optimized"] = time.perf_counter() - started
-            _log_report(mlflow, optimized, "optimized")
+            optimized = evaluate_phase("optimized", compiled)
 
         export_dir = tmp / "export"
         from liftdspy.export import write_export

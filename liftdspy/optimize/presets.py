@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from liftdspy.validation_errors import validation_problems
 
 OptimizerName = Literal[
     "MIPROv2",
@@ -88,9 +90,12 @@ def load_preset(name_or_path: str | Path, presets_dir: Path = PRESETS_DIR) -> Op
         )
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise PresetError(f"{path}: not valid YAML: {exc}") from exc
+    try:
         return OptimizerPreset.model_validate(data)
-    except (yaml.YAMLError, ValueError) as exc:
-        raise PresetError(f"{path}: {exc}") from exc
+    except ValidationError as exc:
+        raise PresetError(f"{path}: {'; '.join(validation_problems(exc))}") from exc
 
 
 def available_presets(presets_dir: Path = PRESETS_DIR) -> list[OptimizerPreset]:

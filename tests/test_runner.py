@@ -198,3 +198,26 @@ def test_config_errors_name_the_key(tmp_path):
     assert config.optimizer.compile == {"num_trials": 5}
     assert config.lm.recorder.mode == "offline"
     assert isinstance(dspy.__version__, str)
+
+
+def test_api_key_never_reaches_mlflow_or_the_recordings(tmp_path, in_repo, monkeypatch):
+    secret = "sk-liftdspy-test-0123456789abcdef"
+    monkeypatch.setenv("LIFTDSPY_TEST_API_KEY", secret)
+    config = make_config(
+        tmp_path,
+        lm={
+            "kind": "openai",
+            "model": "scripted-ir",
+            "base_url": "http://127.0.0.1:9/v1",
+            "api_key_env": "LIFTDSPY_TEST_API_KEY",
+            "recorder": {"mode": "record", "path": str(tmp_path / "rec")},
+        },
+    )
+    outcome = run_experiment(config, lm_factory=lambda c: build_lm(c, engine=ScriptedIREngine()))
+    params = MlflowClient(tracking_uri=config.tracking.uri).get_run(outcome.run_id).data.params
+    assert params["lm.api_key_env"] == "LIFTDSPY_TEST_API_KEY"
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert any(p.name == "mlflow.db" for p in written)
+    assert any("mlartifacts" in p.parts for p in written)
+    leaks = [p for p in written if secret.encode() in p.read_bytes()]
+    assert leaks == []

@@ -103,7 +103,7 @@ def test_unknown_run_id_is_a_clear_error(store, tmp_path: Path) -> None:
         app, ["0123456789abcdef", "--out", str(tmp_path / "x"), "--tracking-uri", store["uri"]]
     )
     assert result.exit_code == 1
-    assert "no MLflow run '0123456789abcdef'" in result.output
+    assert "no liftdspy experiment run with id or name '0123456789abcdef'" in result.output
 
 
 def test_register_puts_each_predictor_in_the_prompt_registry(store, tmp_path: Path) -> None:

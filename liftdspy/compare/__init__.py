@@ -9,7 +9,7 @@ from liftdspy.compare.models import (
     ReportKind,
     RunSummary,
 )
-from liftdspy.compare.runs import LATEST, RunLookupError, resolve_run
+from liftdspy.tracking.runs import LATEST, RunLookupError, resolve_run
 
 __all__ = [
     "LATEST",

@@ -15,10 +15,11 @@ from liftdspy.compare.models import (
     ReportKind,
     RunSummary,
 )
-from liftdspy.compare.runs import load_report, require_report, resolve_run
+from liftdspy.compare.runs import load_report, require_report
 from liftdspy.experiments.evaluation import EvaluationReport
 from liftdspy.stats import bootstrap_ci, paired_bootstrap
 from liftdspy.tracking import resolve_tracking_uri
+from liftdspy.tracking.runs import resolve_run
 
 logger = logging.getLogger(__name__)
 

@@ -1,96 +1,21 @@
-"""Find liftdspy experiment runs in an MLflow store and read their per-example reports.
-
-A run is named by its MLflow run id, its run name, or `latest` (the most recently started
-liftdspy experiment run in any experiment of the store).
-"""
+"""Read the per-example reports of liftdspy experiment runs (runs are found by
+`liftdspy.tracking.runs.resolve_run`)."""
 
 from __future__ import annotations
 
 import json
 import logging
-import re
 import tempfile
 from pathlib import Path
 
-from mlflow.entities import Run, ViewType
+from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from liftdspy.experiments.evaluation import EvaluationReport
+from liftdspy.tracking.runs import RunLookupError
 
 logger = logging.getLogger(__name__)
-
-LATEST = "latest"
-ROLE_TAG = "liftdspy.role"
-EXPERIMENT_ROLE = "experiment"
-_RUN_ID = re.compile(r"^[0-9a-f]{32}$")
-
-
-class RunLookupError(LookupError):
-    """A run named on the command line is not in the store, or lacks what a comparison needs."""
-
-
-def _experiment_ids(client: MlflowClient) -> list[str]:
-    return [e.experiment_id for e in client.search_experiments(view_type=ViewType.ACTIVE_ONLY)]
-
-
-def _experiment_runs(client: MlflowClient, extra_filter: str = "", max_results: int = 1000):
-    ids = _experiment_ids(client)
-    if not ids:
-        return []
-    clause = f"tags.`{ROLE_TAG}` = '{EXPERIMENT_ROLE}'"
-    if extra_filter:
-        clause = f"{clause} and {extra_filter}"
-    return client.search_runs(
-        ids,
-        filter_string=clause,
-        run_view_type=ViewType.ACTIVE_ONLY,
-        order_by=["attributes.start_time DESC"],
-        max_results=max_results,
-    )
-
-
-def _quoted(value: str) -> str:
-    if "'" not in value:
-        return f"'{value}'"
-    if '"' not in value:
-        return f'"{value}"'
-    raise RunLookupError(f"run name {value!r} holds both quote characters; use its run id")
-
-
-def resolve_run(client: MlflowClient, reference: str, tracking_uri: str) -> Run:
-    """The run `reference` names: a run id, a run name, or `latest`.
-
-    A name shared by several experiment runs resolves to the most recent one (logged).
-    """
-    if reference == LATEST:
-        runs = _experiment_runs(client, max_results=1)
-        if not runs:
-            raise RunLookupError(
-                f"'latest': no liftdspy experiment run (tag {ROLE_TAG}={EXPERIMENT_ROLE}) "
-                f"in {tracking_uri}; run `liftdspy experiment run` first or pass --tracking-uri"
-            )
-        return runs[0]
-    if _RUN_ID.match(reference):
-        try:
-            return client.get_run(reference)
-        except MlflowException:
-            logger.debug(
-                "%s is not a run id in %s; trying it as a run name", reference, tracking_uri
-            )
-    runs = _experiment_runs(client, f"attributes.run_name = {_quoted(reference)}")
-    if not runs:
-        raise RunLookupError(
-            f"no liftdspy experiment run with id or name {reference!r} in {tracking_uri}"
-        )
-    if len(runs) > 1:
-        logger.warning(
-            "%d runs are named %r; using the most recent (%s)",
-            len(runs),
-            reference,
-            runs[0].info.run_id,
-        )
-    return runs[0]
 
 
 def load_report(client: MlflowClient, run: Run, which: str) -> EvaluationReport | None:

@@ -20,10 +20,8 @@ from liftdspy.lm.config import LMConfig
 
 logger = logging.getLogger(__name__)
 
-LATEST = "latest"
 PROGRAM_ARTIFACT = "program/program.json"
 CONFIG_ARTIFACT = "config/resolved.json"
-EXPERIMENT_ROLE_FILTER = "tags.`liftdspy.role` = 'experiment'"
 
 
 class RunExportError(ValueError):
@@ -49,30 +47,14 @@ def _client(tracking_uri: str | None):
 
 
 def resolve_run_id(client, run: str) -> str:
-    """`run` itself, or for `latest` the most recent liftdspy experiment run in any experiment."""
-    from mlflow.exceptions import MlflowException
+    """The id of the run `run` names: a run id, a run name, or `latest` (the most recent
+    liftdspy experiment run)."""
+    from liftdspy.tracking.runs import RunLookupError, resolve_run
 
-    if run != LATEST:
-        try:
-            return client.get_run(run).info.run_id
-        except MlflowException as exc:
-            raise RunExportError(
-                f"no MLflow run {run!r} in {client.tracking_uri} ({exc.error_code})"
-            ) from None
-    experiments = [e.experiment_id for e in client.search_experiments()]
-    found = (
-        client.search_runs(
-            experiments,
-            filter_string=EXPERIMENT_ROLE_FILTER,
-            order_by=["attributes.start_time DESC"],
-            max_results=1,
-        )
-        if experiments
-        else []
-    )
-    if not found:
-        raise RunExportError(f"no liftdspy experiment runs in {client.tracking_uri}")
-    return found[0].info.run_id
+    try:
+        return resolve_run(client, run, client.tracking_uri).info.run_id
+    except RunLookupError as exc:
+        raise RunExportError(str(exc)) from None
 
 
 def _download(client, run_id: str, artifact: str, dst: Path) -> Path | None:

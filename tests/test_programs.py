@@ -67,7 +67,7 @@ class ScriptedCodeEngine:
             self.asked.append(field)
             queue = self.answers[field]
             value = queue.pop(0) if len(queue) > 1 else queue[0]
-        text = value if isinstance(value, str) and field == "raw" else json.dumps({field: value})
+        text = json.dumps({field: value})
         return Response(
             id=str(len(self.asked)),
             model="scripted-code",

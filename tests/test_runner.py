@@ -165,16 +165,8 @@ def test_interrupt_marks_the_run_failed_and_keeps_finished_work(tmp_path, in_rep
 
 def test_bad_config_fails_before_any_lm_call(tmp_path, in_repo):
     engine = ScriptedIREngine()
-    config = make_config(
-        tmp_path,
-        dataset={
-            "paths": [str(ROOT / "datasets" / "core")],
-            "eval_split": "dev",
-            "val_split": "dev",
-        },
-    )
-    config.dataset.paths = [tmp_path / "empty"]
     (tmp_path / "empty").mkdir()
+    config = make_config(tmp_path, dataset={"paths": [str(tmp_path / "empty")]})
     with pytest.raises(ValueError, match=r"dataset\.train_split: no .train. rows"):
         run_experiment(config, lm_factory=lambda c: build_lm(c, engine=engine))
     bad_preset = make_config(

@@ -292,8 +292,7 @@ def run_experiment(
             }
         )
         mlflow.log_dict(comparison.model_dump(mode="json"), "reports/comparison.json")
-        cost = _cost(lm, wall)
-        mlflow.log_metrics(cost)
+        cost = _cost(lm, wall)  # already logged as metrics after the optimized evaluation
         mlflow.log_dict(cost, "reports/cost.json")
         return ExperimentOutcome(
             run_id=run.info.run_id,

@@ -15,6 +15,7 @@ import dspy
 from dspy.adapters.json_adapter import _get_structured_outputs_response_format
 from dspy.clients.legacy_requests import _strict_json_schema
 
+from liftdspy.errors import LiftdspyError
 from liftdspy.lm.config import LMConfig
 from liftdspy.runtime.pack import (
     FieldSpec,
@@ -29,7 +30,7 @@ from liftdspy.runtime.pack import (
 logger = logging.getLogger(__name__)
 
 
-class ExportError(ValueError):
+class ExportError(LiftdspyError, ValueError):
     """A program that cannot be exported as a prompt pack; says which predictor and why."""
 
 

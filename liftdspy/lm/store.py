@@ -31,6 +31,8 @@ from dspy._vendor.lm15.serde import (
 from dspy.lm15 import Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from liftdspy.errors import LiftdspyError
+
 logger = logging.getLogger(__name__)
 
 RECORDING_VERSION = 1
@@ -38,7 +40,7 @@ CACHE_DIR_ENV = "LIFTDSPY_CACHE_DIR"
 _IMPORT_MARK = "import"
 
 
-class RecordingStoreError(ValueError):
+class RecordingStoreError(LiftdspyError, ValueError):
     """A recording file or entry is malformed; the message names the file and line."""
 
 

@@ -20,17 +20,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import diskcache
-
-# DSPy's own response cache (dspy.clients.call_result) round-trips lm15 objects with these vendored
-# functions; dspy.lm15 does not re-export them, so this is the one place liftdspy imports them.
-from dspy._vendor.lm15.serde import (
-    request_to_dict,
-    response_from_dict,
-    response_to_dict,
-)
 from dspy.lm15 import Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+# DSPy's own response cache round-trips lm15 objects with these (private, via dspy_compat).
+from liftdspy.dspy_compat import request_to_dict, response_from_dict, response_to_dict
 from liftdspy.errors import LiftdspyError
 
 logger = logging.getLogger(__name__)

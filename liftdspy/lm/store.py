@@ -75,6 +75,24 @@ def canonical_json(data: Any) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+# Bump when the key material changes: every stored key then misses.
+KEY_VERSION = 1
+
+
+def recording_key(
+    identity: dict[str, str], request: dict[str, Any], rollout_id: Any, candidate: int = 0
+) -> str:
+    """sha256 of all that changes an answer: engine identity, full request, rollout, candidate."""
+    material = {
+        "v": KEY_VERSION,
+        "identity": identity,
+        "request": request,
+        "rollout_id": rollout_id,
+        "candidate": candidate,
+    }
+    return hashlib.sha256(canonical_json(material).encode("utf-8")).hexdigest()
+
+
 def last_message_text(request: dict[str, Any]) -> str:
     """The text of the last message of a request dict (for error messages and summaries)."""
     messages = request.get("messages") or []
@@ -182,8 +200,6 @@ class RecordingStore:
         Each entry's key is checked against its identity/request/rollout/candidate, so a hand-edited
         request that no longer matches its key is refused instead of answering the wrong call.
         """
-        from liftdspy.lm.recorder import recording_key  # the key rule lives with the recorder
-
         path = Path(path)
         entries = list(read_jsonl(path))
         for lineno, entry in entries:

@@ -324,6 +324,13 @@ class ByteMatcher:
         self._preference = preference
         self._bitmask = np.full((1, (len(BYTE_VOCABULARY) + 31) // 32), -1, dtype=np.int32)
 
+    @classmethod
+    def for_spec(cls, spec: GrammarSpec, compiled: Any) -> ByteMatcher:
+        """A matcher of `compiled` (compiled for the byte vocabulary) closing the way `spec`'s
+        kind of grammar closes best."""
+        json_like = spec.kind in {"json_schema", "json_object"}
+        return cls(compiled, JSON_CLOSING_PREFERENCE if json_like else OTHER_CLOSING_PREFERENCE)
+
     def accept_bytes(self, data: bytes) -> bool:
         return not data or bool(self._matcher.accept_string(data))
 
@@ -370,12 +377,7 @@ class GrammarState:
 
     def __init__(self, spec: GrammarSpec, compiled: Any, vocab_size: int) -> None:
         self.mask = TokenMask(compiled, vocab_size)
-        preference = (
-            JSON_CLOSING_PREFERENCE
-            if spec.kind in {"json_schema", "json_object"}
-            else OTHER_CLOSING_PREFERENCE
-        )
-        self.bytes = ByteMatcher(byte_compiler().compile(spec), preference)
+        self.bytes = ByteMatcher.for_spec(spec, byte_compiler().compile(spec))
 
     def accept(self, token: int, piece: bytes) -> bool:
         """Advance both matchers by one token whose text is `piece`."""

@@ -215,3 +215,22 @@ def test_jump_forward_feeds_forced_text_and_stays_deterministic(engine: LocalEng
     plain = sampled_only.complete(ask)
     assert plain.provider_data["local"]["forced_tokens"] == 0
     assert plain.usage.output_tokens > first.usage.output_tokens - local["forced_tokens"]
+
+
+@pytest.mark.parametrize(("given", "expected"), [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_llama_cpp_is_loaded_with_sleeping_openmp_threads(given: str | None, expected: str) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in {"OMP_WAIT_POLICY", "GOMP_SPINCOUNT"}}
+    if given:
+        env["OMP_WAIT_POLICY"] = given
+    code = (
+        "import os; from liftdspy.lm.local_engine import require_llama_cpp; "
+        "require_llama_cpp(); print(os.environ['OMP_WAIT_POLICY'])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == expected

@@ -34,6 +34,7 @@ import importlib.metadata
 import json
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -81,6 +82,19 @@ class BudgetTooSmallError(LiftdspyError, InvalidRequestError):
 
 
 def require_llama_cpp() -> Any:
+    """Import llama_cpp, first making its OpenMP threads sleep at barriers instead of spinning.
+
+    llama.cpp's CPU build runs every op on an OpenMP team; with libgomp's default (spin) policy a
+    thread that waits at a barrier burns its core, so on a busy machine (sandbox workers, other
+    processes) one descheduled thread stalls the others: measured on 2 cores at load ~10, decoding
+    fell from ~22 to 0.6 tokens/s (benchmarks/lm_under_load.py). `OMP_WAIT_POLICY=PASSIVE` costs
+    ~20% decode speed on an idle machine and keeps a busy one proportional. libgomp reads it once,
+    when llama.cpp's library is loaded, so it is set here unless the user set any OpenMP policy.
+    """
+    if "llama_cpp" not in sys.modules and not {"OMP_WAIT_POLICY", "GOMP_SPINCOUNT"} & set(
+        os.environ
+    ):
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
     try:
         import llama_cpp
     except ImportError as exc:
@@ -315,6 +329,7 @@ class LocalEngine:
             "chat_format": located.chat_format,
             "n_threads": str(self.n_threads),
             "n_ctx": str(self.n_ctx),
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(libgomp default: spin)"),
         }
 
     # -- saving with a DSPy program ------------------------------------------------------

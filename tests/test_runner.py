@@ -116,7 +116,15 @@ def test_run_records_params_scores_candidates_and_artifacts(tmp_path, in_repo):
     assert params["lm.model"] == "scripted-ir"
     assert params["data.eval_size"] == "5"
     metrics = run.data.metrics
-    for key in ("baseline_score", "optimized_score", "optimized_score_ci_low", "gain", "lm_calls"):
+    for key in (
+        "baseline_score",
+        "optimized_score",
+        "optimized_score_ci_low",
+        "gain",
+        "lm_calls",
+        "baseline_truncated_rate",
+        "optimized_truncated_rate",
+    ):
         assert key in metrics, key
     assert metrics["baseline.name"] == pytest.approx(outcome.baseline.components["name"])
     assert metrics["lm_calls"] == 10

@@ -108,6 +108,7 @@ def _log_report(mlflow, report: EvaluationReport, prefix: str) -> None:
         f"{prefix}_score_ci_high": report.score.high,
         f"{prefix}_seconds": report.seconds,
         f"{prefix}_errors": float(sum(1 for r in report.results if r.error)),
+        f"{prefix}_truncated_rate": report.truncated_rate,
     }
     for name, value in report.components.items():
         metrics[f"{prefix}.{name}"] = value

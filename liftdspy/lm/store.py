@@ -29,7 +29,7 @@ from dspy._vendor.lm15.serde import (
     response_to_dict,
 )
 from dspy.lm15 import Request, Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +57,17 @@ class RecordedCall(BaseModel):
     created: str
     model: str
     latency_s: float
+    truncated: bool = False  # the answer ended at max_tokens (finish_reason "length")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _truncated_from_response(cls, data: Any) -> Any:
+        # Entries recorded before the field existed carry it only in the response.
+        if isinstance(data, dict) and "truncated" not in data:
+            response = data.get("response")
+            finish = response.get("finish_reason") if isinstance(response, dict) else None
+            data = {**data, "truncated": finish == "length"}
+        return data
 
     def to_response(self) -> Response:
         return response_from_dict(self.response)

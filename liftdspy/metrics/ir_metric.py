@@ -320,5 +320,11 @@ class IRMetric(BreakdownMetric):
         gold = read_gold_ir(example, self.gold_field)
         value = get_field(prediction, self.prediction_field)
         if not has_value(value) or value is None:
-            return _invalid(f"the prediction has no field {self.prediction_field!r}", self.weights)
+            error = get_field(prediction, "error")
+            reason = (
+                f"no IR ({error})"
+                if has_value(error) and error
+                else f"the prediction has no field {self.prediction_field!r}"
+            )
+            return _invalid(reason, self.weights)
         return score_ir(gold, value, self.weights)

@@ -245,3 +245,44 @@ def test_answer_end_reads_the_local_engine_budget_flag(finish_reason):
     )
     end = answer_end(response, model="m", max_tokens=7)
     assert end.truncated is (finish_reason == "length") and end.budget_closed is True
+
+
+@pytest.fixture
+def cut_server(monkeypatch):
+    """The scripted chat server (a logic stub, not a model) answering with finish_reason length."""
+    from tests import fixtures_server
+
+    completion = json.loads(json.dumps(fixtures_server.CANNED_COMPLETION))
+    completion["choices"][0]["finish_reason"] = "length"
+    completion["usage"]["completion_tokens"] = 64
+    monkeypatch.setattr(fixtures_server, "CANNED_COMPLETION", completion)
+    with fixtures_server.ScriptedChatServer([], reply=CUT_TEXT) as server:
+        yield server
+
+
+def test_an_openai_compatible_cut_off_answer_is_not_parsed(tmp_path, monkeypatch, cut_server):
+    monkeypatch.delenv("LIFTDSPY_RECORDER", raising=False)
+    monkeypatch.setenv("LIFTDSPY_TEST_CUT_KEY", "sk-test-cut-0123456789")
+    config = LMConfig(
+        kind="openai",
+        model="stub-model",
+        base_url=cut_server.base_url,
+        max_tokens=64,
+        api_key_env="LIFTDSPY_TEST_CUT_KEY",
+        recorder=RecorderConfig(mode="record", path=tmp_path / "rec"),
+    )
+    lm = build_lm(config)
+    with dspy.context(lm=lm, adapter=dspy.JSONAdapter()):
+        out = NLToIR()(prompt="add two numbers")
+    assert out.ir is None and out.truncated is True
+    assert "truncated at 64 tokens" in out.error
+    assert recorder_of(lm).stats().truncated == 1
+
+
+def test_the_runtime_refuses_a_cut_off_answer(cut_server):
+    from liftdspy.runtime import ChatEndpoint, TruncatedAnswerError
+
+    endpoint = ChatEndpoint(base_url=cut_server.base_url, model="stub-model")
+    with pytest.raises(TruncatedAnswerError, match="truncated at 64 tokens") as caught:
+        endpoint.message_text({"messages": [{"role": "user", "content": "x"}], "max_tokens": 64})
+    assert caught.value.output_tokens == 64

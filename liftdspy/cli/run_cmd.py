@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from pathlib import Path
 
 import typer
@@ -38,6 +40,20 @@ class RichProgress(RunProgress):
     def advance(self, result: ExampleResult | None = None) -> None:
         if self.task is not None:
             self.progress.advance(self.task)
+
+
+def _exit_now(code: int) -> None:
+    """Leave at once after Ctrl-C. The run is already marked FAILED and every finished call is
+    recorded; what is left are the LM calls in flight in abandoned evaluation threads, and the
+    interpreter's teardown of the loaded modules (MLflow, DSPy, SQLAlchemy: seconds on a busy
+    machine), which would keep a user waiting for nothing."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
 
 
 def _summary(outcome: ExperimentOutcome) -> Table:
@@ -97,7 +113,7 @@ def run(
     except KeyboardInterrupt:
         where = f" (MLflow run {run_ids[0]} marked FAILED, finished work kept)" if run_ids else ""
         console.print(f"[yellow]interrupted{where}; re-run to replay finished LM calls[/yellow]")
-        raise typer.Exit(130) from None
+        _exit_now(130)
     except (ValueError, FileNotFoundError, ImportError, RuntimeError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None

@@ -162,7 +162,7 @@ def run_experiment(
     config_path: Path | None = None,
     progress: Progress | None = None,
     on_run_started: Callable[[str], None] | None = None,
-    lm_factory: Callable[[LMConfig], dspy.LM] = build_lm,
+    lm_factory: Callable[[LMConfig], dspy.LM] | None = None,
 ) -> ExperimentOutcome:
     """Evaluate the unoptimized program, compile it, evaluate the compiled program, and record
     everything in MLflow. Everything that can be checked without an LM is checked first.
@@ -171,6 +171,7 @@ def run_experiment(
     """
     import mlflow
 
+    lm_factory = lm_factory or build_lm
     progress = progress or Progress()
     splits = select_tasks(config)
     preset = resolved_preset(config)

@@ -37,6 +37,7 @@ from liftdspy.optimize import (
     load_preset,
 )
 from liftdspy.programs import build_program
+from liftdspy.redaction import redact_data, redact_text
 from liftdspy.stats import PairedComparison, paired_bootstrap
 from liftdspy.tracking import configure_tracking, flatten_params
 
@@ -235,8 +236,11 @@ def run_experiment(
             }
         )
         if config_path is not None:
-            mlflow.log_artifact(str(config_path), "config")
-        mlflow.log_dict(config.model_dump(mode="json"), "config/resolved.json")
+            raw = tmp / "config" / Path(config_path).name
+            raw.parent.mkdir()
+            raw.write_text(redact_text(Path(config_path).read_text(encoding="utf-8")), "utf-8")
+            mlflow.log_artifact(str(raw), "config")
+        mlflow.log_dict(redact_data(config.model_dump(mode="json")), "config/resolved.json")
         for note in built.notes.notes:
             logger.info("optimizer note: %s", note)
         if built.notes.notes:

@@ -14,9 +14,11 @@ import time
 import urllib.error
 import urllib.request
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from liftdspy.redaction import redact_url
 
 logger = logging.getLogger(__name__)
 
@@ -34,15 +36,6 @@ class TruncatedAnswerError(EndpointError):
     def __init__(self, message: str, *, output_tokens: int | None = None) -> None:
         super().__init__(message)
         self.output_tokens = output_tokens
-
-
-def redact_url(url: str) -> str:
-    """The URL without user:password@, query string or fragment."""
-    parts = urlsplit(url)
-    netloc = parts.hostname or ""
-    if parts.port:
-        netloc = f"{netloc}:{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 class ChatEndpoint(BaseModel):

@@ -17,6 +17,7 @@ from liftdspy.experiments.config import ConfigError, load_config
 from liftdspy.experiments.evaluation import ExampleResult
 from liftdspy.experiments.runner import ExperimentOutcome, run_experiment
 from liftdspy.experiments.runner import Progress as RunProgress
+from liftdspy.lm.recorder import RECORDER_MODE_ENV
 
 logger = logging.getLogger(__name__)
 console = Console(stderr=True)
@@ -87,6 +88,33 @@ def run(
     overrides = list(set_)
     if recorder is not None:
         overrides.append(f"lm.recorder.mode={recorder}")
+    with _recorder_flag(recorder):
+        _run(experiment, overrides, recorder)
+
+
+@contextlib.contextmanager
+def _recorder_flag(recorder: str | None):
+    """The --recorder flag beats $LIFTDSPY_RECORDER (which every LM, also a reloaded program,
+    reads) for the duration of the command."""
+    previous = os.environ.get(RECORDER_MODE_ENV)
+    if recorder is None:
+        yield
+        return
+    if previous and previous.strip().lower() != recorder.strip().lower():
+        console.print(
+            f"[yellow]--recorder {recorder} overrides {RECORDER_MODE_ENV}={previous}[/yellow]"
+        )
+    os.environ[RECORDER_MODE_ENV] = recorder
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(RECORDER_MODE_ENV, None)
+        else:
+            os.environ[RECORDER_MODE_ENV] = previous
+
+
+def _run(experiment: Path, overrides: list[str], recorder: str | None) -> None:
     try:
         config = load_config(experiment, overrides)
         if recorder is not None and config.reflection_lm is not None:

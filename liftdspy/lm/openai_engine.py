@@ -232,6 +232,7 @@ class OpenAIEngine:
         backoff_max: float = 30.0,
         connect_timeout: float = 10.0,
         response_format_style: ResponseFormatStyle = "json_schema",
+        server: dict[str, Any] | None = None,
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -265,6 +266,14 @@ class OpenAIEngine:
         self._client: openai.OpenAI | None = None
         self._lock = threading.Lock()
         self._warm = False
+        # What the server is (vLLM version, weights): part of the identity, so of every
+        # recording key; checked against the live server before the first call.
+        self.server = None
+        if server is not None:
+            from liftdspy.serving.server_identity import ServerIdentity
+
+            self.server = ServerIdentity.model_validate(server)
+        self._server_checked = False
 
     # ---- identity and persistence -------------------------------------------------------
 
@@ -273,6 +282,8 @@ class OpenAIEngine:
         identity = {"kind": "openai", "model": self.model, "base_url": redact_url(self.base_url)}
         if self.response_format_style != "json_schema":  # it changes what the server generates
             identity["response_format_style"] = self.response_format_style
+        if self.server is not None:
+            identity.update(self.server.identity_fields())
         return identity
 
     def __repr__(self) -> str:
@@ -294,6 +305,7 @@ class OpenAIEngine:
             "backoff_base": self.retry.base_delay,
             "backoff_max": self.retry.max_delay,
             "response_format_style": self.response_format_style,
+            "server": self.server.model_dump(mode="json") if self.server is not None else None,
         }
 
     @classmethod
@@ -308,6 +320,8 @@ class OpenAIEngine:
         validate_request(request)
         body = chat_body(request, self.response_format_style)
         client = self._authorized_client()
+        if self.server is not None and not self._server_checked:
+            self._check_server()
         started = time.monotonic()
         attempt = 0
         while True:
@@ -356,6 +370,19 @@ class OpenAIEngine:
             client.close()
 
     # ---- internals ------------------------------------------------------------------------
+
+    def _check_server(self) -> None:
+        from liftdspy.serving.server_identity import ServerIdentityError, check_server
+
+        assert self.server is not None
+        key = os.environ.get(self.api_key_env) if self.api_key_env else None
+        try:
+            check_server(
+                self.server, self.base_url, self.model, key, timeout=self.first_call_timeout
+            )
+        except ServerIdentityError as exc:
+            raise lm15.ProviderError(str(exc), provider=PROVIDER) from None
+        self._server_checked = True
 
     def _timeout(self, total: float) -> Any:
         import httpx

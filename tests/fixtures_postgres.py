@@ -181,7 +181,9 @@ def wait_for_health(url: str, process: subprocess.Popen, log: Path, timeout: flo
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            pytest.fail(f"liftdspy server exited ({process.returncode}):\n{log.read_text()[-3000:]}")
+            pytest.fail(
+                f"liftdspy server exited ({process.returncode}):\n{log.read_text()[-3000:]}"
+            )
         try:
             with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
                 if response.status == 200:

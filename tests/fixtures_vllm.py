@@ -13,6 +13,7 @@ register the module with `pytest_plugins = ["fixtures_vllm"]` in tests/conftest.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -87,7 +88,9 @@ def start_vllm_server(log_dir: Path) -> VLLMServer:
     python = local_vllm.vllm_python()
     model = local_vllm.cpu_model_dir()
     if python is None or not python.exists():
-        missing(f"the vLLM CPU venv is missing ({local_vllm.cpu_venv()}): scripts/vllm_cpu_setup.sh")
+        missing(
+            f"the vLLM CPU venv is missing ({local_vllm.cpu_venv()}): scripts/vllm_cpu_setup.sh"
+        )
     if not (model / "config.json").exists():
         missing(f"the converted SmolLM2 folder is missing ({model}): scripts/vllm_cpu_setup.sh")
     if not port_is_free(PORT):
@@ -154,14 +157,10 @@ def start_vllm_server(log_dir: Path) -> VLLMServer:
 def stop_vllm_server(server: VLLMServer) -> None:
     if server.process.poll() is None:
         server.process.terminate()  # the CLI stops vLLM's process group on SIGTERM
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             server.process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            pass
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(server.process.pid, 9)  # anything left in the group
-    except ProcessLookupError:
-        pass
 
 
 @pytest.fixture(scope="session")

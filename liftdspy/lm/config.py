@@ -80,10 +80,10 @@ class LMConfig(BaseModel):
     n_ctx: int | None = Field(None, gt=0)
     seed: int | None = None
     max_string_chars: int | None = Field(
-        None, gt=0, description="local: cap on every JSON-schema string while decoding"
+        None, gt=0, description="cap on every JSON-schema string while decoding (local, openai)"
     )
     max_array_items: int | None = Field(
-        None, gt=0, description="local: cap on every JSON-schema array while decoding"
+        None, gt=0, description="cap on every JSON-schema array while decoding (local, openai)"
     )
     timeout: float = Field(120.0, gt=0)
     server: ServerIdentity | None = Field(
@@ -125,6 +125,8 @@ class LMConfig(BaseModel):
                 "api_key_env": self.api_key_env,
                 "timeout": self.timeout,
                 "server": self.server.model_dump(mode="json") if self.server else None,
+                "max_string_chars": self.max_string_chars,
+                "max_array_items": self.max_array_items,
             }
         return {name: value for name, value in values.items() if value is not None}
 

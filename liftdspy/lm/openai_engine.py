@@ -139,7 +139,11 @@ def _response_format_to_chat(
 
 
 def chat_body(
-    request: lm15.Request, response_format_style: ResponseFormatStyle = "json_schema"
+    request: lm15.Request,
+    response_format_style: ResponseFormatStyle = "json_schema",
+    *,
+    max_string_chars: int | None = None,
+    max_array_items: int | None = None,
 ) -> dict[str, Any]:
     """Serialize a canonical request to Chat Completions keyword arguments (without `model`).
 
@@ -187,9 +191,16 @@ def chat_body(
         if config.logprobs > 0:
             body["top_logprobs"] = config.logprobs
     if config.response_format:
-        body["response_format"] = _response_format_to_chat(
-            dict(config.response_format), response_format_style
-        )
+        format_config = dict(config.response_format)
+        if (max_string_chars or max_array_items) and "schema" in format_config:
+            from liftdspy.lm.grammar import cap_schema
+
+            format_config["schema"] = cap_schema(
+                format_config["schema"],
+                max_string_chars=max_string_chars,
+                max_array_items=max_array_items,
+            )
+        body["response_format"] = _response_format_to_chat(format_config, response_format_style)
     extra: dict[str, Any] = dict(config.extensions or {})
     if config.top_k is not None:
         extra["top_k"] = config.top_k  # vLLM and llama.cpp take top_k as an extra field
@@ -233,6 +244,8 @@ class OpenAIEngine:
         connect_timeout: float = 10.0,
         response_format_style: ResponseFormatStyle = "json_schema",
         server: dict[str, Any] | None = None,
+        max_string_chars: int | None = None,
+        max_array_items: int | None = None,
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -254,6 +267,10 @@ class OpenAIEngine:
                 f"'json_object_schema' (llama-cpp-python), got {response_format_style!r}"
             )
         self.response_format_style: ResponseFormatStyle = response_format_style
+        # Decoding budget for structured outputs (as LocalEngine): caps every schema string and
+        # array so a small model's answer ends as valid JSON inside max_tokens.
+        self.max_string_chars = max_string_chars
+        self.max_array_items = max_array_items
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.api_key_env = api_key_env
@@ -282,6 +299,8 @@ class OpenAIEngine:
         identity = {"kind": "openai", "model": self.model, "base_url": redact_url(self.base_url)}
         if self.response_format_style != "json_schema":  # it changes what the server generates
             identity["response_format_style"] = self.response_format_style
+        if self.max_string_chars or self.max_array_items:  # they change the schema sent
+            identity["schema_caps"] = f"str{self.max_string_chars}-items{self.max_array_items}"
         if self.server is not None:
             identity.update(self.server.identity_fields())
         return identity
@@ -306,6 +325,8 @@ class OpenAIEngine:
             "backoff_max": self.retry.max_delay,
             "response_format_style": self.response_format_style,
             "server": self.server.model_dump(mode="json") if self.server is not None else None,
+            "max_string_chars": self.max_string_chars,
+            "max_array_items": self.max_array_items,
         }
 
     @classmethod
@@ -318,7 +339,12 @@ class OpenAIEngine:
         from dspy.clients.engines.base import validate_request
 
         validate_request(request)
-        body = chat_body(request, self.response_format_style)
+        body = chat_body(
+            request,
+            self.response_format_style,
+            max_string_chars=self.max_string_chars,
+            max_array_items=self.max_array_items,
+        )
         client = self._authorized_client()
         if self.server is not None and not self._server_checked:
             self._check_server()

@@ -28,17 +28,21 @@ def _install_alias() -> None:
             real = metadata.distribution(alias)
         except metadata.PackageNotFoundError:
             continue
-        original_version, original_distribution = metadata.version, metadata.distribution
-
-        def version(name: str) -> str:
-            return real.version if name == "vllm" else original_version(name)
-
-        def distribution(name: str) -> metadata.Distribution:
-            return real if name == "vllm" else original_distribution(name)
-
-        metadata.version = version  # type: ignore[assignment]
-        metadata.distribution = distribution  # type: ignore[assignment]
+        _alias_vllm_to(real)
         return
+
+
+def _alias_vllm_to(real: metadata.Distribution) -> None:
+    original_version, original_distribution = metadata.version, metadata.distribution
+
+    def version(name: str) -> str:
+        return real.version if name == "vllm" else original_version(name)
+
+    def distribution(name: str) -> metadata.Distribution:
+        return real if name == "vllm" else original_distribution(name)
+
+    metadata.version = version  # type: ignore[assignment]
+    metadata.distribution = distribution  # type: ignore[assignment]
 
 
 def main() -> int:

@@ -73,7 +73,14 @@ class VLLMServer:
         }
 
     def kill(self) -> None:
-        """SIGKILL the whole server (CLI, API server, engine core): a crash, not a shutdown."""
+        """SIGKILL the whole server (vLLM's API server and engine core, then the CLI): a crash,
+        not a shutdown. vLLM runs in its own process group, a child of the CLI."""
+        children = subprocess.run(
+            ["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True
+        ).stdout.split()
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(int(child), 9)
         if self.process.poll() is None:
             os.killpg(self.process.pid, 9)
             self.process.wait(timeout=30)

@@ -407,6 +407,13 @@ class OpenAIEngine:
                 self.server, self.base_url, self.model, key, timeout=self.first_call_timeout
             )
         except ServerIdentityError as exc:
+            if exc.status in (401, 403):
+                raise lm15.AuthError(
+                    f"{redact_url(self.base_url)} (model {self.model!r}) refused the credentials "
+                    f"(HTTP {exc.status}); check the key in ${self.api_key_env}",
+                    provider=PROVIDER,
+                    status=exc.status,
+                ) from None
             raise lm15.ProviderError(str(exc), provider=PROVIDER) from None
         self._server_checked = True
 

@@ -69,7 +69,8 @@ def check_backend_store_uri(uri: str) -> str:
 class TrackingServerConfig(BaseModel):
     """Everything `mlflow server` needs for the team store, validated."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # A refused URI may carry a password: errors must not echo the input.
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     version: Literal[1] = 1
     backend_store_uri: str

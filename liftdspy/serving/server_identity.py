@@ -24,6 +24,10 @@ from pydantic import BaseModel, ConfigDict, Field
 class ServerIdentityError(RuntimeError):
     """The live server is not the one the config declares (or cannot say what it is)."""
 
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
 
 class ServerIdentity(BaseModel):
     """The server behind an endpoint. Part of every recording key of calls to it."""
@@ -67,7 +71,7 @@ def probe_vllm(
         models = _get_json(f"{base_url.rstrip('/')}/models", api_key, timeout)
     except urllib.error.HTTPError as exc:
         raise ServerIdentityError(
-            f"{where} answered HTTP {exc.code} when asked what it serves"
+            f"{where} answered HTTP {exc.code} when asked what it serves", status=exc.code
         ) from None
     except (urllib.error.URLError, OSError, ValueError) as exc:
         raise ServerIdentityError(

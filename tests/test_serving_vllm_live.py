@@ -75,9 +75,10 @@ def test_nl_to_ir_with_strict_json_schema_is_complete_and_valid(server: VLLMServ
     entries = [
         e
         for e in store.entries()
-        if "ir" in (e.request["config"].get("response_format") or {}).get("schema", {}).get(
-            "properties", {}
-        )
+        if "ir"
+        in (e.request["config"].get("response_format") or {})
+        .get("schema", {})
+        .get("properties", {})
     ]
     store.close()
     assert entries, "the NL->IR call was not recorded"

@@ -23,8 +23,8 @@ OPTIONAL_IMPORTS = {"liftdspy.serving.modal_app"}
 
 def _liftdspy_modules():
     for info in pkgutil.walk_packages(liftdspy.__path__, prefix="liftdspy."):
-        if info.name in OPTIONAL_IMPORTS:
-            continue
+        if info.name in OPTIONAL_IMPORTS or info.name.endswith(".__main__"):
+            continue  # __main__ modules run the CLI when imported
         yield importlib.import_module(info.name)
 
 

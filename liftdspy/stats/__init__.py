@@ -7,7 +7,8 @@ Studies (arms × seeds × examples), all deterministic given `seed`, results pyd
 
 - Input: ``ScoreTable.from_records([{"arm", "seed", "example", "score"}, ...])`` — validated:
   duplicate/missing cells, arms on different example sets and non-finite scores raise
-  `ScoreTableError` naming arm, seed and example. A seed-independent arm has one seed (e.g. None).
+  `ScoreTableError` (a `StatsInputError`: `LiftdspyError` and `ValueError`) naming arm, seed
+  and example. A seed-independent arm has one seed (e.g. None).
   ``table.matrix(arm)`` is its (seeds × examples) array.
 - ``analyze_study(table, baseline="random-demos", selections=[...], level=0.95, resamples=2000,
   seed=0, alpha=0.05, power=0.8, unit="tasks") -> StudyStatistics`` with ``arms``
@@ -43,6 +44,7 @@ from liftdspy.stats.comparison import (
     compare_to_baseline,
     paired_difference,
 )
+from liftdspy.stats.errors import ScoreTableError, StatsInputError
 from liftdspy.stats.hierarchical import (
     STATS_VERSION,
     Interval,
@@ -54,7 +56,7 @@ from liftdspy.stats.hierarchical import (
 from liftdspy.stats.multiple import holm
 from liftdspy.stats.optimism import ArmOptimism, RunOptimism, SelectionRecord, optimism_by_arm
 from liftdspy.stats.power import MinimumDetectableEffect, mde_sentence, minimum_detectable_effect
-from liftdspy.stats.scores import ScoreRecord, ScoreTable, ScoreTableError
+from liftdspy.stats.scores import ScoreRecord, ScoreTable
 from liftdspy.stats.study import StudyStatistics, analyze_study
 
 __all__ = [
@@ -74,6 +76,7 @@ __all__ = [
     "ScoreTableError",
     "SeedMean",
     "SelectionRecord",
+    "StatsInputError",
     "StudyStatistics",
     "VarianceComponents",
     "analyze_study",

@@ -28,6 +28,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel
 
+from liftdspy.stats.errors import ScoreTableError
 from liftdspy.stats.hierarchical import (
     DEFAULT_LEVEL,
     DEFAULT_RESAMPLES,
@@ -47,7 +48,7 @@ from liftdspy.stats.power import (
     mde_sentence,
     minimum_detectable_effect,
 )
-from liftdspy.stats.scores import ScoreTable, ScoreTableError, Seed
+from liftdspy.stats.scores import ScoreTable, Seed
 
 DEFAULT_BASELINE = "random-demos"
 TIE_TOLERANCE = 1e-12

@@ -21,7 +21,7 @@ slightly conservative on the interaction term (its variance counts var_residual 
 three times) and, like any bootstrap over very few units, it under-states the seed term by a
 factor (S - 1) / S: with 3 seeds and a large seed-to-seed spread the interval is too narrow, and
 with one seed it carries no seed-to-seed uncertainty at all (`ArmSummary.n_seeds` says so).
-Replicates are computed from multinomial counts, ``w_seed @ Y @ w_example / (S * E)``, all at once.
+Replicates are computed from resampling counts, ``w_seed @ Y @ w_example / (S * E)``, all at once.
 
 **Variance components (method of moments, two-way ANOVA).** With the mean squares of the
 seed rows, example columns and residual::
@@ -43,6 +43,8 @@ import zlib
 
 import numpy as np
 from pydantic import BaseModel
+
+from liftdspy.stats.errors import StatsInputError
 
 STATS_VERSION = "1"
 DEFAULT_RESAMPLES = 2000
@@ -128,9 +130,15 @@ def crossed_bootstrap_means(
     """
     y = _as_matrix(matrix)
     n_s, n_e = y.shape
-    w_seed = rng.multinomial(n_s, np.full(n_s, 1.0 / n_s), size=resamples).astype(float)
-    w_example = rng.multinomial(n_e, np.full(n_e, 1.0 / n_e), size=resamples).astype(float)
-    return np.einsum("bs,se,be->b", w_seed, y, w_example, optimize=True) / (n_s * n_e)
+    w_seed = _resample_counts(n_s, resamples, rng)
+    w_example = _resample_counts(n_e, resamples, rng)
+    return ((w_seed @ y) * w_example).sum(axis=1) / (n_s * n_e)
+
+
+def _resample_counts(n: int, resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """How often each of n units is drawn in each of `resamples` draws of n with replacement."""
+    draws = rng.integers(0, n, size=(resamples, n)) + n * np.arange(resamples)[:, None]
+    return np.bincount(draws.ravel(), minlength=resamples * n).reshape(resamples, n).astype(float)
 
 
 def percentile_interval(
@@ -157,5 +165,5 @@ def generator(seed: int, *labels: str) -> np.random.Generator:
 def _as_matrix(matrix: np.ndarray) -> np.ndarray:
     y = np.asarray(matrix, dtype=float)
     if y.ndim != 2 or y.shape[0] < 1 or y.shape[1] < 1:
-        raise ValueError(f"expected a non-empty seeds × examples matrix, got shape {y.shape}")
+        raise StatsInputError(f"expected a non-empty seeds × examples matrix, got shape {y.shape}")
     return y

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from liftdspy.stats.errors import StatsInputError
+
 
 def holm(p_values: Sequence[float]) -> list[float]:
     """Holm step-down adjusted p-values, in the order given.
@@ -16,7 +18,7 @@ def holm(p_values: Sequence[float]) -> list[float]:
     m = len(p_values)
     for p in p_values:
         if not 0.0 <= p <= 1.0:
-            raise ValueError(f"p-values must lie in [0, 1], got {p!r}")
+            raise StatsInputError(f"p-values must lie in [0, 1], got {p!r}")
     order = sorted(range(m), key=lambda i: p_values[i])
     adjusted = [0.0] * m
     running = 0.0

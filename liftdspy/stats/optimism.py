@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from liftdspy.stats.errors import StatsInputError
 from liftdspy.stats.hierarchical import STATS_VERSION
 from liftdspy.stats.scores import Seed
 
@@ -65,13 +66,13 @@ def optimism_by_arm(
         record = item if isinstance(item, SelectionRecord) else SelectionRecord(**item)
         for name in ("validation_score", "evaluation_score"):
             if not math.isfinite(getattr(record, name)):
-                raise ValueError(
+                raise StatsInputError(
                     f"arm {record.arm!r}, seed {record.seed!r}: {name} "
                     f"{getattr(record, name)!r} is not a finite number"
                 )
         runs = by_arm.setdefault(record.arm, [])
         if any(r.seed == record.seed for r in runs):
-            raise ValueError(f"arm {record.arm!r}, seed {record.seed!r}: two optimizer runs")
+            raise StatsInputError(f"arm {record.arm!r}, seed {record.seed!r}: two optimizer runs")
         runs.append(record)
     out = []
     for arm, runs in by_arm.items():

@@ -22,6 +22,7 @@ from statistics import NormalDist
 
 from pydantic import BaseModel
 
+from liftdspy.stats.errors import StatsInputError
 from liftdspy.stats.hierarchical import STATS_VERSION, VarianceComponents
 
 DEFAULT_ALPHA = 0.05
@@ -49,11 +50,11 @@ def minimum_detectable_effect(
 ) -> MinimumDetectableEffect:
     """MDE for `n_examples` × `n_seeds` (default: the observed design) from `components`."""
     if not 0 < alpha < 1 or not 0 < power < 1:
-        raise ValueError(f"alpha and power must lie in (0, 1), got {alpha!r} and {power!r}")
+        raise StatsInputError(f"alpha and power must lie in (0, 1), got {alpha!r} and {power!r}")
     e = n_examples or components.n_examples
     s = n_seeds or components.n_seeds
     if e < 1 or s < 1:
-        raise ValueError(f"need at least one example and one seed, got {e} × {s}")
+        raise StatsInputError(f"need at least one example and one seed, got {e} × {s}")
     se = math.sqrt(components.variance_of_mean(n_seeds=s, n_examples=e))
     z = NormalDist()
     multiplier = z.inv_cdf(1 - alpha / 2) + z.inv_cdf(power)

@@ -16,13 +16,11 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
+from liftdspy.stats.errors import ScoreTableError
+
 SCORE_TABLE_VERSION = "1"
 
 Seed = int | str | None
-
-
-class ScoreTableError(ValueError):
-    """The scores do not form complete, unambiguous seeds × examples matrices."""
 
 
 class ScoreRecord(BaseModel):

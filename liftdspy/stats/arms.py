@@ -10,9 +10,8 @@ from liftdspy.stats.hierarchical import (
     STATS_VERSION,
     Interval,
     VarianceComponents,
-    crossed_bootstrap_means,
+    crossed_inference,
     generator,
-    percentile_interval,
     variance_components,
 )
 from liftdspy.stats.scores import ScoreTable, Seed
@@ -28,7 +27,8 @@ class ArmSummary(BaseModel):
     arm: str
     n_seeds: int
     n_examples: int
-    mean: Interval  # grand mean with its crossed two-level bootstrap interval
+    mean: Interval  # grand mean with its calibrated crossed two-level bootstrap interval
+    standard_error: float  # from the variance components
     per_seed: list[SeedMean]
     variance: VarianceComponents
 
@@ -43,12 +43,15 @@ def summarize_arm(
 ) -> ArmSummary:
     """Mean score of `arm` with its interval and variance components (deterministic in `seed`)."""
     y = table.matrix(arm)
-    replicates = crossed_bootstrap_means(y, resamples, generator(seed, "arm", arm))
+    inference = crossed_inference(
+        y, resamples=resamples, rng=generator(seed, "arm", arm), level=level
+    )
     return ArmSummary(
         arm=arm,
         n_seeds=y.shape[0],
         n_examples=y.shape[1],
-        mean=percentile_interval(float(y.mean()), replicates, level),
+        mean=inference.interval,
+        standard_error=inference.standard_error,
         per_seed=[
             SeedMean(seed=s, mean=float(m))
             for s, m in zip(table.seeds(arm), y.mean(axis=1), strict=True)

@@ -6,15 +6,15 @@ other). A seed-independent arm (one seed, e.g. ``zero-shot``) is paired with eve
 other arm: its single row is repeated. Examples are always paired (the table guarantees one
 example set).
 
-**Interval and p-value from one resample set.** D is bootstrapped with the crossed two-level
-bootstrap of `liftdspy.stats.hierarchical` (seeds and examples resampled independently). The
-interval is the percentile interval of the replicates; the two-sided p-value is
-``min(1, 2 * (k + 1) / (B + 1))`` with k the number of the B replicates on the far side of 0 from
-the observed difference (replicates exactly at 0 count half), so p < 1 - level essentially
-exactly when the interval excludes 0. A bootstrap over E examples cannot support more than an
-exact sign-flip test over those E examples could: p is floored at ``2 / 2**E`` (1 for a single
-example). A bootstrap p-value was chosen over a sign-flip permutation because flipping signs per
-example ignores the seed-to-seed variance of the difference.
+**Interval and p-value from one resample set.** D is bootstrapped with the calibrated crossed
+two-level bootstrap of `liftdspy.stats.hierarchical` (seeds and examples resampled
+independently; rescaled to the moment standard error; expanded-percentile interval at the t
+quantile with Satterthwaite degrees of freedom); interval and two-sided p-value come from the
+same replicates, so p < 1 - level exactly when the interval excludes 0. A bootstrap over E
+examples cannot support more than an exact sign-flip test over those E examples could: p is
+floored at ``2 / 2**E`` (1 for a single example). A bootstrap p-value was chosen over a
+sign-flip permutation because flipping signs per example ignores the seed-to-seed variance of
+the difference.
 
 **Family.** The p-values of all arms against the baseline are Holm-adjusted together
 (`liftdspy.stats.multiple.holm`); `significant` uses the adjusted value.
@@ -35,9 +35,8 @@ from liftdspy.stats.hierarchical import (
     STATS_VERSION,
     Interval,
     VarianceComponents,
-    crossed_bootstrap_means,
+    crossed_inference,
     generator,
-    percentile_interval,
     variance_components,
 )
 from liftdspy.stats.multiple import holm
@@ -71,6 +70,8 @@ class ArmComparison(BaseModel):
     arm_mean: float
     baseline_mean: float
     difference: Interval  # mean of arm - baseline with its bootstrap interval
+    standard_error: float  # of the mean difference, from its variance components
+    df: float | None  # Satterthwaite degrees of freedom of that standard error
     p_value: float  # two-sided, unadjusted
     p_holm: float  # Holm-adjusted across all arms compared with this baseline
     significant: bool  # p_holm < alpha
@@ -101,19 +102,6 @@ def paired_difference(table: ScoreTable, arm: str, baseline: str) -> tuple[np.nd
     return a - b, seeds_a
 
 
-def bootstrap_p_value(observed: float, replicates: np.ndarray, n_examples: int) -> float:
-    """Two-sided p-value of "mean difference = 0" from bootstrap replicates (see module doc)."""
-    if observed == 0:
-        return 1.0
-    at_zero = 0.5 * float(np.sum(replicates == 0))
-    if observed > 0:
-        far_side = float(np.sum(replicates < 0)) + at_zero
-    else:
-        far_side = float(np.sum(replicates > 0)) + at_zero
-    p = min(1.0, 2.0 * (far_side + 1.0) / (replicates.size + 1.0))
-    return max(p, min(1.0, 2.0 ** (1 - n_examples)))
-
-
 def compare_to_baseline(
     table: ScoreTable,
     baseline: str = DEFAULT_BASELINE,
@@ -136,8 +124,9 @@ def compare_to_baseline(
     partial: list[dict] = []
     for arm in arms:
         d, seeds = paired_difference(table, arm, baseline)
-        observed = float(d.mean())
-        replicates = crossed_bootstrap_means(d, resamples, generator(seed, "vs", baseline, arm))
+        inference = crossed_inference(
+            d, resamples=resamples, rng=generator(seed, "vs", baseline, arm), level=level
+        )
         per_example_d = d.mean(axis=0)
         arm_by_example = table.matrix(arm).mean(axis=0)
         base_by_example = table.matrix(baseline).mean(axis=0)
@@ -152,8 +141,10 @@ def compare_to_baseline(
                 seeds=seeds,
                 arm_mean=float(table.matrix(arm).mean()),
                 baseline_mean=float(table.matrix(baseline).mean()),
-                difference=percentile_interval(observed, replicates, level),
-                p_value=bootstrap_p_value(observed, replicates, d.shape[1]),
+                difference=inference.interval,
+                standard_error=inference.standard_error,
+                df=inference.df,
+                p_value=max(inference.p_value, min(1.0, 2.0 ** (1 - d.shape[1]))),
                 alpha=alpha,
                 wins=int(np.sum(per_example_d > TIE_TOLERANCE)),
                 losses=int(np.sum(per_example_d < -TIE_TOLERANCE)),

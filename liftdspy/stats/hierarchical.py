@@ -16,12 +16,22 @@ per-cell noise (there is one score per cell). The variance of the grand mean is:
 and, independently, E examples with replacement, and takes the mean of the S × E submatrix of
 every drawn seed crossed with every drawn example. Resampling examples *within* each seed
 (nested) would be wrong here: it would treat one task's difficulty as independent across seeds
-and shrink the example term to var_example / (S * E). The crossed bootstrap is known to be
-slightly conservative on the interaction term (its variance counts var_residual / (S * E) about
-three times) and, like any bootstrap over very few units, it under-states the seed term by a
-factor (S - 1) / S: with 3 seeds and a large seed-to-seed spread the interval is too narrow, and
-with one seed it carries no seed-to-seed uncertainty at all (`ArmSummary.n_seeds` says so).
-Replicates are computed from resampling counts, ``w_seed @ Y @ w_example / (S * E)``, all at once.
+and shrink the example term to var_example / (S * E). Replicates are computed from resampling
+counts, ``w_seed @ Y @ w_example / (S * E)``, all at once.
+
+**Calibration (expanded percentile, Hesterberg 2015).** The raw crossed bootstrap has the right
+shape but the wrong scale with few units: it counts the residual term about three times and
+shrinks the seed term by (S - 1) / S, and a percentile interval uses normal quantiles where a
+t quantile is due (with 22 examples a raw 95% interval covers about 93%). So the replicates are
+first rescaled about the estimate to the moment standard error ``SE = sqrt(Var(mean))`` from the
+variance components, and the interval is then read at the expanded level whose normal quantile
+equals the t quantile with the Satterthwaite degrees of freedom of that SE
+(`effective_df`). The two-sided p-value of "mean = 0" comes from the same rescaled replicates:
+the share k of the B replicates on the far side of 0 gives ``p_z = min(1, 2 (k + 1) / (B + 1))``,
+mapped through the same normal-to-t correction, so ``p < 1 - level`` exactly when the interval
+excludes 0 (up to Monte-Carlo rounding). Few seeds with a large seed-to-seed spread give few
+degrees of freedom and, honestly, a wide interval; one seed carries no seed-to-seed
+uncertainty at all (`VarianceComponents.seed` is None then).
 
 **Variance components (method of moments, two-way ANOVA).** With the mean squares of the
 seed rows, example columns and residual::
@@ -39,7 +49,9 @@ examples, interaction included; with one example the example and residual terms 
 
 from __future__ import annotations
 
+import math
 import zlib
+from statistics import NormalDist
 
 import numpy as np
 from pydantic import BaseModel
@@ -118,6 +130,98 @@ def variance_components(matrix: np.ndarray) -> VarianceComponents:
         residual=max(ms_residual, 0.0),
         clamped=clamped,
     )
+
+
+def effective_df(
+    components: VarianceComponents, n_seeds: int | None = None, n_examples: int | None = None
+) -> float | None:
+    """Satterthwaite degrees of freedom of `variance_of_mean` for an S × E design.
+
+    Var(mean) * S * E is the combination ``MS_seed + MS_example - MS_residual`` of mean squares
+    (the terms of clamped or unestimable components left out), each with its own degrees of
+    freedom (S - 1, E - 1, (S - 1)(E - 1)); the expected mean squares come from `components`.
+    None when there is no variance (the normal limit).
+    """
+    s = n_seeds or components.n_seeds
+    e = n_examples or components.n_examples
+    var_seed, var_example = components.seed or 0.0, components.example or 0.0
+    var_residual = components.residual or 0.0
+    terms = []  # (coefficient * expected mean square, degrees of freedom)
+    if var_seed > 0:
+        terms.append((var_residual + e * var_seed, s - 1))
+    if var_example > 0:
+        terms.append((var_residual + s * var_example, e - 1))
+    residual_coefficient = 1 - len(terms)
+    if var_residual > 0 and residual_coefficient != 0:
+        terms.append((residual_coefficient * var_residual, (s - 1) * (e - 1)))
+    total = sum(value for value, _ in terms)
+    if total <= 0 or any(df <= 0 for _, df in terms):
+        return None
+    return total**2 / sum(value**2 / df for value, df in terms)
+
+
+class MeanInference(BaseModel):
+    """The mean of a matrix with its calibrated crossed-bootstrap interval and p-value vs 0."""
+
+    interval: Interval
+    p_value: float  # two-sided, of "the mean is 0"
+    standard_error: float
+    df: float | None  # Satterthwaite degrees of freedom; None: no variance
+
+
+def crossed_inference(
+    matrix: np.ndarray,
+    *,
+    resamples: int = DEFAULT_RESAMPLES,
+    rng: np.random.Generator,
+    level: float = DEFAULT_LEVEL,
+) -> MeanInference:
+    """Calibrated crossed-bootstrap interval and p-value of the grand mean (see module doc)."""
+    if not 0 < level < 1:
+        raise StatsInputError(f"level must lie in (0, 1), got {level!r}")
+    if resamples < 100:
+        raise StatsInputError(f"resamples must be at least 100, got {resamples!r}")
+    y = _as_matrix(matrix)
+    estimate = float(y.mean())
+    components = variance_components(y)
+    se = math.sqrt(components.variance_of_mean())
+    df = effective_df(components)
+    replicates = crossed_bootstrap_means(y, resamples, rng)
+    spread = float(replicates.std(ddof=1))
+    if se <= 1e-12 * max(1.0, abs(estimate)) or spread <= 0:
+        interval = Interval(estimate=estimate, low=estimate, high=estimate, level=level)
+        return MeanInference(interval=interval, p_value=1.0, standard_error=se, df=df)
+    scaled = estimate + (se / spread) * (replicates - estimate)
+    normal = NormalDist()
+    if df is None:
+        tail = (1.0 - level) / 2.0
+    else:
+        tail = normal.cdf(-_t_quantile(1.0 - (1.0 - level) / 2.0, df))
+    low, high = (float(q) for q in np.quantile(scaled, [tail, 1.0 - tail]))
+    interval = Interval(estimate=estimate, low=low, high=high, level=level)
+    if estimate == 0:
+        return MeanInference(interval=interval, p_value=1.0, standard_error=se, df=df)
+    far = scaled < 0 if estimate > 0 else scaled > 0
+    k = float(far.sum()) + 0.5 * float((scaled == 0).sum())
+    p_normal = min(1.0, 2.0 * (k + 1.0) / (resamples + 1.0))
+    p_value = p_normal if df is None else _normal_p_to_t(p_normal, df)
+    return MeanInference(interval=interval, p_value=p_value, standard_error=se, df=df)
+
+
+def _t_quantile(q: float, df: float) -> float:
+    from scipy.special import stdtrit  # scipy comes with mlflow; scipy.stats imports slowly
+
+    return float(stdtrit(df, q))
+
+
+def _normal_p_to_t(p_normal: float, df: float) -> float:
+    """The two-sided t(df) p-value of the statistic whose two-sided normal p-value is p_normal."""
+    from scipy.special import stdtr
+
+    if p_normal >= 1.0:
+        return 1.0
+    z = NormalDist().inv_cdf(1.0 - p_normal / 2.0)
+    return float(min(1.0, 2.0 * stdtr(df, -z)))
 
 
 def crossed_bootstrap_means(

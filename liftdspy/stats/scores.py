@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -58,8 +59,10 @@ class ScoreTable(BaseModel):
     example sets (the arm and the examples it lacks or adds are named).
     """
 
+    model_config = ConfigDict(frozen=True)
+
     version: str = SCORE_TABLE_VERSION
-    records: list[ScoreRecord]
+    records: tuple[ScoreRecord, ...]
 
     @classmethod
     def from_records(cls, rows: Iterable[ScoreRecord | Mapping[str, Any]]) -> ScoreTable:
@@ -128,33 +131,44 @@ class ScoreTable(BaseModel):
                 )
         return self
 
+    @cached_property
+    def _layout(self) -> tuple[list[str], list[str], dict[str, list[Seed]], dict[str, np.ndarray]]:
+        """Arms, examples, seeds per arm and matrices per arm, built once (the table is frozen)."""
+        arms = list(dict.fromkeys(r.arm for r in self.records))
+        examples = sorted({r.example for r in self.records})
+        seeds: dict[str, set[Seed]] = {arm: set() for arm in arms}
+        for r in self.records:
+            seeds[r.arm].add(r.seed)
+        ordered = {arm: sorted(values, key=_seed_key) for arm, values in seeds.items()}
+        col = {e: j for j, e in enumerate(examples)}
+        rows = {arm: {s: i for i, s in enumerate(values)} for arm, values in ordered.items()}
+        matrices = {arm: np.empty((len(ordered[arm]), len(examples))) for arm in arms}
+        for r in self.records:
+            matrices[r.arm][rows[r.arm][r.seed], col[r.example]] = r.score
+        for matrix in matrices.values():
+            matrix.flags.writeable = False
+        return arms, examples, ordered, matrices
+
     @property
     def arms(self) -> list[str]:
         """Arm names in order of first appearance."""
-        return list(dict.fromkeys(r.arm for r in self.records))
+        return list(self._layout[0])
 
     @property
     def examples(self) -> list[str]:
         """The shared example ids, sorted (the column order of `matrix`)."""
-        return sorted({r.example for r in self.records})
+        return list(self._layout[1])
 
     def seeds(self, arm: str) -> list[Seed]:
         """The seeds of `arm`, sorted (the row order of `matrix`)."""
         self._require_arm(arm)
-        return sorted({r.seed for r in self.records if r.arm == arm}, key=_seed_key)
+        return list(self._layout[2][arm])
 
     def matrix(self, arm: str) -> np.ndarray:
-        """Scores of `arm` as a float array of shape (seeds, examples)."""
-        seeds = self.seeds(arm)
-        examples = self.examples
-        row = {s: i for i, s in enumerate(seeds)}
-        col = {e: j for j, e in enumerate(examples)}
-        out = np.empty((len(seeds), len(examples)))
-        for r in self.records:
-            if r.arm == arm:
-                out[row[r.seed], col[r.example]] = r.score
-        return out
+        """Scores of `arm` as a read-only float array of shape (seeds, examples)."""
+        self._require_arm(arm)
+        return self._layout[3][arm]
 
     def _require_arm(self, arm: str) -> None:
-        if arm not in self.arms:
+        if arm not in self._layout[3]:
             raise ScoreTableError(f"unknown arm {arm!r}; the table has {_show(self.arms, 20)}")

@@ -24,7 +24,8 @@ Studies (arms × seeds × examples), all deterministic given `seed`, results pyd
   ``mde_sentence(mde)`` -> "with 22 tasks × 3 seeds you can detect a gain of ≥ 0.09".
 - ``optimism_by_arm([SelectionRecord(arm, seed, validation_score, evaluation_score)])`` ->
   ``list[ArmOptimism]`` (winner's curse: validation minus evaluation score, averaged per arm).
-- Building blocks: `variance_components`, `crossed_bootstrap_means`, `holm`, `generator`.
+- Building blocks: `variance_components`, `effective_df`, `crossed_inference` (calibrated
+  interval and p-value of a matrix mean), `crossed_bootstrap_means`, `holm`, `generator`.
 
 The methods and their caveats are documented in `liftdspy.stats.hierarchical` (bootstrap and
 variance components), `comparison` (pairing, p-value, Holm) and `power` (MDE formula).
@@ -48,8 +49,11 @@ from liftdspy.stats.errors import ScoreTableError, StatsInputError
 from liftdspy.stats.hierarchical import (
     STATS_VERSION,
     Interval,
+    MeanInference,
     VarianceComponents,
     crossed_bootstrap_means,
+    crossed_inference,
+    effective_df,
     generator,
     variance_components,
 )
@@ -68,6 +72,7 @@ __all__ = [
     "ConfidenceInterval",
     "ExampleDifference",
     "Interval",
+    "MeanInference",
     "MinimumDetectableEffect",
     "PairedComparison",
     "RunOptimism",
@@ -83,6 +88,8 @@ __all__ = [
     "bootstrap_ci",
     "compare_to_baseline",
     "crossed_bootstrap_means",
+    "crossed_inference",
+    "effective_df",
     "generator",
     "holm",
     "mde_sentence",

@@ -188,15 +188,19 @@ def crossed_inference(
     df = effective_df(components)
     replicates = crossed_bootstrap_means(y, resamples, rng)
     spread = float(replicates.std(ddof=1))
-    if se <= 1e-12 * max(1.0, abs(estimate)) or spread <= 0:
+    tolerance = 1e-12 * max(1.0, abs(estimate))
+    if se <= tolerance or spread <= tolerance:
+        # No variance: a point interval; a nonzero constant is as far from 0 as B replicates can
+        # show (callers floor this by what the number of units can support).
         interval = Interval(estimate=estimate, low=estimate, high=estimate, level=level)
-        return MeanInference(interval=interval, p_value=1.0, standard_error=se, df=df)
+        p_value = 1.0 if abs(estimate) <= tolerance else 2.0 / (resamples + 1.0)
+        return MeanInference(interval=interval, p_value=p_value, standard_error=0.0, df=df)
     scaled = estimate + (se / spread) * (replicates - estimate)
     normal = NormalDist()
     if df is None:
         tail = (1.0 - level) / 2.0
     else:
-        tail = normal.cdf(-_t_quantile(1.0 - (1.0 - level) / 2.0, df))
+        tail = normal.cdf(-t_quantile(1.0 - (1.0 - level) / 2.0, df))
     low, high = (float(q) for q in np.quantile(scaled, [tail, 1.0 - tail]))
     interval = Interval(estimate=estimate, low=low, high=high, level=level)
     if estimate == 0:
@@ -208,7 +212,7 @@ def crossed_inference(
     return MeanInference(interval=interval, p_value=p_value, standard_error=se, df=df)
 
 
-def _t_quantile(q: float, df: float) -> float:
+def t_quantile(q: float, df: float) -> float:
     from scipy.special import stdtrit  # scipy comes with mlflow; scipy.stats imports slowly
 
     return float(stdtrit(df, q))

@@ -8,11 +8,14 @@ standard error of the mean difference for a design of S seeds and E examples is:
 
 and a two-sided test at level alpha detects a true gain delta with probability `power` when::
 
-    delta >= MDE = (z_{1 - alpha/2} + z_{power}) * SE(S, E)
+    delta >= MDE = (t_{df, 1 - alpha/2} + t_{df, power}) * SE(S, E)
 
-(normal approximation; 2.80 * SE at alpha = 0.05 and 80% power). The MDE is per comparison: the
-Holm correction across k arms makes the first test run at alpha / k, which a caller can pass as
-`alpha`. With one seed the seed term cannot be estimated and is left out (the sentence says so).
+with df the Satterthwaite degrees of freedom of SE for that design
+(`liftdspy.stats.hierarchical.effective_df`), the same t the comparison's interval uses (the
+normal limit, 2.80 * SE at alpha = 0.05 and 80% power, when df is None or large). The MDE is
+per comparison: the Holm correction across k arms makes the first test run at alpha / k, which
+a caller can pass as `alpha`. With one seed the seed term cannot be estimated and is left out
+(the sentence says so).
 """
 
 from __future__ import annotations
@@ -23,7 +26,12 @@ from statistics import NormalDist
 from pydantic import BaseModel
 
 from liftdspy.stats.errors import StatsInputError
-from liftdspy.stats.hierarchical import STATS_VERSION, VarianceComponents
+from liftdspy.stats.hierarchical import (
+    STATS_VERSION,
+    VarianceComponents,
+    effective_df,
+    t_quantile,
+)
 
 DEFAULT_ALPHA = 0.05
 DEFAULT_POWER = 0.80
@@ -36,6 +44,7 @@ class MinimumDetectableEffect(BaseModel):
     alpha: float
     power: float
     standard_error: float
+    df: float | None  # Satterthwaite degrees of freedom of the standard error
     mde: float | None  # None when the differences show no variance at all
     seed_variance_measured: bool  # False with one seed: the seed term is left out
 
@@ -56,14 +65,19 @@ def minimum_detectable_effect(
     if e < 1 or s < 1:
         raise StatsInputError(f"need at least one example and one seed, got {e} × {s}")
     se = math.sqrt(components.variance_of_mean(n_seeds=s, n_examples=e))
-    z = NormalDist()
-    multiplier = z.inv_cdf(1 - alpha / 2) + z.inv_cdf(power)
+    df = effective_df(components, n_seeds=s, n_examples=e)
+    if df is None:
+        z = NormalDist()
+        multiplier = z.inv_cdf(1 - alpha / 2) + z.inv_cdf(power)
+    else:
+        multiplier = t_quantile(1 - alpha / 2, df) + t_quantile(power, df)
     return MinimumDetectableEffect(
         n_examples=e,
         n_seeds=s,
         alpha=alpha,
         power=power,
         standard_error=se,
+        df=df,
         mde=multiplier * se if se > 0 else None,
         seed_variance_measured=components.seed is not None,
     )
@@ -76,6 +90,8 @@ def mde_sentence(mde: MinimumDetectableEffect, unit: str = "tasks") -> str:
     if mde.mde is None:
         return f"{design} the paired differences show no variance, so no detectable gain is known"
     sentence = f"{design} you can detect a gain of ≥ {mde.mde:.2f}"
+    if (mde.alpha, mde.power) != (DEFAULT_ALPHA, DEFAULT_POWER):
+        sentence += f" (power {mde.power:.0%}, α = {mde.alpha:g})"
     if not mde.seed_variance_measured:
         sentence += " (seed-to-seed spread not measured with one seed)"
     return sentence

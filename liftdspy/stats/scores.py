@@ -75,7 +75,11 @@ class ScoreTable(BaseModel):
             try:
                 records.append(ScoreRecord(**row))
             except ValidationError as error:
-                raise ScoreTableError(f"score record {index} ({dict(row)!r}): {error}") from None
+                problems = "; ".join(
+                    f"{'.'.join(str(part) for part in detail['loc'])}: {detail['msg']}"
+                    for detail in error.errors()
+                )
+                raise ScoreTableError(f"score record {index} ({dict(row)!r}): {problems}") from None
         try:
             return cls(records=records)
         except ValidationError as error:

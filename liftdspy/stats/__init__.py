@@ -14,12 +14,14 @@ Studies (arms × seeds × examples), all deterministic given `seed`, results pyd
   seed=0, alpha=0.05, power=0.8, unit="tasks") -> StudyStatistics`` with ``arms``
   (`ArmSummary`), ``comparisons`` (`ArmComparison`) and ``optimism`` (`ArmOptimism`).
 - ``summarize_arm(table, arm) -> ArmSummary``: ``mean`` (`Interval`: estimate, low, high, level)
-  from a crossed two-level bootstrap, ``per_seed`` means, ``variance`` (`VarianceComponents`:
+  from a crossed two-level bootstrap (calibrated to the moment SE and a t quantile),
+  ``standard_error``, ``per_seed`` means, ``variance`` (`VarianceComponents`:
   seed, example, residual; method of moments, clamped at 0; None when not estimable).
 - ``compare_to_baseline(table, baseline, arms=None) -> list[ArmComparison]``: arm - baseline
   paired on examples and seeds: ``difference`` (`Interval`), ``p_value``, ``p_holm``,
-  ``significant``, ``wins``/``losses``/``ties`` (per example, seed-averaged), ``per_example``
-  differences, ``variance`` of the difference, ``mde`` and ``mde_sentence``.
+  ``significant``, ``standard_error``, ``df``, ``wins``/``losses``/``ties`` (per example,
+  seed-averaged), ``per_example`` differences, ``variance`` of the difference, ``mde`` and
+  ``mde_sentence``.
 - ``minimum_detectable_effect(components, n_examples, n_seeds, alpha=0.05, power=0.8)`` and
   ``mde_sentence(mde)`` -> "with 22 tasks × 3 seeds you can detect a gain of ≥ 0.09".
 - ``optimism_by_arm([SelectionRecord(arm, seed, validation_score, evaluation_score)])`` ->

@@ -15,12 +15,13 @@ from liftdspy.stats.power import DEFAULT_ALPHA, DEFAULT_POWER
 from liftdspy.stats.scores import ScoreTable
 
 METHOD = (
-    "Means with percentile intervals from a crossed two-level bootstrap (seeds and examples "
-    "resampled independently; examples are shared by all seeds). Variance components by the "
-    "method of moments of the two-way random-effects model, clamped at 0. Each arm minus the "
-    "baseline is paired on examples and seeds; its interval and two-sided p-value come from one "
-    "bootstrap resample set; p-values are Holm-adjusted across arms. MDE = (z_{1-alpha/2} + "
-    "z_power) * SE of the paired mean difference from its variance components."
+    "Means with intervals from a crossed two-level bootstrap (seeds and examples resampled "
+    "independently; examples are shared by all seeds), rescaled to the moment standard error "
+    "and read at the Satterthwaite t quantile. Variance components by the method of moments of "
+    "the two-way random-effects model, clamped at 0. Each arm minus the baseline is paired on "
+    "examples and seeds; its interval and two-sided p-value come from one bootstrap resample "
+    "set; p-values are Holm-adjusted across arms. MDE = (t_{df,1-alpha/2} + t_{df,power}) * SE "
+    "of the paired mean difference from its variance components."
 )
 
 

@@ -7,10 +7,11 @@ either evaluated in the parent (literals, containers and a few pure builtins ove
 value comes back as plain data (`plain.py`). The sandbox never sees the expected values, so the
 code cannot forge them, and no object of the code's own making is ever compared.
 
-A test is left whole ("in-sandbox" verdict) when it is not a single assert, when a sandbox
-operand uses no name besides builtins and the setup's names (its value would be an expectation computed
-where the code can tamper with it), when `is` compares anything but None/True/False, or when its
-message is not a constant.
+A test is left whole ("in-sandbox" verdict) when it is not a single assert; when a sandbox
+operand uses no name besides builtins and the setup's names (its value would be an expectation
+computed where the code can tamper with it); when a value from the sandbox is only tested for
+truth (`assert f(x)`: its expectation, "truthy", is no secret); when `is` compares anything but
+None/True/False; or when its message is not a constant.
 """
 
 from __future__ import annotations
@@ -183,7 +184,11 @@ class _Builder:
                     if not any(isinstance(o, Const) and _is_singleton(o.value) for o in pair):
                         raise _Unsplittable("`is` between values that are not None/True/False")
             return Compare(left, tuple(type(op) for op in node.ops), comparators)
-        return Truth(self.operand(node))
+        operand = self.operand(node)
+        if isinstance(operand, FromSandbox):
+            # The expected value of a bare truth test is "truthy": the code could forge it.
+            raise _Unsplittable("a truth test of a value from the sandbox")
+        return Truth(operand)
 
     def operand(self, node: ast.expr) -> Operand:
         try:

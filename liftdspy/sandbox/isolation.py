@@ -234,7 +234,7 @@ def bwrap_command(
         if sized_tmpfs:
             command += ["--size", str(TMPFS_BYTES)]
         command += ["--tmpfs", where]
-    command += ["--chdir", SANDBOX_DIR]
+    command += ["--remount-ro", "/", "--chdir", SANDBOX_DIR]
     if seccomp_fd is not None:
         command += ["--seccomp", str(seccomp_fd)]
     return [*command, "--", *argv]

@@ -20,7 +20,7 @@ _TEXT = 4000
 
 
 class _Record(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class Loaded(_Record):

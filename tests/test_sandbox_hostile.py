@@ -150,15 +150,19 @@ def test_the_project_datasets_recordings_and_home_are_not_readable() -> None:
         sys.prefix,  # the virtualenv with site-packages
         str(home_marker),
     ]
-    code = "import os\n" + "".join(
-        f"print(os.path.exists({t!r}))\n" for t in targets
-    ) + "print(sorted(os.listdir('/')))"
+    code = (
+        "import os\n"
+        + "".join(f"print(os.path.exists({t!r}))\n" for t in targets)
+        + "print(sorted(os.listdir('/')))"
+    )
     try:
         result = run_tests(code, [])
     finally:
         home_marker.unlink()
     lines = result.stdout.strip().splitlines()
-    assert lines[: len(targets)] == ["False"] * len(targets), dict(zip(targets, lines, strict=False))
+    assert lines[: len(targets)] == ["False"] * len(targets), dict(
+        zip(targets, lines, strict=False)
+    )
     assert "work" not in lines[-1] and "etc" not in lines[-1]
 
 
@@ -264,7 +268,7 @@ def test_forged_result_lines_are_not_believed() -> None:
 def test_malformed_records_are_a_crash_result_not_an_exception() -> None:
     code = (
         "import os, sys\nfd = sys._getframe(1).f_locals['out_fd']\n"
-        "os.write(fd, b'{\"event\": \"loaded\", \"ok\": \"yes\"}\\n' + b'x' * 100000)\nos._exit(0)"
+        'os.write(fd, b\'{"event": "loaded", "ok": "yes"}\\n\' + b\'x\' * 100000)\nos._exit(0)'
     )
     result = run_tests(code, ADD_TESTS)
     assert not result.loaded and result.pass_rate == 0.0

@@ -14,6 +14,7 @@ from liftdspy.experiments.config import ConfigError, load_config
 from liftdspy.experiments.evaluation import ExampleResult
 from liftdspy.experiments.runner import ExperimentOutcome, run_experiment
 from liftdspy.experiments.runner import Progress as RunProgress
+from liftdspy.sandbox import UNSAFE_WARNING
 
 logger = logging.getLogger(__name__)
 console = Console(stderr=True)
@@ -67,11 +68,18 @@ def run(
     recorder: str | None = typer.Option(
         None, "--recorder", help="Recorder mode for every LM: off | record | replay | offline."
     ),
+    unsafe_no_isolation: bool = typer.Option(
+        False,
+        "--unsafe-no-isolation",
+        help="Run generated code WITHOUT OS isolation (sandbox.isolation=none); tagged in MLflow.",
+    ),
 ) -> None:
     """Evaluate the program, optimize it, evaluate the result; everything goes to MLflow."""
     overrides = list(set_)
     if recorder is not None:
         overrides.append(f"lm.recorder.mode={recorder}")
+    if unsafe_no_isolation:
+        overrides.append("sandbox.isolation=none")
     try:
         config = load_config(experiment, overrides)
         if recorder is not None and config.reflection_lm is not None:
@@ -102,6 +110,8 @@ def run(
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None
     Console().print(_summary(outcome))
+    if config.sandbox.isolation == "none":
+        console.print(f"[bold red]warning:[/bold red] {UNSAFE_WARNING}")
     Console().print(
         f"MLflow run: {outcome.run_id} (liftdspy ui to browse, liftdspy compare to compare)"
     )

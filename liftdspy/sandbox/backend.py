@@ -33,8 +33,8 @@ from liftdspy.sandbox.isolation import (
     seccomp_program,
     supports_tmpfs_size,
 )
-from liftdspy.sandbox.records import MAX_RESULT_BYTES
 from liftdspy.sandbox.models import SandboxLimits
+from liftdspy.sandbox.records import MAX_RESULT_BYTES
 
 logger = logging.getLogger(__name__)
 

@@ -168,14 +168,51 @@ def seccomp_program() -> tuple[bytes | None, str]:
         return None, f"could not build the seccomp filter: {exc}"
 
 
-DENIED_SYSCALLS = (
-    "ptrace process_vm_readv process_vm_writev mount umount2 pivot_root chroot unshare setns "
-    "keyctl add_key request_key bpf perf_event_open userfaultfd kexec_load kexec_file_load "
-    "init_module finit_module delete_module reboot swapon swapoff acct iopl ioperm "
-    "io_uring_setup io_uring_enter io_uring_register open_by_handle_at name_to_handle_at "
-    "quotactl syslog clock_settime settimeofday adjtimex fanotify_init mount_setattr "
-    "move_mount open_tree fsopen fsmount fspick"
-).split()
+DENIED_SYSCALLS = [
+    "ptrace",
+    "process_vm_readv",
+    "process_vm_writev",
+    "mount",
+    "umount2",
+    "pivot_root",
+    "chroot",
+    "unshare",
+    "setns",
+    "keyctl",
+    "add_key",
+    "request_key",
+    "bpf",
+    "perf_event_open",
+    "userfaultfd",
+    "kexec_load",
+    "kexec_file_load",
+    "init_module",
+    "finit_module",
+    "delete_module",
+    "reboot",
+    "swapon",
+    "swapoff",
+    "acct",
+    "iopl",
+    "ioperm",
+    "io_uring_setup",
+    "io_uring_enter",
+    "io_uring_register",
+    "open_by_handle_at",
+    "name_to_handle_at",
+    "quotactl",
+    "syslog",
+    "clock_settime",
+    "settimeofday",
+    "adjtimex",
+    "fanotify_init",
+    "mount_setattr",
+    "move_mount",
+    "open_tree",
+    "fsopen",
+    "fsmount",
+    "fspick",
+]
 
 
 # --- the command -----------------------------------------------------------------------------

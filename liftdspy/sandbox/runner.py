@@ -36,8 +36,15 @@ from liftdspy.sandbox.models import (
     Verdict,
 )
 from liftdspy.sandbox.plain import NotPlainData, decode
-from liftdspy.sandbox.records import MAX_LINE_BYTES, Done, Loaded, Start, TestRan, Values
-from liftdspy.sandbox.records import parse_record
+from liftdspy.sandbox.records import (
+    MAX_LINE_BYTES,
+    Done,
+    Loaded,
+    Start,
+    TestRan,
+    Values,
+    parse_record,
+)
 from liftdspy.sandbox.split import Observed, SplitTest, decide, split_test
 
 logger = logging.getLogger(__name__)
@@ -237,7 +244,11 @@ def _observed(values: Values) -> list[Observed]:
 def _death_reason(raw: RawRun, limits: SandboxLimits) -> tuple[TestOutcome, str, str]:
     """Why the process stopped before reporting everything: (outcome, error type, message)."""
     if raw.timed_out:
-        return TestOutcome.timeout, "Timeout", f"the program exceeded its {limits.timeout_s:g} s limit"
+        return (
+            TestOutcome.timeout,
+            "Timeout",
+            f"the program exceeded its {limits.timeout_s:g} s limit",
+        )
     number = raw.signal_number
     if number is not None:
         name = signal.Signals(number).name if number in signal.valid_signals() else str(number)

@@ -31,10 +31,26 @@ _MESSAGE_LIMIT = 2000
 
 _SAFE_CALLS: dict[str, Callable[..., Any]] = {
     name: getattr(builtins, name)
-    for name in (
-        "abs bool bytes dict float frozenset int len list max min range round set sorted str "
-        "sum tuple"
-    ).split()
+    for name in [
+        "abs",
+        "bool",
+        "bytes",
+        "dict",
+        "float",
+        "frozenset",
+        "int",
+        "len",
+        "list",
+        "max",
+        "min",
+        "range",
+        "round",
+        "set",
+        "sorted",
+        "str",
+        "sum",
+        "tuple",
+    ]
 }
 _BINOPS: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.Add: operator.add,
@@ -248,9 +264,9 @@ def _trusted_value(node: ast.expr) -> Any:
             raise _NotTrusted("large power")
         if isinstance(node.op, ast.Mult):
             counts = [v for v in (left, right) if isinstance(v, int) and not isinstance(v, bool)]
-            if not isinstance(left, int | float) or not isinstance(right, int | float):
-                if any(abs(c) > _MAX_SIZE for c in counts):
-                    raise _NotTrusted("too large")
+            sequence = not isinstance(left, int | float) or not isinstance(right, int | float)
+            if sequence and any(abs(c) > _MAX_SIZE for c in counts):
+                raise _NotTrusted("too large")
         return _sized(_apply(_BINOPS[type(node.op)], left, right))
     if (
         isinstance(node, ast.Call)

@@ -80,7 +80,7 @@ def test_bad_input_exits_two_with_a_clear_message(tmp_path: Path) -> None:
     broken = write(tmp_path / "broken.py", "assert (\n")
     invalid = runner.invoke(app, ["sandbox", "check", str(code), "-t", str(broken)])
     assert invalid.exit_code == 2
-    assert "broken.py:1" in invalid.output
+    assert "broken.py:1" in invalid.output.replace("\n", "")  # rich wraps long paths
 
 
 def test_isolation_reports_every_layer_as_in_force() -> None:

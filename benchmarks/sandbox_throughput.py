@@ -3,12 +3,15 @@
     python benchmarks/sandbox_throughput.py [--programs 40] [--workers 1 2 4]
 
 Prints the start-up cost of one empty sandbox run and the throughput of `run_many` on small
-HumanEval-sized programs (one function, five assert tests) for each worker count.
+HumanEval-sized programs (one function, five assert tests, decided in the parent) for each
+worker count, with full isolation (bubblewrap, seccomp; see `liftdspy sandbox isolation`), and
+the load average before and after, since the machine may be shared.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -61,7 +64,11 @@ def main() -> None:
     args = parser.parse_args()
     console = Console()
 
-    console.print(f"isolation: {detect_isolation().describe()}")
+    isolation = detect_isolation()
+    if not isolation.available:
+        raise SystemExit(f"no isolation: {isolation.missing}")
+    console.print(f"isolation: {isolation.describe()}")
+    console.print(f"cpus: {os.cpu_count()}, load average before: {os.getloadavg()[0]:.1f}")
     startup = startup_seconds(args.startup_repeats)
     console.print(
         f"start-up (empty program, {len(startup)} runs): median "
@@ -75,6 +82,7 @@ def main() -> None:
         rate, elapsed = throughput(args.programs, workers)
         table.add_row(str(workers), f"{rate:.1f}", f"{elapsed:.2f}")
     console.print(table)
+    console.print(f"load average after: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -1,19 +1,18 @@
-"""The sandbox runs real subprocesses: normal outcomes, hostile programs, limits and clean-up."""
+"""The sandbox runs real bubblewrap sandboxes: normal outcomes, limits, isolation report."""
 
 from __future__ import annotations
 
 import os
-import socket
-import uuid
-from pathlib import Path
 
 import pytest
 
 from liftdspy.sandbox import (
+    LocalBackend,
     SandboxJob,
     SandboxLimits,
     SandboxResult,
     TestOutcome,
+    Verdict,
     detect_isolation,
     run_many,
     run_tests,
@@ -33,18 +32,55 @@ def outcomes(result: SandboxResult) -> list[TestOutcome]:
 def test_pass_fail_and_error_are_told_apart() -> None:
     result = run_tests(ADD, ["assert add(1, 2) == 3", "assert add(1, 1) == 3", "add(None, 1)"])
 
-    assert result.loaded and result.load_error is None
+    assert result.loaded and result.load_error is None and result.isolation == "bubblewrap"
     assert outcomes(result) == [TestOutcome.passed, TestOutcome.failed, TestOutcome.error]
     assert (result.passed, result.total, result.pass_rate) == (1, 3, pytest.approx(1 / 3))
     failed, error = result.tests[1], result.tests[2]
     assert failed.error_type == "AssertionError"
     assert failed.message == "assert add(1, 1) == 3 (left: 2, right: 3)"
     assert error.error_type == "TypeError" and "NoneType" in (error.message or "")
-    assert result.tests[0].source == "assert add(1, 2) == 3"
+    assert [t.verdict for t in result.tests] == [Verdict.parent, Verdict.parent, Verdict.in_sandbox]
 
 
-def test_assertion_message_from_the_test_is_kept() -> None:
-    result = run_tests(ADD, ["assert add(1, 1) == 3, 'one plus one'"])
+def test_split_tests_cover_chains_bool_ops_membership_and_singletons() -> None:
+    code = ADD + "def nothing():\n    return None\n"
+    tests = [
+        "assert 0 < add(1, 2) <= 3",
+        "assert add(1, 1) == 2 and not add(2, 2) == 5",
+        "assert add(1, 1) in {2, 3}",
+        "assert nothing() is None",
+        "assert add([1], [2]) == [1, 2]",
+        "assert add((1,), (2,)) == (1, 2)",
+        "assert add(b'a', b'b') == b'ab'",
+        "assert add(1, 1) == 3 or add(1, 2) == 3",
+        "assert add(0.1, 0.2) != 0.3",
+        "assert add(1, 1) == 3, 'custom message'",
+    ]
+    result = run_tests(code, tests)
+    assert [t.verdict for t in result.tests] == [Verdict.parent] * len(tests)
+    assert outcomes(result) == [TestOutcome.passed] * 9 + [TestOutcome.failed]
+    assert result.tests[-1].message == "custom message"
+
+
+def test_comparing_incomparable_plain_values_is_an_error() -> None:
+    result = run_tests(ADD, ["assert add([1], [2]) < 3"])
+    assert outcomes(result) == [TestOutcome.error]
+    assert result.tests[0].error_type == "TypeError"
+
+
+def test_unsplittable_tests_run_in_the_sandbox_and_say_so() -> None:
+    tests = [
+        "x = add(1, 2); assert x == 3",
+        "assert add(1, 2)",  # a bare truth test: "truthy" is no secret
+        "assert add(1, 2) is add(1, 2)",
+    ]
+    result = run_tests(ADD, tests)
+    assert outcomes(result) == [TestOutcome.passed, TestOutcome.passed, TestOutcome.passed]
+    assert [t.verdict for t in result.tests] == [Verdict.in_sandbox] * 3
+
+
+def test_assertion_message_in_an_in_sandbox_test_is_kept() -> None:
+    result = run_tests(ADD, ["x = add(1, 1); assert x == 3, 'one plus one'"])
     assert result.tests[0].outcome is TestOutcome.failed
     assert result.tests[0].message == "one plus one"
 
@@ -81,6 +117,13 @@ def test_setup_runs_after_code_and_before_tests() -> None:
     assert broken.load_error == "setup: NameError: name 'undefined_name' is not defined"
 
 
+def test_an_expectation_from_the_setup_is_not_split() -> None:
+    # EXPECTED is computed in the sandbox, where the code could rebind it: not a parent verdict.
+    result = run_tests(ADD, ["assert add(1, 1) == EXPECTED"], setup="EXPECTED = 2")
+    assert outcomes(result) == [TestOutcome.passed]
+    assert result.tests[0].verdict is Verdict.in_sandbox
+
+
 def test_no_tests_means_pass_rate_zero() -> None:
     result = run_tests(ADD, [])
     assert result.loaded and result.total == 0 and result.pass_rate == 0.0
@@ -93,7 +136,7 @@ def test_sys_exit_in_a_test_is_an_error_and_later_tests_still_run() -> None:
 
 
 def test_hard_exit_reports_the_unfinished_tests() -> None:
-    result = run_tests(ADD, ["import os; os._exit(0)", "assert True"])
+    result = run_tests(ADD, ["import os; os._exit(0)", "assert add(1, 1) == 2"])
     assert result.loaded
     assert outcomes(result) == [TestOutcome.error, TestOutcome.error]
     assert result.tests[0].error_type == "SandboxCrash"
@@ -104,8 +147,10 @@ def test_hard_exit_reports_the_unfinished_tests() -> None:
 
 
 def test_infinite_loop_in_a_test_times_out_and_the_next_test_runs() -> None:
-    result = run_tests(ADD, ["while True: pass", "assert add(1, 2) == 3"], limits=FAST)
-    assert outcomes(result) == [TestOutcome.timeout, TestOutcome.passed]
+    code = ADD + "def spin():\n    while True:\n        pass\n"
+    result = run_tests(code, ["while True: pass", "assert spin() == 1", "assert add(1, 2) == 3"],
+                       limits=FAST)  # fmt: skip
+    assert outcomes(result) == [TestOutcome.timeout, TestOutcome.timeout, TestOutcome.passed]
     assert not result.timed_out
     assert 0.9 <= result.tests[0].duration_s < 3.0
 
@@ -113,7 +158,7 @@ def test_infinite_loop_in_a_test_times_out_and_the_next_test_runs() -> None:
 def test_program_that_ignores_the_test_alarm_is_killed_by_the_wall_clock() -> None:
     stubborn = "import signal\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\nwhile True: pass"
     limits = SandboxLimits(timeout_s=2.0, test_timeout_s=0.5, cpu_s=30)
-    result = run_tests(ADD, [stubborn, "assert True"], limits=limits)
+    result = run_tests(ADD, [stubborn, "assert add(1, 1) == 2"], limits=limits)
 
     assert result.timed_out
     assert outcomes(result) == [TestOutcome.timeout, TestOutcome.timeout]
@@ -128,10 +173,11 @@ def test_infinite_loop_at_top_level_is_a_timed_out_load() -> None:
 
 
 def test_cpu_limit_stops_a_busy_program() -> None:
-    limits = SandboxLimits(timeout_s=8.0, test_timeout_s=8.0, cpu_s=1)
+    # A generous wall clock: on a loaded machine 1 s of CPU can take many seconds.
+    limits = SandboxLimits(timeout_s=60.0, test_timeout_s=60.0, cpu_s=1)
     result = run_tests(ADD, ["while True: pass"], limits=limits)
     assert outcomes(result) == [TestOutcome.timeout]
-    assert "CPU" in (result.tests[0].message or "")  # the CPU limit, not the 8 s wall clock
+    assert "CPU" in (result.tests[0].message or "")  # the CPU limit, not the wall clock
 
 
 def test_memory_bomb_raises_memory_error_and_the_process_survives() -> None:
@@ -142,101 +188,7 @@ def test_memory_bomb_raises_memory_error_and_the_process_survives() -> None:
     assert result.tests[0].error_type == "MemoryError"
 
 
-# --- hostile programs ------------------------------------------------------------------------
-
-
-def test_fork_subprocess_and_system_are_refused() -> None:
-    tests = [
-        "import os\nwhile True: os.fork()",
-        "import subprocess; subprocess.run(['true'])",
-        "import os; os.system('true')",
-        "import os; os.execv('/bin/true', ['true'])",
-        "import os; os.posix_spawn('/bin/true', ['true'], {})",
-    ]
-    result = run_tests("", tests)
-    assert outcomes(result) == [TestOutcome.error] * len(tests)
-    assert all(test.error_type == "PermissionError" for test in result.tests)
-
-
-@pytest.mark.skipif(not detect_isolation().separate_uid, reason="needs root to switch uid")
-def test_fork_behind_the_audit_hook_is_refused_by_the_kernel() -> None:
-    # `_posixsubprocess.fork_exec` raises no audit event; RLIMIT_NPROC=0 on our own uid stops it.
-    direct_fork = (
-        "import _posixsubprocess, os\n"
-        "r, w = os.pipe()\n"
-        "_posixsubprocess.fork_exec([b'/bin/true'], [b'/bin/true'], True, (), None, None,"
-        " -1, -1, -1, -1, -1, -1, r, w, True, False, -1, None, None, -1, -1, None, False)"
-    )
-    result = run_tests("", [direct_fork])
-    assert result.tests[0].error_type == "BlockingIOError"
-
-
-def test_write_and_delete_outside_the_work_directory_are_refused(tmp_path: Path) -> None:
-    victim = tmp_path / "keep.txt"
-    victim.write_text("precious")
-    escape = Path("/tmp") / f"liftdspy-escape-{uuid.uuid4().hex}"
-    tests = [
-        f"open({str(escape)!r}, 'w').write('x')",
-        f"import os; os.open({str(escape)!r}, os.O_WRONLY | os.O_CREAT)",
-        f"import os; os.remove({str(victim)!r})",
-        f"import pathlib; pathlib.Path({str(victim)!r}).write_text('gone')",
-        "open('inside.txt', 'w').write('ok'); assert open('inside.txt').read() == 'ok'",
-    ]
-    result = run_tests("", tests)
-
-    assert outcomes(result) == [TestOutcome.error] * 4 + [TestOutcome.passed]
-    assert all(test.error_type == "PermissionError" for test in result.tests[:4])
-    assert not escape.exists()
-    assert victim.read_text() == "precious"
-
-
-def test_socket_connect_never_reaches_a_listening_server() -> None:
-    server = socket.create_server(("127.0.0.1", 0))
-    port = server.getsockname()[1]
-    try:
-        result = run_tests(
-            "",
-            [
-                f"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=2)",
-                "import urllib.request; urllib.request.urlopen('http://example.com', timeout=2)",
-            ],
-        )
-        # The kernel completes handshakes before accept(): any connection would be queued here.
-        server.setblocking(False)
-        with pytest.raises(BlockingIOError):
-            server.accept()
-    finally:
-        server.close()
-
-    assert outcomes(result) == [TestOutcome.error, TestOutcome.error]
-
-
-def test_secrets_in_the_callers_environment_are_not_visible(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv("LIFTDSPY_TEST_SECRET", "hunter2-do-not-leak")
-    dump = (
-        "import os\n"
-        "print(dict(os.environ))\n"
-        "try:\n"
-        "    print(open(f'/proc/{os.getppid()}/environ', 'rb').read())\n"
-        "except OSError as exc:\n"
-        "    print('refused', type(exc).__name__)"
-    )
-    result = run_tests("", [dump, "import os; assert 'LIFTDSPY_TEST_SECRET' not in os.environ"])
-
-    assert "hunter2" not in result.stdout
-    assert outcomes(result)[1] is TestOutcome.passed
-    if detect_isolation().separate_uid:
-        assert "refused PermissionError" in result.stdout
-
-
-def test_signalling_other_processes_is_refused() -> None:
-    result = run_tests("", [f"import os, signal; os.kill({os.getpid()}, signal.SIGTERM)"])
-    assert result.tests[0].error_type == "PermissionError"
-
-
-# --- output, clean-up, isolation, parallel runs --------------------------------------------
+# --- output, isolation report, parallel runs ---------------------------------------------------
 
 
 def test_output_is_captured_and_truncated() -> None:
@@ -246,7 +198,6 @@ def test_output_is_captured_and_truncated() -> None:
         ["print('x' * 100_000)", "import sys; sys.stderr.write('e' * 500)"],
         limits=limits,
     )
-
     assert result.stdout.startswith("loaded\nxxx")
     assert "[... output truncated:" in result.stdout
     assert result.stdout.count("x") <= 100
@@ -254,29 +205,46 @@ def test_output_is_captured_and_truncated() -> None:
     assert outcomes(result) == [TestOutcome.passed, TestOutcome.passed]
 
 
-def test_work_directory_is_private_and_removed_afterwards() -> None:
-    result = run_tests("import os\nprint(os.getcwd())\nopen('scratch.txt', 'w').write('x')", [])
-    workdir = Path(result.stdout.strip())
-    assert workdir.name.startswith("run-")
-    assert not workdir.exists()
-
-
-@pytest.mark.skipif(os.geteuid() != 0, reason="OS isolation needs root")
-def test_root_gets_network_namespace_and_separate_uid() -> None:
+def test_isolation_report_lists_every_layer_in_force() -> None:
     isolation = detect_isolation()
-    assert isolation.network_namespace and isolation.separate_uid
-    result = run_tests("import os\nprint(os.getuid())", [])
-    assert int(result.stdout.strip()) >= 2_000_000
+    assert isolation.available, isolation.missing
+    layers = {layer.name: layer for layer in isolation.layers}
+    expected = {
+        "user namespace", "separate uid", "mount namespace", "private tmpfs",
+        "network namespace", "pid namespace", "no new privileges", "capabilities dropped",
+        "seccomp", "rlimits",
+    }  # fmt: skip
+    assert set(layers) == expected
+    assert all(layer.in_force for layer in isolation.layers), isolation.missing
+    assert isolation.as_root == (os.geteuid() == 0)
+
+
+def test_the_sandbox_sees_its_own_uid_no_caps_and_no_new_privs() -> None:
+    probe = (
+        "import os\n"
+        "status = open('/proc/self/status').read()\n"
+        "print(os.getuid(), 'NoNewPrivs:\\t1' in status, 'CapEff:\\t0000000000000000' in status,"
+        " 'Seccomp:\\t2' in status)"
+    )
+    result = run_tests(probe, [])
+    assert result.stdout.split() == ["1000", "True", "True", "True"]
 
 
 def test_run_many_keeps_the_order_of_jobs() -> None:
     jobs = [
         SandboxJob(
-            code=f"import time\nN = {n}\ntime.sleep({0.3 if n % 2 == 0 else 0.0})",
-            tests=[f"assert N == {n}"],
+            code=f"import time\nN = {n}\ntime.sleep({0.3 if n % 2 == 0 else 0.0})\n"
+            "def n():\n    return N\n",
+            tests=[f"assert n() == {n}"],
         )
         for n in range(6)
     ]
     results = run_many(jobs, workers=3)
     assert [r.tests[0].outcome for r in results] == [TestOutcome.passed] * 6
     assert run_many([]) == []
+
+
+def test_unsafe_backend_runs_without_isolation_and_says_so() -> None:
+    result = run_tests(ADD, ["assert add(1, 2) == 3"], backend=LocalBackend("none"))
+    assert result.isolation == "none" and result.unsafe
+    assert outcomes(result) == [TestOutcome.passed]

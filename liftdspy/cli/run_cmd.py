@@ -18,6 +18,7 @@ from liftdspy.experiments.evaluation import ExampleResult
 from liftdspy.experiments.runner import ExperimentOutcome, run_experiment
 from liftdspy.experiments.runner import Progress as RunProgress
 from liftdspy.lm.recorder import RECORDER_MODE_ENV
+from liftdspy.sandbox import UNSAFE_WARNING
 
 logger = logging.getLogger(__name__)
 console = Console(stderr=True)
@@ -83,11 +84,18 @@ def run(
     recorder: str | None = typer.Option(
         None, "--recorder", help="Recorder mode for every LM: off | record | replay | offline."
     ),
+    unsafe_no_isolation: bool = typer.Option(
+        False,
+        "--unsafe-no-isolation",
+        help="Run generated code WITHOUT OS isolation (sandbox.isolation=none); tagged in MLflow.",
+    ),
 ) -> None:
     """Evaluate the program, optimize it, evaluate the result; everything goes to MLflow."""
     overrides = list(set_)
     if recorder is not None:
         overrides.append(f"lm.recorder.mode={recorder}")
+    if unsafe_no_isolation:
+        overrides.append("sandbox.isolation=none")
     with _recorder_flag(recorder):
         _run(experiment, overrides, recorder)
 
@@ -145,6 +153,8 @@ def _run(experiment: Path, overrides: list[str], recorder: str | None) -> None:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None
     Console().print(_summary(outcome))
+    if config.sandbox.isolation == "none":
+        console.print(f"[bold red]warning:[/bold red] {UNSAFE_WARNING}")
     Console().print(
         f"MLflow run: {outcome.run_id} (liftdspy ui to browse, liftdspy compare to compare)"
     )

@@ -12,7 +12,16 @@ from rich.console import Console
 from rich.table import Table
 
 from liftdspy.errors import LiftdspyError
-from liftdspy.sandbox import SandboxLimits, SandboxResult, TestOutcome, detect_isolation, run_tests
+from liftdspy.sandbox import (
+    UNSAFE_WARNING,
+    IsolationUnavailable,
+    SandboxLimits,
+    SandboxResult,
+    TestOutcome,
+    configure,
+    detect_isolation,
+    run_tests,
+)
 
 app = typer.Typer(help="Run code against tests in the sandbox.", no_args_is_help=True)
 
@@ -67,6 +76,7 @@ def _render(result: SandboxResult, console: Console) -> None:
     table = Table(title=f"{result.passed}/{result.total} tests passed in {result.duration_s:.2f} s")
     table.add_column("#", justify="right")
     table.add_column("outcome")
+    table.add_column("verdict")
     table.add_column("test", overflow="fold")
     table.add_column("message", overflow="fold")
     for test in result.tests:
@@ -75,6 +85,7 @@ def _render(result: SandboxResult, console: Console) -> None:
         table.add_row(
             str(test.index),
             f"[{style}]{test.outcome.value}[/]",
+            test.verdict.value,
             test.source.strip().splitlines()[0] if test.source.strip() else "",
             message,
             end_section=False,
@@ -86,6 +97,8 @@ def _render(result: SandboxResult, console: Console) -> None:
             console.print(text, markup=False, highlight=False)
     if result.timed_out:
         console.print("[yellow]the program was stopped by its time limit[/]")
+    if result.unsafe:
+        console.print(f"[bold red]warning:[/] {UNSAFE_WARNING}")
 
 
 @app.command("check")
@@ -104,6 +117,10 @@ def check(
     timeout: Annotated[float, typer.Option(help="Wall clock limit for the program (s).")] = 10.0,
     test_timeout: Annotated[float, typer.Option(help="Limit for each test (s).")] = 3.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    unsafe_no_isolation: Annotated[
+        bool,
+        typer.Option("--unsafe-no-isolation", help="Run the code WITHOUT OS isolation (UNSAFE)."),
+    ] = False,
 ) -> None:
     """Run CODE_FILE against TESTS in the sandbox. Exit 0 if all pass, 1 if not, 2 on bad input."""
     err = Console(stderr=True)
@@ -118,7 +135,13 @@ def check(
         err.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from exc
 
-    result = run_tests(code, test_list, setup=setup_text, limits=limits)
+    if unsafe_no_isolation:
+        configure(isolation="none")
+    try:
+        result = run_tests(code, test_list, setup=setup_text, limits=limits)
+    except IsolationUnavailable as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
     if as_json:
         typer.echo(result.model_dump_json(indent=2))
     else:
@@ -127,6 +150,30 @@ def check(
 
 
 @app.command("isolation")
-def isolation() -> None:
-    """Show which OS-level isolation the sandbox uses on this machine."""
-    Console().print(f"sandbox isolation: {detect_isolation().describe()}")
+def isolation(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Show which OS isolation the sandbox has here (from a probe sandbox) and what is missing.
+
+    Exits 1 when untrusted code cannot run isolated on this machine.
+    """
+    report = detect_isolation()
+    if as_json:
+        typer.echo(report.model_dump_json(indent=2))
+        raise typer.Exit(0 if report.available else 1)
+    console = Console()
+    if not report.available:
+        console.print("[bold red]sandbox isolation unavailable[/]")
+        for reason in report.missing:
+            console.print(f"- {reason}", markup=False, highlight=False)
+        raise typer.Exit(1)
+    table = Table(title=f"sandbox isolation: bubblewrap {report.bwrap_version} ({report.bwrap})")
+    table.add_column("layer")
+    table.add_column("in force")
+    table.add_column("detail", overflow="fold")
+    for layer in report.layers:
+        mark = "[green]yes[/]" if layer.in_force else "[red]no[/]"
+        table.add_row(layer.name, mark, layer.detail)
+    console.print(table)
+    for reason in report.missing:
+        console.print(f"[yellow]missing:[/] {reason}", highlight=False)

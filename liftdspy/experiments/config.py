@@ -87,6 +87,12 @@ class TrackingConfig(_Section):
     )
 
 
+class SandboxConfig(_Section):
+    """How generated code is isolated: `bubblewrap` (default) or `none` (UNSAFE, tagged)."""
+
+    isolation: Literal["bubblewrap", "none"] = "bubblewrap"
+
+
 class ExperimentConfig(_Section):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     description: str = ""
@@ -99,6 +105,7 @@ class ExperimentConfig(_Section):
     seed: int = 0
     num_threads: int = Field(1, ge=1, le=64)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
 
     @model_validator(mode="after")
     def _default_metric(self) -> ExperimentConfig:

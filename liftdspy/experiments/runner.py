@@ -40,6 +40,7 @@ from liftdspy.programs import build_program
 from liftdspy.redaction import redact_data, redact_text
 from liftdspy.stats import PairedComparison, paired_bootstrap
 from liftdspy.tracking import configure_tracking, flatten_params
+from liftdspy.tracking.runs import BOOTSTRAP_SEED_TAG
 
 logger = logging.getLogger(__name__)
 
@@ -252,6 +253,7 @@ def run_experiment(
                 "liftdspy.program": config.program.name,
                 "liftdspy.optimizer": preset.optimizer,
                 "liftdspy.eval_ids": ",".join(t.id for t in splits.eval)[:5000],
+                BOOTSTRAP_SEED_TAG: str(config.seed),
             }
         )
         if config_path is not None:
@@ -277,6 +279,7 @@ def run_experiment(
                     label=label,
                     threads=config.num_threads,
                     on_result=progress.advance,
+                    seed=config.seed,
                 )
                 wall[label] = time.perf_counter() - started
                 _log_report(mlflow, report, label)

@@ -205,9 +205,11 @@ def run_experiment(
             else {}
         ),
     )
-    trainset = to_examples(splits.train, config.program.name)
-    valset = to_examples(splits.val, config.program.name)
-    evalset = to_examples(splits.eval, config.program.name)
+    # A repair loop needs the tests as inputs (it runs them and shows the LM the failures).
+    with_tests = config.program.repair_rounds > 0
+    trainset = to_examples(splits.train, config.program.name, with_tests=with_tests)
+    valset = to_examples(splits.val, config.program.name, with_tests=with_tests)
+    evalset = to_examples(splits.eval, config.program.name, with_tests=with_tests)
 
     lm = lm_factory(config.lm)
     reflection_lm = lm_factory(config.reflection_lm) if config.reflection_lm else None

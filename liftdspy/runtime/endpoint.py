@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from liftdspy.errors import LiftdspyError
 from liftdspy.redaction import redact_url
 
 logger = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ logger = logging.getLogger(__name__)
 RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
 
 
-class EndpointError(RuntimeError):
+class EndpointError(LiftdspyError, RuntimeError):
     """A call that failed; names the endpoint (without credentials) and the reason."""
 
 

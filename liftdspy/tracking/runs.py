@@ -13,6 +13,7 @@ from mlflow.entities import Run, ViewType
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from liftdspy.errors import LiftdspyError
 from liftdspy.redaction import redact_url
 
 logger = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ EXPERIMENT_ROLE = "experiment"
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
-class RunLookupError(LookupError):
+class RunLookupError(LiftdspyError, LookupError):
     """A run named on the command line is not in the store, or lacks what a comparison needs."""
 
 

@@ -35,11 +35,16 @@ DISJOINT_IDS = ["other-1", "other-2", "other-3"]
 
 def evaluation_report(label: str, ids: list[str], scores: list[float]) -> EvaluationReport:
     """A report as `evaluate_program` builds it: per-example score and metric components; a
-    zero score on the first example of a run whose scores start at 0 is a program error."""
+    zero score on the first example of a run whose scores start at 0 is a program error; a zero
+    score on another example is an answer cut off at max_tokens."""
     results = []
     for i, (example_id, score) in enumerate(zip(ids, scores, strict=True)):
         if i == 0 and score == 0.0:
             results.append(ExampleResult(id=example_id, score=0.0, error="ValueError: boom"))
+            continue
+        if score == 0.0:
+            cut = "answer truncated at 64 tokens (finish_reason length, max_tokens=64)"
+            results.append(ExampleResult(id=example_id, score=0.0, error=cut, truncated=True))
             continue
         components = {"ir.signature": min(1.0, score + 0.1), "code.tests": score}
         results.append(ExampleResult(id=example_id, score=score, components=components))
@@ -261,6 +266,24 @@ def test_cli_json_parses_as_a_comparison(store) -> None:
     parsed = Comparison.model_validate(json.loads(result.output))
     assert [r.name for r in parsed.runs] == ["base-run", "better-run"]
     assert parsed.pairs[0].test.wins == len(IDS)
+
+
+def test_truncated_answers_are_shown_per_run(store) -> None:
+    comparison = compare_runs(["partial-run", "base-run"], tracking_uri=store["uri"])
+    partial, base = comparison.runs
+    assert partial.truncated_rate == pytest.approx(0.1)  # one of its ten answers was cut off
+    assert base.truncated_rate == 0.0
+    result = runner.invoke(
+        app,
+        ["compare", "partial-run", "base-run", "--tracking-uri", store["uri"]],
+        env={"COLUMNS": "200"},
+    )
+    assert result.exit_code == 0, result.output
+    assert "truncated" in result.output and "10%" in result.output
+    as_json = runner.invoke(
+        app, ["compare", "partial-run", "--json", "--tracking-uri", store["uri"]]
+    )
+    assert json.loads(as_json.output)["runs"][0]["truncated_rate"] == pytest.approx(0.1)
 
 
 def test_cli_unknown_run_fails_naming_it(store) -> None:

@@ -203,3 +203,49 @@ def test_programs_let_errors_other_than_parse_errors_propagate():
             NLToIR()(prompt="add two numbers")
         with pytest.raises(RecordingStoreError, match="malformed"):
             IRToCode()(ir=ADD_IR)
+
+
+def test_repair_rounds_in_an_experiment_see_the_tests(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    monkeypatch.delenv("LIFTDSPY_RECORDER", raising=False)
+    task = next(t for t in load_tasks([ROOT / "datasets" / "core"], splits=["test"]))
+    broken = task.reference.replace("return", "return None  #", 1)
+    engine = ScriptedCodeEngine(
+        ir=[task.ir.model_dump(mode="json")], code=[broken], fixed_code=[task.reference]
+    )
+    config = ExperimentConfig.model_validate(
+        {
+            "name": "repair-test",
+            "dataset": {
+                "paths": [str(ROOT / "datasets" / "core")],
+                "max_train": 3,
+                "max_val": 2,
+                "max_eval": 1,
+            },
+            "program": {"name": "pipeline", "repair_rounds": 1},
+            "lm": {
+                "kind": "local",
+                "model": "scripted-code",
+                "recorder": {"mode": "off", "path": str(tmp_path / "r")},
+            },
+            "optimizer": {"preset": "labeled-fewshot"},
+            "tracking": {"uri": f"sqlite:///{tmp_path / 'mlflow.db'}", "experiment": "repair"},
+        }
+    )
+    outcome = run_experiment(config, lm_factory=lambda c: build_lm(c, engine=engine))
+    (result,) = outcome.baseline.results
+    assert "fixed_code" in engine.asked  # the repair loop ran, so it saw the tests
+    assert result.tests_passed == result.tests_total and result.score == pytest.approx(1.0)
+
+
+def test_repair_rounds_are_refused_for_programs_without_tests():
+    with pytest.raises(ValueError, match="repair_rounds applies to the pipeline program only"):
+        ExperimentConfig.model_validate(
+            {
+                "name": "x",
+                "dataset": {"paths": ["datasets/core"]},
+                "program": {"name": "nl_to_ir", "repair_rounds": 1},
+                "lm": {"kind": "local", "model": "m"},
+                "optimizer": {"preset": "labeled-fewshot"},
+            }
+        )

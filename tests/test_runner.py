@@ -254,3 +254,29 @@ def test_cost_counts_every_lm_the_run_builds(tmp_path, in_repo):
     outcome = run_experiment(config, lm_factory=lambda c: build_lm(c, engine=ScriptedIREngine()))
     assert outcome.cost["lm_calls.reflection"] == 0.0
     assert outcome.cost["lm_calls.task"] == outcome.cost["lm_calls"] == 10.0
+
+
+def test_compare_uses_the_bootstrap_seed_stored_on_the_run(tmp_path, in_repo):
+    from liftdspy.compare import compare_runs
+    from liftdspy.stats import paired_bootstrap
+
+    engine = ScriptedIREngine()
+    first = run_experiment(
+        make_config(tmp_path, seed=3), lm_factory=lambda c: build_lm(c, engine=engine)
+    )
+    second = run_experiment(
+        make_config(tmp_path, seed=5), lm_factory=lambda c: build_lm(c, engine=engine)
+    )
+    assert first.comparison.seed == 3
+    assert first.comparison == paired_bootstrap(
+        first.baseline.scores(), first.optimized.scores(), seed=3
+    )
+    uri = make_config(tmp_path).tracking.uri
+    comparison = compare_runs([first.run_id, second.run_id], tracking_uri=uri)
+    summary = comparison.runs[0]
+    assert summary.seed == 3 and comparison.runs[1].seed == 5
+    assert summary.score == first.optimized.score  # the same interval as the run logged
+    assert summary.baseline == first.baseline.score
+    assert summary.truncated_rate == 0.0
+    (pair,) = comparison.pairs
+    assert pair.test.seed == 3  # a pair uses run A's seed

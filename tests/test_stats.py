@@ -47,3 +47,21 @@ def test_paired_bootstrap_does_not_call_noise_a_gain():
 def test_paired_bootstrap_refuses_unpaired_lists():
     with pytest.raises(ValueError, match="same examples: 2 vs 3"):
         paired_bootstrap([0.0, 1.0], [0.0, 1.0, 1.0])
+
+
+def test_paired_interval_and_p_value_come_from_one_resample_set(monkeypatch):
+    import random
+
+    import liftdspy.stats.bootstrap as bootstrap
+
+    seeds: list[int] = []
+
+    class CountingRandom(random.Random):
+        def __init__(self, seed=None):
+            seeds.append(seed)
+            super().__init__(seed)
+
+    monkeypatch.setattr(bootstrap.random, "Random", CountingRandom)
+    result = bootstrap.paired_bootstrap([0.1, 0.4, 0.2, 0.5], [0.3, 0.6, 0.2, 0.9], seed=11)
+    assert seeds == [11]  # one draw of resamples for both
+    assert result.seed == 11 and result.resamples == bootstrap.DEFAULT_RESAMPLES

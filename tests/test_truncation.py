@@ -1,9 +1,9 @@
 """A cut-off answer (finish_reason "length") is recorded as truncated and never scored as parsed.
 
 Two LMs here: `ScriptedCutEngine`, a test-only engine that answers with a JSON IR cut short (the
-logic: what the recorder, the programs and the metric do with it), and `RecordedIdentityEngine`,
-which only carries the identity of the embedded SmolLM2-135M so that a real truncated answer from
-the committed demo recording (`cache/recordings/demo.jsonl`) is replayed offline.
+logic: what the recorder, the programs and the metric do with it), and `RecordedAnswerEngine`,
+which replays a real truncated answer of the embedded SmolLM2-135M (kept in
+`tests/data/truncated_answer.json` from the demo recording of 2026-11-21).
 """
 
 from __future__ import annotations
@@ -23,12 +23,12 @@ from liftdspy.experiments.examples import to_examples
 from liftdspy.lm import LMConfig, RecorderConfig, build_lm
 from liftdspy.lm.answers import AnswerEnd, watch_answers
 from liftdspy.lm.config import recorder_of
-from liftdspy.lm.store import RecordingStore, ensure_imported, read_jsonl
+from liftdspy.lm.store import RecordingStore
 from liftdspy.metrics.ir_metric import IRMetric
 from liftdspy.programs import ForwardPipeline, IRToCode, NLToIR
 
 ROOT = Path(__file__).resolve().parents[1]
-RECORDING = ROOT / "cache" / "recordings" / "demo.jsonl"
+REAL_CUT_ANSWER = ROOT / "tests" / "data" / "truncated_answer.json"
 
 FULL_IR = {
     "intent": {"summary": "Add two integers.", "rationale": ""},
@@ -175,59 +175,59 @@ def test_evaluation_reports_the_truncated_rate(tmp_path, monkeypatch):
     assert all(r.components["schema_valid"] == 1.0 for r in report.results[2:])
 
 
-class RecordedIdentityEngine:
-    """Carries a recorded engine identity for offline replay; never answers itself."""
+class RecordedAnswerEngine:
+    """Answers every call with one real recorded response (its text, finish_reason, usage and
+    provider data, replayed verbatim): the model's answer, whatever the prompt's current form."""
 
     supports_response_schema = True
-    supports_function_calling = False
-    supports_reasoning = False
-    supported_params = frozenset(
-        {"temperature", "max_tokens", "top_p", "top_k", "stop", "seed", "response_format"}
-    )
+    supported_params = frozenset({"temperature", "max_tokens", "response_format"})
 
-    def __init__(self, identity: dict[str, str]):
+    def __init__(self, identity: dict[str, str], response: dict):
         self._identity = identity
+        self.response = response
 
     def identity(self) -> dict[str, str]:
         return dict(self._identity)
 
     def complete(self, request: Request) -> Response:
-        raise AssertionError("offline replay must not call the engine")
+        from liftdspy.dspy_compat import response_from_dict
+
+        return response_from_dict(self.response)
 
     def close(self) -> None:
         pass
 
 
 def test_a_real_recorded_truncated_answer_is_not_scored_as_an_ir(tmp_path, monkeypatch):
-    """A zero-shot NL->IR answer of the embedded SmolLM2-135M from the demo recording, cut at
-    max_tokens=450: before strict parsing it was repaired and scored as a schema-valid IR."""
+    """A zero-shot NL->IR answer of the embedded SmolLM2-135M (kept from the demo recording of
+    2026-11-21 in tests/data), cut at max_tokens=450: JSON repair used to turn it into an IR that
+    validated and was scored; now it is recorded as truncated and gives no IR."""
     monkeypatch.delenv("LIFTDSPY_RECORDER", raising=False)
-    entries = [entry for _, entry in read_jsonl(RECORDING)]
-    cut = next(e for e in entries if e.truncated and "72F" in json.dumps(e.request["messages"]))
-    assert cut.response["finish_reason"] == "length"
-    store = RecordingStore(tmp_path / "store")
-    ensure_imported(RECORDING, store)
+    real = json.loads(REAL_CUT_ANSWER.read_text(encoding="utf-8"))
+    assert real["response"]["finish_reason"] == "length"
     config = LMConfig(
         kind="local",
         model="smollm2-135m",
         temperature=0.0,
         max_tokens=450,
-        recorder=RecorderConfig(mode="offline", path=tmp_path / "store"),
+        recorder=RecorderConfig(mode="record", path=tmp_path / "store"),
     )
-    lm = build_lm(config, engine=RecordedIdentityEngine(cut.identity))
+    lm = build_lm(config, engine=RecordedAnswerEngine(real["identity"], real["response"]))
     with dspy.context(lm=lm, adapter=dspy.JSONAdapter()), watch_answers() as answers:
-        out = NLToIR()(prompt="convert a temperature string like '72F' to celsius")
-    assert recorder_of(lm).stats().hits == 1
+        out = NLToIR()(prompt=real["prompt"])
     (end,) = answers.ends
     assert end == AnswerEnd(
         model="smollm2-135m", finish_reason="length", output_tokens=450, max_tokens=450
     )
     assert out.ir is None and out.truncated is True
     assert out.error.startswith("answer truncated at 450 tokens")
+    assert recorder_of(lm).stats().truncated == 1
+    (entry,) = list(RecordingStore(tmp_path / "store").entries())
+    assert entry.truncated is True
     # What JSON repair would have made of it: an IR that validates (the old, wrong score).
     from liftdspy.programs.signatures import NLToIRSignature
 
-    text = cut.response["message"]["parts"][0]["text"]
+    text = real["response"]["message"]["parts"][0]["text"]
     assert dspy.JSONAdapter().parse(NLToIRSignature, text)["ir"] is not None
 
 

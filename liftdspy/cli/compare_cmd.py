@@ -31,13 +31,16 @@ def _ci(mean: float, low: float, high: float) -> str:
 
 def _scores_table(comparison: Comparison) -> Table:
     table = Table(title=f"{comparison.which} scores (95% bootstrap CI)")
-    for column in ("run", "experiment", "program", "optimizer", "n", "errors"):
-        table.add_column(column, justify="right" if column in ("n", "errors") else "left")
+    for column in ("run", "experiment", "program", "optimizer", "n", "errors", "truncated"):
+        table.add_column(
+            column, justify="right" if column in ("n", "errors", "truncated") else "left"
+        )
     table.add_column(f"{comparison.which} score")
     if comparison.which == "optimized":
         table.add_column("baseline score")
     for run in comparison.runs:
         row = [run.name, run.experiment, run.program, run.optimizer, str(run.n), str(run.errors)]
+        row.append(f"{run.truncated_rate:.0%}")
         row.append(_ci(run.score.mean, run.score.low, run.score.high))
         if comparison.which == "optimized":
             b = run.baseline

@@ -20,7 +20,7 @@ from liftdspy.experiments.evaluation import EvaluationReport
 from liftdspy.redaction import redact_url
 from liftdspy.stats import bootstrap_ci, paired_bootstrap
 from liftdspy.tracking import resolve_tracking_uri
-from liftdspy.tracking.runs import resolve_run
+from liftdspy.tracking.runs import bootstrap_seed, resolve_run
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +62,8 @@ def _summary(client: MlflowClient, run: Run, report: EvaluationReport, seed: int
         start_time=info.start_time,
         n=len(report.results),
         errors=sum(1 for r in report.results if r.error),
+        truncated_rate=report.truncated_rate,
+        seed=seed,
         score=bootstrap_ci(report.scores(), seed=seed),
         baseline=bootstrap_ci(baseline.scores(), seed=seed) if baseline else None,
         components=_component_means(report),
@@ -112,13 +114,15 @@ def compare_runs(
     tracking_uri: str | None = None,
     which: ReportKind = "optimized",
     *,
-    seed: int = 0,
+    seed: int | None = None,
 ) -> Comparison:
     """Compare the `which` evaluation ("optimized" or "baseline") of the named runs.
 
     Each entry of `run_ids` is a run id, a run name or `latest`. Every run is scored from its
     per-example report (bootstrap 95% interval), and every pair of runs gets a paired bootstrap
-    test on the examples both evaluated (matched by example id). Raises `RunLookupError` naming
+    test on the examples both evaluated (matched by example id). The bootstraps use the seed stored
+    on each run (a pair: run A's), so a run's figures here equal its own; `seed` overrides it.
+    Raises `RunLookupError` naming
     any run that is not in the store or has no such report.
     """
     if not run_ids:
@@ -140,13 +144,13 @@ def compare_runs(
     scores: list[dict[str, float]] = []
     for run in runs:
         report = require_report(client, run, which)
-        summary = _summary(client, run, report, seed)
+        summary = _summary(client, run, report, bootstrap_seed(run) if seed is None else seed)
         summaries.append(summary)
         scores.append(_scores_by_id(report, summary.name, notes))
 
     pairs: list[PairwiseResult] = []
     for i, j in combinations(range(len(summaries)), 2):
-        pair = _pair(summaries[i], summaries[j], scores[i], scores[j], seed)
+        pair = _pair(summaries[i], summaries[j], scores[i], scores[j], summaries[i].seed)
         if pair.note:
             notes.append(pair.note)
             logger.info("%s", pair.note)

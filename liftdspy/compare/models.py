@@ -26,6 +26,8 @@ class RunSummary(BaseModel):
     start_time: int | None = None  # milliseconds since the epoch, as MLflow stores it
     n: int
     errors: int
+    truncated_rate: float = 0.0  # share of examples with an answer cut off at max_tokens
+    seed: int = 0  # the bootstrap seed used for this run (stored on the run)
     score: ConfidenceInterval  # of the compared report (`Comparison.which`)
     baseline: ConfidenceInterval | None = None  # the unoptimized program, when the run has it
     components: dict[str, float] = Field(default_factory=dict)  # mean of every metric component

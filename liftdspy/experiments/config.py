@@ -57,7 +57,18 @@ class DatasetConfig(_Section):
 class ProgramConfig(_Section):
     name: ProgramName = "nl_to_ir"
     predictor: PredictorKind = "predict"
-    repair_rounds: int = Field(0, ge=0, le=3)
+    repair_rounds: int = Field(
+        0, ge=0, le=3, description="pipeline only: repair rounds, each seeing the failing tests"
+    )
+
+    @model_validator(mode="after")
+    def _repair_needs_the_pipeline(self) -> ProgramConfig:
+        if self.repair_rounds and self.name != "pipeline":
+            raise ValueError(
+                f"repair_rounds applies to the pipeline program only (it runs the tests), not "
+                f"to {self.name!r}"
+            )
+        return self
 
 
 class OptimizerConfig(_Section):

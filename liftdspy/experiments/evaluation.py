@@ -138,12 +138,14 @@ def evaluate_program(
     label: str,
     threads: int = 1,
     on_result: Callable[[ExampleResult], None] | None = None,
+    seed: int = 0,
 ) -> EvaluationReport:
     """Run `program` on every example (in `threads` threads, keeping order) and score it.
 
     An exception from the program scores 0 for that example with its message kept; it does not
     stop the evaluation. `KeyboardInterrupt` and `FATAL_LM_ERRORS` do, at once: queued examples
-    are never started, and the calls in flight are abandoned (see `_run_parallel`).
+    are never started, and the calls in flight are abandoned (see `_run_parallel`). `seed` is
+    the bootstrap seed of the score's interval.
     """
 
     def one(example: dspy.Example) -> ExampleResult:
@@ -183,7 +185,7 @@ def evaluate_program(
     return EvaluationReport(
         label=label,
         n=len(results),
-        score=bootstrap_ci(scores),
+        score=bootstrap_ci(scores, seed=seed),
         components=components,
         results=results,
         seconds=time.perf_counter() - started,

@@ -41,6 +41,7 @@ from liftdspy.programs import build_program
 from liftdspy.redaction import redact_data, redact_text
 from liftdspy.stats import PairedComparison, paired_bootstrap
 from liftdspy.tracking import configure_tracking, flatten_params
+from liftdspy.tracking.runs import BOOTSTRAP_SEED_TAG
 
 logger = logging.getLogger(__name__)
 
@@ -205,9 +206,11 @@ def run_experiment(
             else {}
         ),
     )
-    trainset = to_examples(splits.train, config.program.name)
-    valset = to_examples(splits.val, config.program.name)
-    evalset = to_examples(splits.eval, config.program.name)
+    # A repair loop needs the tests as inputs (it runs them and shows the LM the failures).
+    with_tests = config.program.repair_rounds > 0
+    trainset = to_examples(splits.train, config.program.name, with_tests=with_tests)
+    valset = to_examples(splits.val, config.program.name, with_tests=with_tests)
+    evalset = to_examples(splits.eval, config.program.name, with_tests=with_tests)
 
     lm = lm_factory(config.lm)
     reflection_lm = lm_factory(config.reflection_lm) if config.reflection_lm else None
@@ -257,6 +260,7 @@ def run_experiment(
                 "liftdspy.optimizer": preset.optimizer,
                 "liftdspy.eval_ids": ",".join(t.id for t in splits.eval)[:5000],
                 "liftdspy.sandbox.isolation": config.sandbox.isolation,  # "none": UNSAFE run
+                BOOTSTRAP_SEED_TAG: str(config.seed),
             }
         )
         if config_path is not None:
@@ -282,6 +286,7 @@ def run_experiment(
                     label=label,
                     threads=config.num_threads,
                     on_result=progress.advance,
+                    seed=config.seed,
                 )
                 wall[label] = time.perf_counter() - started
                 _log_report(mlflow, report, label)

@@ -20,8 +20,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from liftdspy.errors import LiftdspyError
 
-class ServerIdentityError(RuntimeError):
+
+class ServerIdentityError(LiftdspyError, RuntimeError):
     """The live server is not the one the config declares (or cannot say what it is)."""
 
     def __init__(self, message: str, *, status: int | None = None) -> None:
@@ -62,7 +64,7 @@ def probe_vllm(
     base_url: str, served_name: str, api_key: str | None, *, timeout: float = 10.0
 ) -> ServerIdentity:
     """Ask the vLLM server at `base_url` (`.../v1`) what it is. Errors name the endpoint only."""
-    from liftdspy.lm.openai_engine import redact_url
+    from liftdspy.redaction import redact_url
 
     where = redact_url(base_url)
     root = base_url.rstrip("/").removesuffix("/v1")
@@ -97,7 +99,7 @@ def check_server(
     timeout: float = 10.0,
 ) -> None:
     """Raise `ServerIdentityError` unless the live server is `declared`."""
-    from liftdspy.lm.openai_engine import redact_url
+    from liftdspy.redaction import redact_url
 
     live = probe_vllm(base_url, served_name, api_key, timeout=timeout)
     if live != declared:

@@ -24,7 +24,8 @@ class ConfidenceInterval(BaseModel):
 
 
 class PairedComparison(BaseModel):
-    """B minus A on the same examples."""
+    """B minus A on the same examples. The interval and the p-value come from one set of
+    `resamples` bootstrap resamples drawn with `seed` (stored so a rerun reproduces them)."""
 
     n: int
     mean_a: float
@@ -34,6 +35,8 @@ class PairedComparison(BaseModel):
     wins: int  # examples where B scored higher
     losses: int
     ties: int
+    seed: int = 0
+    resamples: int = DEFAULT_RESAMPLES
 
 
 def _mean(values: Sequence[float]) -> float:
@@ -50,6 +53,24 @@ def _percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[lower] * (1 - weight) + sorted_values[upper] * weight
 
 
+def _resampled_means(values: Sequence[float], resamples: int, seed: int) -> list[float]:
+    """The means of `resamples` bootstrap resamples of `values`, sorted (one `random.Random`)."""
+    rng = random.Random(seed)
+    n = len(values)
+    return sorted(_mean(rng.choices(values, k=n)) for _ in range(resamples))
+
+
+def _interval(means: list[float], mean: float, n: int, level: float) -> ConfidenceInterval:
+    alpha = (1 - level) / 2
+    return ConfidenceInterval(
+        mean=mean,
+        low=_percentile(means, alpha),
+        high=_percentile(means, 1 - alpha),
+        n=n,
+        level=level,
+    )
+
+
 def bootstrap_ci(
     scores: Sequence[float],
     *,
@@ -62,16 +83,7 @@ def bootstrap_ci(
     mean = _mean(scores)
     if n < 2:
         return ConfidenceInterval(mean=mean, low=mean, high=mean, n=n, level=level)
-    rng = random.Random(seed)
-    means = sorted(_mean(rng.choices(scores, k=n)) for _ in range(resamples))
-    alpha = (1 - level) / 2
-    return ConfidenceInterval(
-        mean=mean,
-        low=_percentile(means, alpha),
-        high=_percentile(means, 1 - alpha),
-        n=n,
-        level=level,
-    )
+    return _interval(_resampled_means(scores, resamples, seed), mean, n, level)
 
 
 def paired_bootstrap(
@@ -89,16 +101,20 @@ def paired_bootstrap(
         )
     diffs = [b - a for a, b in zip(scores_a, scores_b, strict=True)]
     n = len(diffs)
-    interval = bootstrap_ci(diffs, level=level, resamples=resamples, seed=seed)
-    if n < 2 or all(d == 0 for d in diffs):
+    observed = _mean(diffs)
+    if n < 2:
+        interval = ConfidenceInterval(mean=observed, low=observed, high=observed, n=n, level=level)
         p_value = 1.0
     else:
-        rng = random.Random(seed + 1)
-        resampled = [_mean(rng.choices(diffs, k=n)) for _ in range(resamples)]
-        observed = _mean(diffs)
-        # Shift to the null of zero mean difference and count resamples at least as extreme.
-        extreme = sum(1 for m in resampled if abs(m - observed) >= abs(observed))
-        p_value = (extreme + 1) / (resamples + 1)
+        # One resample set for both the interval and the test.
+        means = _resampled_means(diffs, resamples, seed)
+        interval = _interval(means, observed, n, level)
+        if all(d == 0 for d in diffs):
+            p_value = 1.0
+        else:
+            # Shift to the null of zero mean difference and count resamples at least as extreme.
+            extreme = sum(1 for m in means if abs(m - observed) >= abs(observed))
+            p_value = (extreme + 1) / (resamples + 1)
     return PairedComparison(
         n=n,
         mean_a=_mean(scores_a),
@@ -108,4 +124,6 @@ def paired_bootstrap(
         wins=sum(1 for d in diffs if d > 0),
         losses=sum(1 for d in diffs if d < 0),
         ties=sum(1 for d in diffs if d == 0),
+        seed=seed,
+        resamples=resamples,
     )

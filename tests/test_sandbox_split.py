@@ -109,3 +109,16 @@ def test_records_out_of_order_or_of_the_wrong_kind_are_a_crash_result() -> None:
         result = _result(lines, tests)
         assert result.passed == 0
         assert {t.error_type for t in result.tests} <= {"SandboxCrash", "NotRun"}
+
+
+def test_the_code_metric_does_not_turn_missing_isolation_into_a_zero_score() -> None:
+    from liftdspy.metrics.code_metric import score_code
+    from liftdspy.sandbox import IsolationUnavailable
+
+    def no_isolation(*_args, **_kwargs):
+        raise IsolationUnavailable("bwrap not found")
+
+    with pytest.raises(IsolationUnavailable):
+        score_code(
+            "def f():\n    return 1\n", ["assert f() == 1"], entry_point="f", run=no_isolation
+        )

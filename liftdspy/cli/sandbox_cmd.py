@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from liftdspy.errors import LiftdspyError
 from liftdspy.sandbox import (
     UNSAFE_WARNING,
     IsolationUnavailable,
@@ -32,7 +33,7 @@ _OUTCOME_STYLE = {
 }
 
 
-class TestsFileError(ValueError):
+class TestsFileError(LiftdspyError, ValueError):
     """A tests file that cannot be read as a list of test statements."""
 
     __test__ = False

@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from liftdspy.datasets.row import Split
+from liftdspy.errors import LiftdspyError
 from liftdspy.lm.config import LMConfig
 from liftdspy.metrics.code_metric import CodeMetricWeights
 from liftdspy.metrics.end_to_end import EndToEndWeights
@@ -41,6 +42,16 @@ class DatasetConfig(_Section):
     max_train: int | None = Field(None, gt=0)
     max_val: int | None = Field(None, gt=0)
     max_eval: int | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _held_out_eval(self) -> DatasetConfig:
+        for role in ("train_split", "val_split"):
+            if getattr(self, role) == self.eval_split:
+                raise ValueError(
+                    f"eval_split {self.eval_split!r} is also the {role}: the evaluation split "
+                    "must be held out from optimization"
+                )
+        return self
 
 
 class ProgramConfig(_Section):
@@ -103,7 +114,7 @@ class ExperimentConfig(_Section):
         return self
 
 
-class ConfigError(ValueError):
+class ConfigError(LiftdspyError, ValueError):
     """An experiment config is invalid; the message names the file and the key."""
 
 

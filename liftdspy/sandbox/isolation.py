@@ -39,6 +39,8 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from liftdspy.errors import LiftdspyError
+
 logger = logging.getLogger(__name__)
 
 SANDBOX_DIR = "/sandbox"
@@ -66,7 +68,7 @@ print(json.dumps({
 """
 
 
-class IsolationUnavailable(RuntimeError):
+class IsolationUnavailable(LiftdspyError, RuntimeError):
     """Running untrusted code was asked for, but the OS isolation cannot be set up."""
 
 

@@ -32,7 +32,14 @@ from liftdspy.metrics.fields import (
     read_gold_ir,
     strip_code_fence,
 )
-from liftdspy.sandbox import SandboxLimits, SandboxResult, TestOutcome, TestResult, run_tests
+from liftdspy.sandbox import (
+    IsolationUnavailable,
+    SandboxLimits,
+    SandboxResult,
+    TestOutcome,
+    TestResult,
+    run_tests,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -147,6 +154,8 @@ def score_code(
         )
     try:
         result: SandboxResult = run(source, tests, setup=setup, limits=limits)
+    except IsolationUnavailable:
+        raise  # no isolation is the user's to fix, never a silent score of 0
     except Exception as exc:  # a malformed sandbox result is an error result, never a crash
         logger.warning("sandbox result unusable: %s: %s", type(exc).__name__, exc)
         message = (

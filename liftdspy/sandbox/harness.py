@@ -28,7 +28,6 @@ the only guard; it is a speed bump that hostile code can get around, not isolati
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import json
 import os
@@ -36,7 +35,6 @@ import resource
 import signal
 import sys
 import time
-import traceback
 
 _MESSAGE_LIMIT = 2000
 _REPR_LIMIT = 300
@@ -173,6 +171,9 @@ def _encode(value: object, depth: int, budget: list) -> object:
 
 def _explain_assertion(exc: AssertionError, source: str, filename: str, namespace: dict) -> str:
     """A message for a bare `assert`: the failing line, plus both sides of a simple comparison."""
+    import ast  # only on a failure: keeps the start-up of every run short
+    import traceback
+
     if str(exc):
         return str(exc)[:_MESSAGE_LIMIT]
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == filename]

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from liftdspy.errors import LiftdspyError
+
 MAX_DEPTH = 64
 MAX_NODES = 200_000
 
 
-class NotPlainData(ValueError):
+class NotPlainData(LiftdspyError, ValueError):
     """A value record that is not the plain-data JSON form (or exceeds its bounds)."""
 
 

@@ -279,6 +279,8 @@ def _build_result(
     complete = channel.done and channel.broken is None
     death = None if complete else _death_reason(raw, limits)
     if channel.broken and not raw.timed_out:
+        # One bad record and nothing on the channel is believed: a crash result for the program.
+        channel.results = {}
         death = (TestOutcome.error, "SandboxCrash", f"{channel.broken}; not believed")
 
     loaded = bool(channel.loaded and channel.loaded.ok)

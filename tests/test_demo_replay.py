@@ -1,18 +1,15 @@
 """The main job, replayed offline from its committed recording (`cache/recordings/demo.jsonl`).
 
-The recording was made by `liftdspy run experiments/demo.yaml` on the embedded SmolLM2-135M. In
-offline mode every LM call must come from the recording (a miss is an error), so this runs the
-real programs, optimizer, metric and MLflow tracking with zero model calls, and checks that the
-recorded optimization beats the unoptimized program on the held-out split.
-
-Under strict parsing (issue 7) the full replay needs the demo re-recorded: MIPROv2's instruction
-proposer puts the program's source in its prompt, and NLToIR's source changed, so its recorded
-proposer calls no longer match (offline mode reports the miss). The baseline phase still replays
-and is checked below.
+The recording was made by `liftdspy run experiments/demo.yaml --recorder record` on the embedded
+SmolLM2-135M. In offline mode every LM call must come from the recording (a miss is an error), so
+this runs the real programs, optimizer, metric and MLflow tracking with zero model calls, checks
+that the README's demo table is exactly what the replay produces (`scripts/demo_table.py` prints
+it), and that the recorded answers end on their own.
 """
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import mlflow
@@ -45,7 +42,20 @@ def demo_store(tmp_path, monkeypatch):
     mlflow.end_run()
 
 
-def test_demo_replays_offline_and_the_optimized_program_wins(tmp_path, demo_store):
+def _demo_table_module():
+    spec = importlib.util.spec_from_file_location("demo_table", ROOT / "scripts" / "demo_table.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_recorded_demo_answers_end_on_their_own():
+    ended, total = _demo_table_module().recording_endings(RECORDING)
+    assert total > 0
+    assert ended / total >= 0.95, f"only {ended} of {total} recorded answers ended on their own"
+
+
+def test_demo_replays_offline_and_the_readme_table_is_what_it_gives(tmp_path, demo_store):
     tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
     config = load_config(
         DEMO,
@@ -70,6 +80,12 @@ def test_demo_replays_offline_and_the_optimized_program_wins(tmp_path, demo_stor
     )
     assert len(children) >= 2  # MIPROv2's candidate programs
     assert all("candidate_score" in c.data.metrics for c in children)
+
+    demo_table = _demo_table_module()
+    rendered = demo_table.render_table(outcome, demo_table.recording_endings(RECORDING))
+    assert demo_table.readme_table(ROOT / "README.md") == rendered, (
+        "README's demo table is stale: paste the output of `python scripts/demo_table.py`"
+    )
 
 
 def test_demo_baseline_never_scores_a_cut_off_answer(demo_store):

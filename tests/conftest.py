@@ -3,8 +3,9 @@
 - **Recordings are offline by default.** `LIFTDSPY_RECORDER=offline` is set for the whole session
   unless the caller set it (`LIFTDSPY_RECORDER=replay bash scripts/test.sh` records what is
   missing): a missing recording is a `RecordingMissError`, never a silent live call. A test whose
-  logic is the recorder's modes removes the override itself (`monkeypatch.delenv`); a test that
-  needs a live model asks for the `live_lm` fixture.
+  logic is the recorder's modes removes the override itself (`monkeypatch.delenv`) or is marked
+  `scripted_lm` (a test-only engine whose configured mode is kept); a test that needs a live model
+  asks for the `live_lm` fixture.
 - **In CI (`CI=true`) a skip is a failure.** A test that would skip because something it needs is
   missing (the embedded model, XGrammar, chromium, ../shared data, root, a server binary) fails
   with the reason, at collection or at run time. Only skips whose reason starts with `opt-in`
@@ -37,9 +38,26 @@ def in_ci() -> bool:
 
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault(RECORDER_MODE_ENV, "offline")
+    if in_ci():
+        # A module skipped at import (importorskip) fails as a collection error in CI; the rest of
+        # the suite still runs.
+        config.option.continue_on_collection_errors = True
+    config.addinivalue_line(
+        "markers", "scripted_lm: the LM is a scripted test engine; its recorder mode is kept"
+    )
     config.addinivalue_line(
         "markers", "live_model: calls a model live (the `live_lm` fixture lifts offline mode)"
     )
+
+
+@pytest.fixture(autouse=True)
+def _scripted_lm_keeps_its_mode(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A test marked `scripted_lm` uses a scripted (test-only) engine: its configured recorder mode
+    is part of the logic under test, so the session's offline override is lifted for it."""
+    if request.node.get_closest_marker("scripted_lm") is not None:
+        monkeypatch.delenv(RECORDER_MODE_ENV, raising=False)
 
 
 @pytest.fixture

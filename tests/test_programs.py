@@ -29,6 +29,9 @@ from liftdspy.programs import (
     strip_fences,
 )
 
+# The LMs here are ScriptedCodeEngine with recorder mode "off": the offline default does not apply.
+pytestmark = pytest.mark.scripted_lm
+
 ROOT = Path(__file__).resolve().parents[1]
 GOOD_CODE = "def add(a: int, b: int) -> int:\n    return a + b\n"
 WRONG_CODE = "def add(a: int, b: int) -> int:\n    return a - b\n"

@@ -14,7 +14,7 @@ pytest_plugins = ["pytester"]
 
 HERE = Path(__file__).resolve().parent
 
-SAMPLE = '''
+SAMPLE = """
 import pytest
 
 def test_runtime_skip():
@@ -32,7 +32,7 @@ def test_opt_in():
 
 def test_passes():
     assert True
-'''
+"""
 
 
 @pytest.fixture
@@ -40,7 +40,8 @@ def sample(pytester: pytest.Pytester) -> pytest.Pytester:
     for name in ("conftest.py", "fixtures_server.py"):
         shutil.copy(HERE / name, pytester.path / name)
     pytester.makepyfile(test_sample=SAMPLE)
-    pytester.makepyfile(module_skip="import pytest\npytest.importorskip('no_such_module_liftdspy')\n")
+    module_skip = "import pytest\npytest.importorskip('no_such_module_liftdspy')\n"
+    pytester.makepyfile(module_skip=module_skip)
     (pytester.path / "module_skip.py").rename(pytester.path / "test_module_skip.py")
     return pytester
 

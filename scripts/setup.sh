@@ -28,7 +28,7 @@ step() { # step NAME: print the time the previous step took
   step_start=$SECONDS
 }
 echo "setting up $VENV from uv.lock (the first set-up on a machine compiles llama-cpp-python:" \
-  "about 4 minutes on 2 cores; later set-ups reuse the built wheel)" >&2
+  "4 min on 2 quiet cores, far longer on a busy machine; later set-ups reuse the built wheel)" >&2
 
 # 1. uv itself, pinned, in its own small venv outside the project (reused between set-ups).
 uv="$TOOLS/uv-$UV_VERSION/bin/uv"

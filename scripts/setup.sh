@@ -55,7 +55,9 @@ sync=("$uv" sync --locked --all-extras)
 step "locked packages installed"
 
 # 3. llama-cpp-python, compiled from its sdist with only the parts the Python package loads:
-# no llava/mtmd, no `common` (see scripts/llama_no_common.cmake), no tests/examples. The settings
+# no llava/mtmd, no `common` (see scripts/llama_no_common.cmake), no tests/examples; and for any
+# x86-64 CPU (GGML_NATIVE=OFF: a -march=native build crashed with "Illegal instruction" on another
+# CPU, and decodes no faster). The settings
 # are build-backend config settings, so uv's cache keys the built wheel on them; the include file
 # is copied to a content-addressed path for the same reason.
 mkdir -p "$TOOLS"
@@ -63,6 +65,7 @@ include="$TOOLS/llama_no_common-$(sha256sum scripts/llama_no_common.cmake | cut 
 [ -f "$include" ] || cp scripts/llama_no_common.cmake "$include"
 llama=llama-cpp-python
 "${sync[@]}" -q \
+  --config-settings-package "$llama:cmake.define.GGML_NATIVE=OFF" \
   --config-settings-package "$llama:cmake.define.LLAVA_BUILD=OFF" \
   --config-settings-package "$llama:cmake.define.LLAMA_BUILD_TESTS=OFF" \
   --config-settings-package "$llama:cmake.define.LLAMA_BUILD_EXAMPLES=OFF" \

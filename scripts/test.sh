@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Set up (if needed), lint, and run the test suite. Extra arguments go to pytest.
+# Recordings replay offline (tests/conftest.py); with CI=true a skipped requirement is a failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+VENV=${LIFTDSPY_VENV:-.venv}
 bash scripts/setup.sh
-.venv/bin/ruff check .
-.venv/bin/ruff format --check .
-exec .venv/bin/python -m pytest "$@"
+"$VENV/bin/ruff" check .
+"$VENV/bin/ruff" format --check .
+exec "$VENV/bin/python" -m pytest "$@"

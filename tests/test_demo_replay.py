@@ -146,6 +146,8 @@ def test_offline_run_without_a_recording_names_the_missing_call(tmp_path, monkey
         DEMO,
         [
             "lm.recorder.mode=offline",
+            # Another name: the committed demo.jsonl would be imported into the empty store.
+            "lm.recorder.name=demo-uncommitted",
             f"lm.recorder.path={tmp_path / 'empty-store'}",
             f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}",
             "dataset.max_eval=2",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from fixtures_ir import ADD_IR
 from pydantic import BaseModel, Field
 
 from liftdspy.ir import IntermediateRepresentation, ir_json_schema
@@ -30,22 +31,7 @@ pytestmark = pytest.mark.local
 STOP = 256
 BYTE_VOCAB = [bytes([i]) for i in range(256)] + [b""]
 
-SAMPLE_IR = {
-    "intent": {"summary": "Add two integers.", "rationale": ""},
-    "signature": {
-        "name": "add",
-        "parameters": [
-            {"name": "a", "type_hint": "int", "description": ""},
-            {"name": "b", "type_hint": "int", "description": ""},
-        ],
-        "returns": {"type_hint": "int", "description": "The sum."},
-    },
-    "effects": [],
-    "assertions": [{"predicate": "add(1, 2) == 3", "rationale": ""}],
-    "holes": [],
-    "metadata": {"language": "python", "origin": "core", "source_id": ""},
-    "version": "1",
-}
+SAMPLE_IR = ADD_IR
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ import dspy
 import jsonschema
 import pytest
 from dspy.utils.exceptions import LMAuthError, LMServerError, LMTransportError
-from fixtures_server import LlamaServer, free_port, llama_server  # noqa: F401 (fixture)
+from fixtures_server import LlamaServer, free_port  # llama_server: tests/conftest.py
 
 from liftdspy.lm.openai_engine import OpenAIEngine, openai_lm
 
@@ -27,7 +27,7 @@ KEY_ENV = "LIFTDSPY_TEST_LLAMA_KEY"
 
 
 @pytest.fixture
-def keyed(llama_server: LlamaServer, monkeypatch: pytest.MonkeyPatch) -> LlamaServer:  # noqa: F811
+def keyed(llama_server: LlamaServer, monkeypatch: pytest.MonkeyPatch) -> LlamaServer:
     monkeypatch.setenv(KEY_ENV, llama_server.api_key)
     return llama_server
 

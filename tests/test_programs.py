@@ -14,6 +14,7 @@ from pathlib import Path
 import dspy
 import pytest
 from dspy.lm15 import Message, Request, Response, TextPart, Usage
+from fixtures_ir import ADD_IR
 
 from liftdspy.datasets import load_tasks
 from liftdspy.experiments.config import ExperimentConfig
@@ -29,23 +30,12 @@ from liftdspy.programs import (
     strip_fences,
 )
 
+# The LMs here are ScriptedCodeEngine with recorder mode "off": the offline default does not apply.
+pytestmark = pytest.mark.scripted_lm
+
 ROOT = Path(__file__).resolve().parents[1]
 GOOD_CODE = "def add(a: int, b: int) -> int:\n    return a + b\n"
 WRONG_CODE = "def add(a: int, b: int) -> int:\n    return a - b\n"
-ADD_IR = {
-    "intent": {"summary": "Add two integers.", "rationale": ""},
-    "signature": {
-        "name": "add",
-        "parameters": [
-            {"name": "a", "type_hint": "int", "description": ""},
-            {"name": "b", "type_hint": "int", "description": ""},
-        ],
-        "returns": {"type_hint": "int", "description": "the sum"},
-    },
-    "effects": [],
-    "assertions": [{"predicate": "result == a + b", "rationale": ""}],
-    "holes": [],
-}
 
 
 class ScriptedCodeEngine:

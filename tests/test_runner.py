@@ -15,6 +15,7 @@ import dspy
 import mlflow
 import pytest
 from dspy.lm15 import Message, Request, Response, TextPart, Usage
+from fixtures_ir import IDENTITY_IR
 from mlflow.tracking import MlflowClient
 
 from liftdspy.experiments.config import ConfigError, ExperimentConfig, load_config
@@ -24,17 +25,7 @@ from liftdspy.programs import NLToIR
 
 ROOT = Path(__file__).resolve().parents[1]
 
-SCRIPTED_IR = {
-    "intent": {"summary": "Return the input unchanged.", "rationale": ""},
-    "signature": {
-        "name": "identity",
-        "parameters": [{"name": "value", "type_hint": "str", "description": ""}],
-        "returns": {"type_hint": "str", "description": ""},
-    },
-    "effects": [],
-    "assertions": [{"predicate": "result == value", "rationale": ""}],
-    "holes": [],
-}
+SCRIPTED_IR = IDENTITY_IR
 
 
 class ScriptedIREngine:

@@ -20,7 +20,7 @@ from liftdspy.lm.openai_engine import OpenAIEngine
 from liftdspy.programs import build_program
 from liftdspy.runtime import OutputError, PromptRuntime
 from liftdspy.runtime.outputs import strip_fences
-from tests.fixtures_server import LlamaServer, llama_server  # noqa: F401 - session fixture
+from tests.fixtures_server import LlamaServer  # llama_server: tests/conftest.py
 
 pytestmark = [pytest.mark.local, pytest.mark.slow]
 
@@ -30,7 +30,7 @@ STYLE = "json_object_schema"
 
 
 @pytest.fixture()
-def served(llama_server: LlamaServer, monkeypatch) -> LlamaServer:  # noqa: F811
+def served(llama_server: LlamaServer, monkeypatch) -> LlamaServer:
     monkeypatch.setenv(KEY_ENV, llama_server.api_key)
     return llama_server
 

@@ -28,6 +28,7 @@ from liftdspy.lm.recorder import (
     RolloutScope,
     effective_mode,
 )
+from liftdspy.lm.recordings import import_committed
 from liftdspy.lm.store import default_store_path
 from liftdspy.serving.server_identity import ServerIdentity
 
@@ -42,7 +43,9 @@ ENGINE_CLASSES: dict[str, tuple[str, str]] = {
 
 
 class RecorderConfig(BaseModel):
-    """How calls are recorded. `LIFTDSPY_RECORDER` overrides `mode` (CI sets `offline`)."""
+    """How calls are recorded. `LIFTDSPY_RECORDER` overrides `mode` (the test suite sets `offline`).
+
+    A committed `cache/recordings/<name>.jsonl` is imported into the store on first use."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -160,6 +163,8 @@ def build_lm(config: LMConfig, *, engine: IdentifiedEngine | None = None) -> dsp
     key_env = config.api_key_env or getattr(inner, "api_key_env", None)
     secrets = [os.environ.get(key_env)] if key_env else []
     recorder = RecordingEngine(inner, config.recorder.store_path(), mode, secrets=secrets)
+    if mode is not RecorderMode.OFF:
+        import_committed(recorder.store, config.recorder.name)
     logger.info(
         "LM %s/%s recorded in %s (mode %s)",
         config.kind,

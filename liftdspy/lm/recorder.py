@@ -67,7 +67,7 @@ _URL_CREDENTIALS = re.compile(r"://[^/@\s]+@")
 
 class RecorderMode(StrEnum):
     """off: pass through. record: always call and store. replay: stored answer, else call and store.
-    offline: stored answer, else `RecordingMissError` (CI)."""
+    offline: stored answer, else `RecordingMissError` (the test suite's default)."""
 
     OFF = "off"
     RECORD = "record"
@@ -76,7 +76,7 @@ class RecorderMode(StrEnum):
 
 
 def effective_mode(mode: RecorderMode | str) -> RecorderMode:
-    """`mode`, unless the environment variable LIFTDSPY_RECORDER names another (CI: `offline`)."""
+    """`mode`, unless env LIFTDSPY_RECORDER names another (the test suite sets `offline`)."""
     override = os.environ.get(RECORDER_MODE_ENV)
     if not override:
         return RecorderMode(mode)

@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from liftdspy.errors import LiftdspyError
+
 if TYPE_CHECKING:
     import numpy as np
     import xgrammar
@@ -47,7 +49,7 @@ class GrammarSpec(BaseModel):
     source: str = ""
 
 
-class GrammarError(ValueError):
+class GrammarError(LiftdspyError, ValueError):
     """A grammar or schema in a request cannot be compiled."""
 
 

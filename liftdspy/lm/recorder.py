@@ -44,6 +44,7 @@ from dspy.utils.callback import BaseCallback
 from dspy.utils.exceptions import LMConfigurationError, LMNotConfiguredError
 from pydantic import BaseModel
 
+from liftdspy.errors import LiftdspyError
 from liftdspy.lm.store import (
     RecordedCall,
     RecordingStore,
@@ -85,13 +86,13 @@ def effective_mode(mode: RecorderMode | str) -> RecorderMode:
         raise ValueError(f"{RECORDER_MODE_ENV}={override!r} is not one of: {choices}") from None
 
 
-class RecordingMissError(LMNotConfiguredError):
+class RecordingMissError(LiftdspyError, LMNotConfiguredError):
     """Offline mode found no recording for a call. An LMError, so DSPy re-raises it unchanged."""
 
     default_code = "recording_miss"
 
 
-class RecordingSecretError(LMConfigurationError):
+class RecordingSecretError(LiftdspyError, LMConfigurationError):
     """An identity or entry would have put a credential in the recordings (nothing is written)."""
 
     default_code = "recording_secret"

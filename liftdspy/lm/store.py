@@ -20,16 +20,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import diskcache
-
-# DSPy's own response cache (dspy.clients.call_result) round-trips lm15 objects with these vendored
-# functions; dspy.lm15 does not re-export them, so this is the one place liftdspy imports them.
-from dspy._vendor.lm15.serde import (
-    request_to_dict,
-    response_from_dict,
-    response_to_dict,
-)
 from dspy.lm15 import Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+# DSPy's own response cache round-trips lm15 objects with these (private, via dspy_compat).
+from liftdspy.dspy_compat import request_to_dict, response_from_dict, response_to_dict
+from liftdspy.errors import LiftdspyError
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +34,7 @@ CACHE_DIR_ENV = "LIFTDSPY_CACHE_DIR"
 _IMPORT_MARK = "import"
 
 
-class RecordingStoreError(ValueError):
+class RecordingStoreError(LiftdspyError, ValueError):
     """A recording file or entry is malformed; the message names the file and line."""
 
 

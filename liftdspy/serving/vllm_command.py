@@ -27,6 +27,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from liftdspy.errors import LiftdspyError
+
 VLLM_VERSION = "0.24.0"
 DEFAULT_MODEL = "Qwen/Qwen2.5-Coder-7B-Instruct"
 
@@ -40,7 +42,7 @@ MODEL_PRESETS: dict[str, tuple[dict[str, object], str]] = {
 }
 
 
-class ServeCommandError(ValueError):
+class ServeCommandError(LiftdspyError, ValueError):
     """The serve command cannot be built as configured (says which setting and what to do)."""
 
 

@@ -235,3 +235,34 @@ def test_worker_processes_give_the_same_results_as_in_process(tmp_path):
     )
     by_cell = {r.cell.id: r.scores for r in one.results}
     assert {r.cell.id: r.scores for r in two.results} == by_cell
+
+
+def test_report_figures_from_the_study_run(tmp_path):
+    config = load_study(write_study(tmp_path))
+    outcome = run_study(prepare_study(config), InProcessExecutor(scripted_factory))
+    from liftdspy.studies.report import build_report, write_report
+
+    report = build_report(config.tracking.uri, "logic")
+    assert report.run_id == outcome.parent_run_id
+    assert [r.arm for r in report.rows] == ["zero-shot", "random-demos", "labeled"]
+    by_arm = {r.arm: r for r in report.rows}
+    assert by_arm["random-demos"].gain is None  # the baseline
+    # The scripted engine answers demo prompts with another function name: both demo arms score
+    # the same, zero-shot differs, so the gains are exact.
+    expected = by_arm["zero-shot"].mean - by_arm["random-demos"].mean
+    assert by_arm["zero-shot"].gain == pytest.approx(expected)
+    assert by_arm["labeled"].gain == pytest.approx(
+        by_arm["labeled"].mean - by_arm["random-demos"].mean
+    )
+    assert report.n_examples == 4 and report.seeds == ["1", "2"]
+    cost = {c.arm: c for c in report.costs}
+    assert cost["zero-shot"].live_calls == 4 and cost["random-demos"].requests == 8
+    assert report.versions["liftdspy"] and report.versions["dspy"]
+    index = write_report(report, tmp_path / "out", log_to_run=True)
+    text = index.read_text()
+    for arm in ("zero-shot", "random-demos", "labeled"):
+        assert arm in text
+    assert text.count("data:image/png;base64,") == 5
+    client = MlflowClient(tracking_uri=config.tracking.uri)
+    logged = {a.path for a in client.list_artifacts(outcome.parent_run_id, "report")}
+    assert "report/index.html" in logged and "report/forest.png" in logged

@@ -21,6 +21,7 @@ from liftdspy.cli import (
     modal_cmd,
     run_cmd,
     sandbox_cmd,
+    study_cmd,
     ui_cmd,
 )
 from liftdspy.errors import LiftdspyError
@@ -54,6 +55,7 @@ app.add_typer(sandbox_cmd.app, name="sandbox", help="Run code against tests in t
 app.add_typer(lm_cmd.app, name="lm", help="Talk to the configured language models.")
 app.add_typer(cache_cmd.app, name="cache", help="Inspect and move recorded LM responses.")
 app.add_typer(modal_cmd.app, name="modal", help="Deploy and reach the vLLM server on Modal.")
+app.add_typer(study_cmd.app, name="study", help="Studies: arms x seeds with honest statistics.")
 app.command(name="run")(run_cmd.run)
 app.command(name="compare")(compare_cmd.compare)
 app.command(name="export")(export_cmd.export)

@@ -16,10 +16,11 @@ from dspy.lm15 import Request, Response
 from dspy.utils.exceptions import LMConfigurationError
 from pydantic import BaseModel
 
+from liftdspy.errors import LiftdspyError
 from liftdspy.lm.recorder import IdentifiedEngine
 
 
-class BudgetExhaustedError(LMConfigurationError):
+class BudgetExhaustedError(LiftdspyError, LMConfigurationError):
     """The study's LM budget (`budget.max_lm_calls` / `budget.max_output_tokens`) is spent."""
 
     default_code = "study_budget"

@@ -182,6 +182,8 @@ def run_cell(task: CellTask, engine_factory: EngineFactory | None = None) -> Cel
 
         if mlflow.active_run() is not None:  # a fixed cell stopped mid-way
             mlflow.end_run("FAILED")
+    if lms:
+        result.lm_identity = recorder_of(lms[0]).identity()
     if lms and result.status != "finished":
         result.cost = _cost(recorder_of(lms[0]).stats(), None, time.perf_counter() - started)
     result.run_id = run_ids[0] if run_ids else None

@@ -7,11 +7,12 @@ import re
 import unicodedata
 
 from liftdspy.datasets import LabelledTask
+from liftdspy.errors import LiftdspyError
 
 _SPACE = re.compile(r"\s+")
 
 
-class LeakageError(ValueError):
+class LeakageError(LiftdspyError, ValueError):
     """Evaluation examples the program could have seen; the message lists each one."""
 
 

@@ -44,6 +44,9 @@ class CellResult(BaseModel):
     candidates: int = 0
     demo_ids: list[list[str]] = Field(default_factory=list)
     cost: CellCost = Field(default_factory=CellCost)
+    lm_identity: dict[str, str] = Field(
+        default_factory=dict, description="the engine's identity (model file hash, ...)"
+    )
 
     @property
     def mean(self) -> float:

@@ -138,6 +138,18 @@ def prepare_study(config: StudyConfig, *, root: Path | None = None) -> PreparedS
     )
 
 
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {"version.liftdspy": liftdspy.__version__}
+    for package in ("dspy", "optuna", "mlflow", "llama-cpp-python"):
+        try:
+            found[f"version.{package}"] = version(package)
+        except PackageNotFoundError:
+            found[f"version.{package}"] = "not installed"
+    return found
+
+
 def _start_parent(prepared: PreparedStudy, client: MlflowClient) -> str:
     config = prepared.config
     if prepared.parent_run_id is not None:
@@ -163,7 +175,7 @@ def _start_parent(prepared: PreparedStudy, client: MlflowClient) -> str:
         params[f"arm.{arm.name}"] = arm.kind
     params["seeds"] = ",".join(str(s) for s in config.seeds)
     params["lms"] = ",".join(config.named_lms())
-    params["version.liftdspy"] = liftdspy.__version__
+    params.update(_versions())
     for key, value in params.items():
         client.log_param(run_id, key, value)
     client.log_dict(run_id, config.model_dump(mode="json"), "study/config.json")

@@ -16,6 +16,7 @@ from mlflow.entities import Run, ViewType
 from mlflow.tracking import MlflowClient
 from pydantic import ValidationError
 
+from liftdspy.errors import LiftdspyError
 from liftdspy.studies.cell_runner import CELL_HASH_TAG, CELL_TAG, STATUS_TAG, STUDY_TAG
 from liftdspy.studies.results import CELL_ARTIFACT, CellResult
 
@@ -26,7 +27,7 @@ STUDY_ROLE = "study"
 HASH_TAG = "liftdspy.study.hash"
 
 
-class StudyLookupError(LookupError):
+class StudyLookupError(LiftdspyError, LookupError):
     """No study run by that name or id in the tracking store."""
 
 

@@ -37,7 +37,11 @@ GOOD_IR = {
 
 class ScriptedStudyEngine:
     """Test-only engine: answers every NL->IR request with the same IR, but with more
-    parameters when the request carries demos (assistant turns), so demo arms score apart."""
+    parameters when the request carries demos (assistant turns), so demo arms score apart.
+    Like the embedded engine it takes a JSON-schema response format, so DSPy sends one."""
+
+    supports_response_schema = True
+    supported_params = frozenset({"temperature", "max_tokens", "response_format"})
 
     def __init__(self) -> None:
         self.calls = 0
@@ -266,3 +270,22 @@ def test_report_figures_from_the_study_run(tmp_path):
     client = MlflowClient(tracking_uri=config.tracking.uri)
     logged = {a.path for a in client.list_artifacts(outcome.parent_run_id, "report")}
     assert "report/index.html" in logged and "report/forest.png" in logged
+
+
+def test_export_parity_sends_the_same_requests_as_dspy(tmp_path):
+    """The best arm's prompt pack, run by liftdspy.runtime, sends byte-identical requests to the
+    ones DSPy sends for the same examples (so every runtime call replays DSPy's recording)."""
+    config = load_study(write_study(tmp_path))
+    prepared = prepare_study(config)
+    run_study(prepared, InProcessExecutor(scripted_factory))
+    from liftdspy.studies.parity import run_study_parity
+    from liftdspy.studies.report import build_report
+
+    before = live_calls()
+    parity = run_study_parity(prepared, scripted_factory)
+    assert parity is not None and parity.requests == 4
+    assert parity.identical_requests == 4
+    assert parity.runtime_scores == parity.dspy_scores
+    assert live_calls() == before  # every call replayed
+    report = build_report(config.tracking.uri, "logic")
+    assert report.parity is not None and report.parity.difference == 0.0

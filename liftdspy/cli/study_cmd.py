@@ -105,7 +105,16 @@ def run(
         out.print(f"[yellow]not run / not finished: {', '.join(outcome.not_run)}[/yellow]")
     from liftdspy.studies.report import build_report, write_report
 
-    report = build_report(config.tracking.uri, outcome.parent_run_id, parity=config.parity.enabled)
+    if config.parity.enabled and not outcome.not_run:
+        from liftdspy.studies.parity import run_study_parity
+
+        parity = run_study_parity(prepared)
+        if parity is not None:
+            console.print(
+                f"export parity ({parity.arm}): {parity.identical_requests}/{parity.requests} "
+                "runtime requests identical to DSPy's"
+            )
+    report = build_report(config.tracking.uri, outcome.parent_run_id)
     out.print(summary_table(report))
     if report.mde_sentence:
         out.print(report.mde_sentence)

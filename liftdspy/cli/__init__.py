@@ -16,6 +16,7 @@ from liftdspy.cli import (
     cache_cmd,
     compare_cmd,
     datasets_cmd,
+    evaluate_cmd,
     export_cmd,
     lm_cmd,
     modal_cmd,
@@ -57,6 +58,7 @@ app.add_typer(cache_cmd.app, name="cache", help="Inspect and move recorded LM re
 app.add_typer(modal_cmd.app, name="modal", help="Deploy and reach the vLLM server on Modal.")
 app.add_typer(study_cmd.app, name="study", help="Studies: arms x seeds with honest statistics.")
 app.command(name="run")(run_cmd.run)
+app.command(name="evaluate")(evaluate_cmd.evaluate)
 app.command(name="compare")(compare_cmd.compare)
 app.command(name="export")(export_cmd.export)
 app.command(name="ui")(ui_cmd.ui)

@@ -34,21 +34,21 @@ class Cell(BaseModel):
 
 
 def expand_cells(study: StudyConfig) -> list[Cell]:
-    """Fixed arms first (zero-shot before random-demos), then optimizer arms, in config order:
-    an optimizer cell's baseline evaluation then replays the zero-shot cell's calls."""
-    order = sorted(
-        range(len(study.arms)),
-        key=lambda i: (
-            {"zero-shot": 0, "random-demos": 1}.get(study.arms[i].fixed or "", 2),
-            i,
-        ),
-    )
+    """Fixed arms first (zero-shot before random-demos): an optimizer cell's baseline evaluation
+    then replays the zero-shot cell's calls. Optimizer arms follow seed by seed (every arm's
+    first seed before any arm's second), so a study stopped early has every arm at least once."""
     cells: list[Cell] = []
+    fixed = sorted(
+        (a for a in study.arms if a.fixed is not None),
+        key=lambda a: {"zero-shot": 0, "random-demos": 1}[a.fixed or "random-demos"],
+    )
+    optimizers = [a for a in study.arms if a.fixed is None]
     for lm_name in study.named_lms():
-        for i in order:
-            arm = study.arms[i]
+        for arm in fixed:
             seeds: list[int | None] = list(study.seeds) if arm.seeded else [None]
             cells.extend(Cell(arm=arm.name, seed=seed, lm=lm_name) for seed in seeds)
+        for seed in study.seeds:
+            cells.extend(Cell(arm=arm.name, seed=seed, lm=lm_name) for arm in optimizers)
     return cells
 
 

@@ -93,22 +93,40 @@ class ProcessPoolCellExecutor(_Pool):
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _ray_cell(task_json: str) -> str:
+def import_factory(path: str | None) -> EngineFactory | None:
+    """`module:function` -> the function (an engine factory importable on every worker)."""
+    if not path:
+        return None
+    import importlib
+
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def _ray_cell(task_json: str, engine_factory: str | None = None) -> str:
     """The Ray task: JSON in, JSON out (no pickled pydantic classes across versions)."""
-    result = run_cell(CellTask.model_validate_json(task_json))
+    result = run_cell(CellTask.model_validate_json(task_json), import_factory(engine_factory))
     return result.model_dump_json()
 
 
 class RayCellExecutor(_Pool):
     """Each cell is a Ray task (`num_cpus` each) on the cluster at `address`."""
 
-    def __init__(self, address: str, *, slots: int = 2, num_cpus: float = 1.0):
+    def __init__(
+        self,
+        address: str,
+        *,
+        slots: int = 2,
+        num_cpus: float = 1.0,
+        engine_factory: str | None = None,
+    ):
         try:
             import ray
         except ImportError as exc:
             raise ImportError("--ray needs Ray: pip install -e '.[ray]' (the `ray` extra)") from exc
         self.ray = ray
         self.slots = slots
+        self.engine_factory = engine_factory
         env = {name: os.environ[name] for name in FORWARDED_ENV if os.environ.get(name)}
         ray.init(
             address=address,
@@ -120,7 +138,7 @@ class RayCellExecutor(_Pool):
         self.remote = ray.remote(num_cpus=num_cpus, max_retries=0)(_ray_cell)
 
     def _submit(self, task: CellTask) -> Future:
-        ref = self.remote.remote(task.model_dump_json())
+        ref = self.remote.remote(task.model_dump_json(), self.engine_factory)
         future: Future = ref.future()
         wrapped: Future = Future()
 

@@ -20,7 +20,7 @@ import dspy
 from dspy.lm15 import Config, Message, Request, Response
 from pydantic import BaseModel, Field
 
-from liftdspy.experiments.evaluation import FATAL_LM_ERRORS, evaluate_program
+from liftdspy.experiments.evaluation import FATAL_LM_ERRORS, EvaluationReport, evaluate_program
 from liftdspy.lm.config import LMConfig, build_engine, build_lm, recorder_of
 from liftdspy.lm.recorder import IdentifiedEngine
 from liftdspy.lm.store import canonical_json, request_json
@@ -118,6 +118,7 @@ class ParityScores(BaseModel):
     identical_requests: int
     requests: int
     errors: list[str] = Field(default_factory=list)
+    dspy_report: EvaluationReport | None = Field(None, exclude=True)
 
 
 def runtime_prediction(runtime, program_name: str, example: dspy.Example) -> dspy.Prediction:
@@ -185,6 +186,7 @@ def score_parity(
         identical_requests=identical,
         requests=len(log.digests),
         errors=errors,
+        dspy_report=report,
     )
 
 

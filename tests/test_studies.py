@@ -207,8 +207,19 @@ def test_leakage_guard_fails_before_any_lm_call(tmp_path):
         tmp_path,
         dataset={"paths": [str(ROOT / "datasets" / "core")], "eval_split": "dev", "max_eval": 3},
     )
-    with pytest.raises(LeakageError, match=r"also in the val split \(same id\)"):
-        prepare_study(load_study(same_split))
+    with pytest.raises(StudyConfigError, match=r"eval_split 'dev' is also the val_split"):
+        load_study(same_split)
+    from liftdspy.datasets import load_tasks
+    from liftdspy.studies.leakage import find_leaks
+
+    tasks = load_tasks([ROOT / "datasets" / "core"])
+    train = [t for t in tasks if t.split == "train"][:3]
+    assert find_leaks(train[:1], {"train": train}, {}) == [
+        f"eval example {train[0].id!r} is also in the train split (same id)"
+    ]
+    assert find_leaks(train[:1], {}, {"random-demos/seed=0": [train[0].id]}) == [
+        f"eval example {train[0].id!r} is a demo of random-demos/seed=0"
+    ]
     # Same prompt text under another id, differing only in case and spacing.
     data_dir = tmp_path / "data"
     data_dir.mkdir()

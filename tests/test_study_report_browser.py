@@ -60,7 +60,7 @@ def test_report_page_shows_every_plot_and_arm(tmp_path, monkeypatch):
             body = page.inner_text("body")
             for arm in ("zero-shot", "random-demos", "labeled"):
                 assert arm in body
-            assert "you can detect a gain" in page.inner_text("#mde")
+            assert "with 4 tasks × 2 seeds" in page.inner_text("#mde")
             page.screenshot(path=str(screenshot), full_page=True)
         finally:
             browser.close()

@@ -215,7 +215,11 @@ def build_report(tracking_uri: str | None, study: str, **_: Any) -> StudyReport:
                 wall_seconds=round(sum(r.cost.wall_seconds for r in mine), 2),
             )
         )
-    sentences = [c.mde_sentence for c in stats.comparisons if c.mde_sentence]
+    # The MDE of the comparisons with a measured variance (the largest: the honest one).
+    measured = [c for c in stats.comparisons if c.mde.mde is not None]
+    sentences = [max(measured, key=lambda c: c.mde.mde).mde_sentence] if measured else [
+        c.mde_sentence for c in stats.comparisons if c.mde_sentence
+    ]
     versions = {
         k.removeprefix("version."): v for k, v in params.items() if k.startswith("version.")
     }
@@ -231,7 +235,7 @@ def build_report(tracking_uri: str | None, study: str, **_: Any) -> StudyReport:
         n_examples=len(table.examples),
         seeds=sorted({str(r.cell.seed) for r in results if r.cell.seed is not None}),
         rows=rows,
-        mde_sentence=max(sentences, key=len) if sentences else "",
+        mde_sentence=sentences[0] if sentences else "",
         statistics=stats,
         costs=costs,
         cells=sorted(results, key=lambda r: r.cell.id),

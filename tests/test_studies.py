@@ -300,3 +300,20 @@ def test_export_parity_sends_the_same_requests_as_dspy(tmp_path):
     assert live_calls() == before  # every call replayed
     report = build_report(config.tracking.uri, "logic")
     assert report.parity is not None and report.parity.difference == 0.0
+
+
+def test_cli_prints_the_plan_before_any_lm_call_and_names_bad_keys(tmp_path):
+    from typer.testing import CliRunner
+
+    from liftdspy.cli import app
+
+    path = write_study(tmp_path)
+    result = CliRunner().invoke(app, ["study", "run", str(path), "--plan"])
+    assert result.exit_code == 0, result.output
+    assert "plan (5 cells to run)" in result.output
+    for arm in ("zero-shot", "random-demos", "labeled"):
+        assert arm in result.output
+    bad = CliRunner().invoke(app, ["study", "run", str(path), "--set", "arms.0.fixd=zero-shot"])
+    assert bad.exit_code == 1
+    assert "arms.0.fixd" in bad.output
+    assert live_calls() == 0

@@ -105,7 +105,7 @@ def run(
         out.print(f"[yellow]not run / not finished: {', '.join(outcome.not_run)}[/yellow]")
     from liftdspy.studies.report import build_report, write_report
 
-    if config.parity.enabled and not outcome.not_run:
+    if config.parity.enabled and any(r.status == "finished" for r in outcome.results):
         from liftdspy.studies.parity import run_study_parity
 
         parity = run_study_parity(prepared)

@@ -23,7 +23,12 @@ from pydantic import BaseModel, Field
 from liftdspy.stats import ScoreTable, SelectionRecord, StudyStatistics, analyze_study
 from liftdspy.studies.cells import absolute_tracking_uri
 from liftdspy.studies.results import CellResult, ParityResult
-from liftdspy.studies.tracking import cell_runs, load_cell_result, resolve_study_run
+from liftdspy.studies.tracking import (
+    StudyLookupError,
+    cell_runs,
+    load_cell_result,
+    resolve_study_run,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -166,7 +171,7 @@ def build_report(tracking_uri: str | None, study: str, **_: Any) -> StudyReport:
     baseline = params.get("baseline", "random-demos")
     results, not_finished = _latest_results(client, parent)
     if not results:
-        raise ValueError(f"study run {parent.info.run_id}: no finished cell to report on")
+        raise StudyLookupError(f"study run {parent.info.run_id}: no finished cell to report on")
     table = _score_table(results)
     selections = [
         SelectionRecord(
@@ -217,9 +222,11 @@ def build_report(tracking_uri: str | None, study: str, **_: Any) -> StudyReport:
         )
     # The MDE of the comparisons with a measured variance (the largest: the honest one).
     measured = [c for c in stats.comparisons if c.mde.mde is not None]
-    sentences = [max(measured, key=lambda c: c.mde.mde).mde_sentence] if measured else [
-        c.mde_sentence for c in stats.comparisons if c.mde_sentence
-    ]
+    sentences = (
+        [max(measured, key=lambda c: c.mde.mde).mde_sentence]
+        if measured
+        else [c.mde_sentence for c in stats.comparisons if c.mde_sentence]
+    )
     versions = {
         k.removeprefix("version."): v for k, v in params.items() if k.startswith("version.")
     }

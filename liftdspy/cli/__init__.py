@@ -16,6 +16,7 @@ from liftdspy.cli import (
     cache_cmd,
     compare_cmd,
     datasets_cmd,
+    evaluate_cmd,
     export_cmd,
     lm_cmd,
     modal_cmd,
@@ -23,6 +24,7 @@ from liftdspy.cli import (
     sandbox_cmd,
     serve_cmd,
     server_cmd,
+    study_cmd,
     ui_cmd,
 )
 from liftdspy.errors import LiftdspyError
@@ -58,7 +60,9 @@ app.add_typer(cache_cmd.app, name="cache", help="Inspect and move recorded LM re
 app.add_typer(modal_cmd.app, name="modal", help="Deploy and reach the vLLM server on Modal.")
 app.add_typer(serve_cmd.app, name="serve", help="Serve a model locally (vLLM, OpenAI API).")
 app.command(name="server")(server_cmd.server)
+app.add_typer(study_cmd.app, name="study", help="Studies: arms x seeds with honest statistics.")
 app.command(name="run")(run_cmd.run)
+app.command(name="evaluate")(evaluate_cmd.evaluate)
 app.command(name="compare")(compare_cmd.compare)
 app.command(name="export")(export_cmd.export)
 app.command(name="ui")(ui_cmd.ui)

@@ -184,11 +184,14 @@ def run_experiment(
     progress: Progress | None = None,
     on_run_started: Callable[[str], None] | None = None,
     lm_factory: Callable[[LMConfig], dspy.LM] | None = None,
+    parent_run_id: str | None = None,
+    tags: dict[str, str] | None = None,
 ) -> ExperimentOutcome:
     """Evaluate the unoptimized program, compile it, evaluate the compiled program, and record
     everything in MLflow. Everything that can be checked without an LM is checked first.
 
     `lm_factory` builds each LM from its config (default `build_lm`: engine + recorder).
+    `parent_run_id` nests the run under another (a study's cells) and `tags` are added to it.
     """
     import mlflow
 
@@ -236,7 +239,10 @@ def run_experiment(
         mlflow.dspy.autolog(log_traces=True, log_compiles=False, log_evals=False, silent=True)
     wall: dict[str, float] = {}
     run_name = f"{config.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    with mlflow.start_run(run_name=run_name) as run, tempfile.TemporaryDirectory() as tmp_dir:
+    with (
+        mlflow.start_run(run_name=run_name, parent_run_id=parent_run_id, tags=tags) as run,
+        tempfile.TemporaryDirectory() as tmp_dir,
+    ):
         tmp = Path(tmp_dir)
         if on_run_started:
             on_run_started(run.info.run_id)

@@ -1,0 +1,268 @@
+"""Run one study cell: an ordinary experiment (optimizer arms, `run_experiment`) or a fixed
+program's evaluation (zero-shot, random-demos), as an MLflow run nested under the study run.
+
+`run_cell` is what every executor calls (in-process, in a worker process, as a Ray task). It
+takes and returns plain pydantic data, so it pickles; the LM engine is built inside the worker
+(the embedded model is loaded once per process).
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import dspy
+from pydantic import BaseModel, ConfigDict
+
+import liftdspy
+from liftdspy.experiments.config import ExperimentConfig
+from liftdspy.experiments.evaluation import EvaluationReport, evaluate_program
+from liftdspy.experiments.examples import to_examples
+from liftdspy.experiments.metric_factory import make_metric
+from liftdspy.experiments.runner import Progress, run_experiment, select_tasks
+from liftdspy.lm.config import LMConfig, build_engine, build_lm, recorder_of
+from liftdspy.lm.recorder import IdentifiedEngine, RecorderStats
+from liftdspy.studies.budget import Allowance, BudgetedEngine, BudgetExhaustedError
+from liftdspy.studies.cells import Cell, experiment_config
+from liftdspy.studies.config import StudyConfig
+from liftdspy.studies.fixed_arms import fixed_demo_ids, fixed_program
+from liftdspy.studies.results import CELL_ARTIFACT, CellCost, CellResult
+from liftdspy.tracking import configure_tracking, flatten_params
+
+logger = logging.getLogger(__name__)
+
+EngineFactory = Callable[[LMConfig], IdentifiedEngine]
+
+STUDY_TAG = "liftdspy.study"
+CELL_TAG = "liftdspy.study.cell"
+CELL_HASH_TAG = "liftdspy.study.cell_hash"
+STATUS_TAG = "liftdspy.study.status"
+
+
+class CellTask(BaseModel):
+    """Everything a worker needs to run one cell."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    study: StudyConfig
+    cell: Cell
+    cell_hash: str
+    root: Path
+    parent_run_id: str
+    allowance: Allowance = Allowance()
+
+
+def cell_tags(task: CellTask) -> dict[str, str]:
+    cell = task.cell
+    return {
+        STUDY_TAG: task.study.name,
+        CELL_TAG: cell.id,
+        CELL_HASH_TAG: task.cell_hash,
+        "liftdspy.study.arm": cell.arm,
+        "liftdspy.study.seed": "any" if cell.seed is None else str(cell.seed),
+        "liftdspy.study.lm": cell.lm,
+        "liftdspy.study.arm_kind": task.study.arm(cell.arm).kind,
+    }
+
+
+class _CostProbe(Progress):
+    """Snapshots the recorder's counters when the compile phase starts (after the baseline)."""
+
+    def __init__(self, lms: list[dspy.LM]):
+        self.lms = lms
+        self.at_compile: RecorderStats | None = None
+
+    def phase(self, name: str, total: int | None) -> None:
+        if name == "compile" and self.lms:
+            self.at_compile = recorder_of(self.lms[0]).stats()
+
+
+def _cost(now: RecorderStats, before: RecorderStats | None, wall: float) -> CellCost:
+    before = before or RecorderStats(mode=now.mode)
+
+    def d(name: str) -> float:
+        return getattr(now, name) - getattr(before, name)
+
+    live_in, live_out = d("live_input_tokens"), d("live_output_tokens")
+    return CellCost(
+        requests=int(d("calls") + d("hits")),
+        live_calls=int(d("calls")),
+        replayed=int(d("hits")),
+        input_tokens=int(live_in + d("replayed_input_tokens")),
+        output_tokens=int(live_out + d("replayed_output_tokens")),
+        live_output_tokens=int(live_out),
+        lm_seconds=round(d("live_seconds") + d("saved_seconds"), 3),
+        wall_seconds=round(wall, 3),
+    )
+
+
+def _selected_val_score(tracking_uri: str, run_id: str) -> tuple[float | None, int]:
+    """The best full-evaluation candidate score among the run's candidate child runs (the one
+    MIPROv2 / COPRO / random search select), and the number of candidates."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    run = client.get_run(run_id)
+    children = client.search_runs([run.info.experiment_id], f"tags.mlflow.parentRunId = '{run_id}'")
+    scores = [
+        c.data.metrics["candidate_score"]
+        for c in children
+        if "candidate_score" in c.data.metrics
+        and c.data.params.get("candidate.full_eval", "True") == "True"
+    ]
+    return (max(scores) if scores else None), len(children)
+
+
+def _finish(tracking_uri: str, result: CellResult) -> CellResult:
+    from mlflow.tracking import MlflowClient
+
+    if result.run_id:
+        client = MlflowClient(tracking_uri=tracking_uri)
+        client.log_text(result.run_id, result.model_dump_json(indent=2), CELL_ARTIFACT)
+        client.set_tag(result.run_id, STATUS_TAG, result.status)
+    return result
+
+
+def run_cell(task: CellTask, engine_factory: EngineFactory | None = None) -> CellResult:
+    """Run the cell and record it; a failure is returned as a result (status and error)."""
+    engine_factory = engine_factory or build_engine
+    config = experiment_config(task.study, task.cell, task.root)
+    spent = {"lm_calls": 0, "output_tokens": 0}
+    lms: list[dspy.LM] = []
+
+    def lm_factory(lm_config: LMConfig) -> dspy.LM:
+        engine = BudgetedEngine(engine_factory(lm_config), task.allowance, spent)
+        lm = build_lm(lm_config, engine=engine)
+        lms.append(lm)
+        return lm
+
+    run_ids: list[str] = []
+    started = time.perf_counter()
+    result = CellResult(cell=task.cell, cell_hash=task.cell_hash, status="failed")
+    arm = task.study.arm(task.cell.arm)
+    try:
+        if arm.fixed is None:
+            probe = _CostProbe(lms)
+            outcome = run_experiment(
+                config,
+                progress=probe,
+                on_run_started=run_ids.append,
+                lm_factory=lm_factory,
+                parent_run_id=task.parent_run_id,
+                tags=cell_tags(task),
+            )
+            selected, candidates = _selected_val_score(config.tracking.uri, outcome.run_id)
+            report = outcome.optimized
+            result.selected_val_score = selected
+            result.candidates = candidates
+            cost = _cost(
+                recorder_of(lms[0]).stats(), probe.at_compile, time.perf_counter() - started
+            )
+        else:
+            report, demo_ids = _run_fixed(task, config, lm_factory, run_ids)
+            result.demo_ids = demo_ids
+            cost = _cost(recorder_of(lms[0]).stats(), None, time.perf_counter() - started)
+        result.status = "finished"
+        result.eval_ids = [r.id for r in report.results]
+        result.scores = report.scores()
+        result.components = report.components
+        result.cost = cost
+    except BudgetExhaustedError as exc:
+        result.status, result.error = "budget", str(exc)
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # a failed cell is reported; the study goes on with the others
+        logger.exception("cell %s failed", task.cell.id)
+        result.error = f"{type(exc).__name__}: {exc}"
+    finally:
+        import mlflow
+
+        if mlflow.active_run() is not None:  # a fixed cell stopped mid-way
+            mlflow.end_run("FAILED")
+    if lms:
+        result.lm_identity = recorder_of(lms[0]).identity()
+    if lms and result.status != "finished":
+        result.cost = _cost(recorder_of(lms[0]).stats(), None, time.perf_counter() - started)
+    result.run_id = run_ids[0] if run_ids else None
+    return _finish(config.tracking.uri or "", result)
+
+
+def _run_fixed(
+    task: CellTask,
+    config: ExperimentConfig,
+    lm_factory: Callable[[LMConfig], dspy.LM],
+    run_ids: list[str],
+) -> tuple[EvaluationReport, list[list[str]]]:
+    """A fixed arm: build its program, evaluate it on the eval split, log it like an experiment
+    run (params, scores, per-example table, program.json and the export)."""
+    import mlflow
+
+    from liftdspy.export import write_export
+
+    study, cell = task.study, task.cell
+    arm = study.arm(cell.arm)
+    splits = select_tasks(config)
+    trainset = to_examples(splits.train, config.program.name)
+    evalset = to_examples(splits.eval, config.program.name)
+    metric = make_metric(config.metric)
+    program = fixed_program(study, arm, cell.seed, splits.train, trainset)
+    demo_ids = fixed_demo_ids(study, arm, cell.seed, splits.train)
+    lm = lm_factory(config.lm)
+    configure_tracking(config.tracking.uri, config.tracking.experiment)
+    run_name = f"{config.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    with (
+        mlflow.start_run(
+            run_name=run_name, parent_run_id=task.parent_run_id, tags=cell_tags(task)
+        ) as run,
+        tempfile.TemporaryDirectory() as tmp_dir,
+    ):
+        run_ids.append(run.info.run_id)
+        params = flatten_params(config.model_dump(mode="json"))
+        params.pop("optimizer.preset", None)
+        params.update(
+            {
+                "arm.fixed": arm.fixed or "",
+                "arm.k": str(arm.k) if arm.fixed == "random-demos" else "0",
+                "data.train_size": str(len(splits.train)),
+                "data.val_size": str(len(splits.val)),
+                "data.eval_size": str(len(evalset)),
+                "version.liftdspy": liftdspy.__version__,
+                "version.dspy": dspy.__version__,
+            }
+        )
+        mlflow.log_params(params)
+        mlflow.set_tags(
+            {
+                "liftdspy.role": "experiment",
+                "liftdspy.experiment": config.name,
+                "liftdspy.program": config.program.name,
+                "liftdspy.optimizer": arm.fixed or "",
+                "liftdspy.eval_ids": ",".join(t.id for t in splits.eval)[:5000],
+            }
+        )
+        mlflow.log_dict(config.model_dump(mode="json"), "config/resolved.json")
+        mlflow.log_dict({"demo_ids": demo_ids}, "study/demos.json")
+        with dspy.context(lm=lm, adapter=dspy.JSONAdapter()):
+            report = evaluate_program(
+                program, evalset, metric, label="optimized", threads=config.num_threads
+            )
+        mlflow.log_metrics(
+            {
+                "optimized_score": report.score.mean,
+                "optimized_score_ci_low": report.score.low,
+                "optimized_score_ci_high": report.score.high,
+                "optimized_seconds": report.seconds,
+            }
+            | {f"optimized.{k}": v for k, v in report.components.items()}
+        )
+        mlflow.log_table(data=report.table(), artifact_file="results/optimized.json")
+        mlflow.log_dict(report.model_dump(mode="json"), "reports/optimized.json")
+        tmp = Path(tmp_dir)
+        program.save(str(tmp / "program.json"))
+        mlflow.log_artifact(str(tmp / "program.json"), "program")
+        write_export(program, tmp / "export", lm_config=config.lm)
+        mlflow.log_artifacts(str(tmp / "export"), "export")
+    return report, demo_ids

@@ -1,0 +1,170 @@
+"""Study configs (`studies/NAME.yaml`): one dataset, one program, arms x seeds (x LMs).
+
+An arm is an optimizer preset with overrides (`preset: mipro-small`), or a fixed program:
+`fixed: zero-shot` (the unoptimized program) or `fixed: random-demos` (k labelled demos drawn
+from the train split with the seed). Every key is validated before any LM call; an error names
+the file and the dotted key, like experiment configs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from liftdspy.experiments.config import (
+    DEFAULT_METRIC,
+    ConfigError,
+    DatasetConfig,
+    MetricConfig,
+    ProgramConfig,
+    TrackingConfig,
+    apply_overrides,
+)
+from liftdspy.lm.config import LMConfig
+from liftdspy.validation_errors import validation_problems
+
+STUDY_VERSION = 1
+FixedArm = Literal["zero-shot", "random-demos"]
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ArmConfig(_Section):
+    """One arm: `preset` (+ `init`/`compile` overrides) or `fixed` (+ `k` for random-demos)."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    preset: str | None = None
+    init: dict[str, Any] = Field(default_factory=dict, description="overrides of preset.init")
+    compile: dict[str, Any] = Field(default_factory=dict, description="overrides of preset.compile")
+    fixed: FixedArm | None = None
+    k: int = Field(3, ge=1, le=16, description="random-demos: labelled demos per predictor")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ArmConfig:
+        if (self.preset is None) == (self.fixed is None):
+            raise ValueError("give exactly one of `preset` (an optimizer) or `fixed`")
+        if self.fixed is not None and (self.init or self.compile):
+            raise ValueError("init/compile overrides belong to optimizer arms, not fixed ones")
+        return self
+
+    @property
+    def seeded(self) -> bool:
+        """Whether the arm's result depends on the seed (zero-shot does not: it runs once)."""
+        return self.fixed != "zero-shot"
+
+    @property
+    def kind(self) -> str:
+        return self.fixed or f"optimizer:{self.preset}"
+
+
+class BudgetConfig(_Section):
+    """Stop the study once this many live LM calls / output tokens were spent (replays are free).
+    Checked before each cell starts and inside each cell (a cell past the budget stops)."""
+
+    max_lm_calls: int | None = Field(None, gt=0)
+    max_output_tokens: int | None = Field(None, gt=0)
+
+
+class ParityConfig(_Section):
+    """Score the best arm's exported prompt pack through `liftdspy.runtime` (no DSPy)."""
+
+    enabled: bool = True
+
+
+class StudyConfig(_Section):
+    version: Literal[1] = STUDY_VERSION
+    name: str = Field(pattern=NAME_PATTERN)
+    description: str = ""
+    dataset: DatasetConfig
+    program: ProgramConfig = Field(default_factory=ProgramConfig)
+    lm: LMConfig | None = None
+    lms: dict[str, LMConfig] = Field(
+        default_factory=dict, description="several LMs by name (instead of `lm`)"
+    )
+    reflection_lm: LMConfig | None = None
+    arms: list[ArmConfig] = Field(min_length=1)
+    seeds: list[int] = Field(min_length=1)
+    baseline: str = Field("random-demos", description="the arm every other arm is compared with")
+    metric: MetricConfig = Field(default_factory=MetricConfig)
+    num_threads: int = Field(1, ge=1, le=64)
+    budget: BudgetConfig = Field(default_factory=BudgetConfig)
+    parity: ParityConfig = Field(default_factory=ParityConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+
+    @model_validator(mode="after")
+    def _check(self) -> StudyConfig:
+        if (self.lm is None) == (not self.lms):
+            raise ValueError("give exactly one of `lm` (one model) or `lms` (several, by name)")
+        for name in self.lms:
+            if not _valid_name(name):
+                raise ValueError(f"lms.{name}: LM names use letters, digits, '_', '.', '-'")
+        names = [arm.name for arm in self.arms]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"arms: duplicate arm names {duplicates}")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError("seeds: duplicate seeds")
+        if self.baseline not in names:
+            raise ValueError(f"baseline: {self.baseline!r} is not an arm; arms are {names}")
+        if self.metric.name is None:
+            self.metric.name = DEFAULT_METRIC[self.program.name]
+        return self
+
+    def arm(self, name: str) -> ArmConfig:
+        for arm in self.arms:
+            if arm.name == name:
+                return arm
+        raise KeyError(name)
+
+    def named_lms(self) -> dict[str, LMConfig]:
+        return dict(self.lms) if self.lms else {"default": self.lm}  # type: ignore[dict-item]
+
+    def identity_hash(self) -> str:
+        """What decides the cells' results (budget, parity and description excluded): a study
+        re-run with the same identity resumes the same MLflow parent run."""
+        data = self.model_dump(mode="json", exclude={"budget", "description", "parity"})
+        for lm in [data.get("lm"), data.get("reflection_lm"), *data.get("lms", {}).values()]:
+            if lm:
+                lm.pop("recorder", None)  # where calls are recorded does not change them
+        text = json.dumps(data, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _valid_name(name: str) -> bool:
+    import re
+
+    return re.match(NAME_PATTERN, name) is not None
+
+
+class StudyConfigError(ConfigError):
+    """A study config is invalid; the message names the file and the key."""
+
+
+def load_study(path: str | Path, overrides: list[str] | None = None) -> StudyConfig:
+    """Read, override (`--set a.b=v`) and validate a study file."""
+    path = Path(path)
+    if not path.is_file():
+        raise StudyConfigError(f"{path}: no such study config")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise StudyConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise StudyConfigError(f"{path}: expected a mapping at the top level")
+    try:
+        data = apply_overrides(data, overrides or [])
+    except ConfigError as exc:
+        raise StudyConfigError(str(exc)) from None
+    try:
+        return StudyConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = "\n".join(f"  {p}" for p in validation_problems(exc))
+        raise StudyConfigError(f"{path}: invalid study config:\n{problems}") from exc

@@ -1,0 +1,155 @@
+"""Where cells run: in this process, in N worker processes, or as Ray tasks on a cluster.
+
+Every executor calls `run_cell(task)` and yields `CellResult`s as cells finish. Workers build
+their own LM (the embedded model: one per process). Ray workers must reach the same MLflow
+tracking store and the same recording store path (both are absolute in the task).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+
+from liftdspy.studies.cell_runner import CellTask, EngineFactory, run_cell
+from liftdspy.studies.results import CellResult
+
+logger = logging.getLogger(__name__)
+
+# Environment a Ray worker needs to behave like this process (recorder mode, cache dir, ...).
+FORWARDED_ENV = ("LIFTDSPY_RECORDER", "LIFTDSPY_CACHE_DIR", "MLFLOW_TRACKING_URI", "PYTHONPATH")
+
+
+class Executor:
+    """Runs tasks; `submit` order is kept as the start order."""
+
+    slots = 1
+
+    def run(self, tasks: list[CellTask], next_allowance) -> Iterator[CellResult]:
+        """`next_allowance(outstanding, free_slots)` is asked before each start: the budget a
+        new cell may spend, or None to start nothing more (`outstanding`: the allowances of
+        the cells still running)."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class InProcessExecutor(Executor):
+    def __init__(self, engine_factory: EngineFactory | None = None):
+        self.engine_factory = engine_factory
+
+    def run(self, tasks, next_allowance):
+        for task in tasks:
+            allowance = next_allowance([], 1)
+            if allowance is None:
+                return
+            yield run_cell(task.model_copy(update={"allowance": allowance}), self.engine_factory)
+
+
+class _Pool(Executor):
+    """Keeps at most `slots` tasks running."""
+
+    def _submit(self, task: CellTask) -> Future:
+        raise NotImplementedError
+
+    def run(self, tasks, next_allowance):
+        queue = list(tasks)
+        running: dict[Future, object] = {}
+        stopped = False
+        while queue or running:
+            while queue and not stopped and len(running) < self.slots:
+                allowance = next_allowance(list(running.values()), self.slots - len(running))
+                if allowance is None:
+                    stopped = True
+                    break
+                task = queue.pop(0)
+                future = self._submit(task.model_copy(update={"allowance": allowance}))
+                running[future] = allowance
+            if not running:
+                return
+            done, _ = wait(set(running), return_when=FIRST_COMPLETED)
+            for future in done:
+                running.pop(future)
+                yield future.result()
+
+
+class ProcessPoolCellExecutor(_Pool):
+    """N worker processes (spawned: llama.cpp and MLflow are not fork-safe)."""
+
+    def __init__(self, workers: int, engine_factory: EngineFactory | None = None):
+        self.slots = workers
+        self.engine_factory = engine_factory
+        self.pool = ProcessPoolExecutor(
+            max_workers=workers, mp_context=multiprocessing.get_context("spawn")
+        )
+
+    def _submit(self, task: CellTask) -> Future:
+        return self.pool.submit(run_cell, task, self.engine_factory)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def import_factory(path: str | None) -> EngineFactory | None:
+    """`module:function` -> the function (an engine factory importable on every worker)."""
+    if not path:
+        return None
+    import importlib
+
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def _ray_cell(task_json: str, engine_factory: str | None = None) -> str:
+    """The Ray task: JSON in, JSON out (no pickled pydantic classes across versions)."""
+    result = run_cell(CellTask.model_validate_json(task_json), import_factory(engine_factory))
+    return result.model_dump_json()
+
+
+class RayCellExecutor(_Pool):
+    """Each cell is a Ray task (`num_cpus` each) on the cluster at `address`."""
+
+    def __init__(
+        self,
+        address: str,
+        *,
+        slots: int = 2,
+        num_cpus: float = 1.0,
+        engine_factory: str | None = None,
+    ):
+        try:
+            import ray
+        except ImportError as exc:
+            raise ImportError("--ray needs Ray: pip install -e '.[ray]' (the `ray` extra)") from exc
+        self.ray = ray
+        self.slots = slots
+        self.engine_factory = engine_factory
+        env = {name: os.environ[name] for name in FORWARDED_ENV if os.environ.get(name)}
+        ray.init(
+            address=address,
+            runtime_env={"env_vars": env} if env else None,
+            ignore_reinit_error=True,
+            log_to_driver=False,
+            logging_level=logging.WARNING,
+        )
+        self.remote = ray.remote(num_cpus=num_cpus, max_retries=0)(_ray_cell)
+
+    def _submit(self, task: CellTask) -> Future:
+        ref = self.remote.remote(task.model_dump_json(), self.engine_factory)
+        future: Future = ref.future()
+        wrapped: Future = Future()
+
+        def done(f: Future) -> None:
+            try:
+                wrapped.set_result(CellResult.model_validate_json(f.result()))
+            except BaseException as exc:
+                wrapped.set_exception(exc)
+
+        future.add_done_callback(done)
+        return wrapped
+
+    def close(self) -> None:
+        self.ray.shutdown()

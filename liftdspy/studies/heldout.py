@@ -1,0 +1,296 @@
+"""Held-out evaluation (`liftdspy evaluate PROGRAM --dataset PATH`): score a saved program on any
+labelled dataset and log an evaluation run linked to the program's run.
+
+PROGRAM is an MLflow run (id, name or `latest`), an export directory (`programs/NAME/`) or a
+`program.json` (the program kind is read from a manifest beside it, else from its predictor
+names). `runtime=True` also scores the exported prompt pack through `liftdspy.runtime` (no DSPy)
+on the same examples and logs the paired difference.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import time
+from pathlib import Path
+
+import dspy
+from pydantic import BaseModel, ConfigDict
+
+import liftdspy
+from liftdspy.errors import LiftdspyError
+from liftdspy.experiments.config import MetricConfig
+from liftdspy.experiments.evaluation import EvaluationReport, evaluate_program
+from liftdspy.experiments.examples import to_examples
+from liftdspy.experiments.metric_factory import make_metric
+from liftdspy.lm.config import LMConfig, build_engine, build_lm, recorder_of
+from liftdspy.lm.recorder import IdentifiedEngine
+from liftdspy.stats import PairedComparison, paired_bootstrap
+from liftdspy.tracking import configure_tracking, flatten_params, resolve_tracking_uri
+
+logger = logging.getLogger(__name__)
+
+PREDICTOR_PROGRAMS = {
+    frozenset({"translate"}): "nl_to_ir",
+    frozenset({"implement"}): "ir_to_code",
+}
+
+
+class EvaluateError(LiftdspyError, ValueError):
+    """A program or dataset that cannot be evaluated; the message names it."""
+
+
+class ProgramSource(BaseModel):
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    program: dspy.Module
+    name: str
+    predictor: str
+    source: str
+    source_run_id: str | None = None
+    lm: LMConfig | None = None
+    export_dir: Path | None = None
+
+
+class HeldoutOutcome(BaseModel):
+    run_id: str
+    source: str
+    source_run_id: str | None
+    dataset: list[str]
+    split: str
+    report: EvaluationReport
+    runtime_scores: list[float] | None = None
+    runtime_comparison: PairedComparison | None = None
+    identical_requests: int | None = None
+    cost: dict[str, float]
+
+
+def _infer_program(program_file: Path) -> tuple[str, str]:
+    try:
+        state = json.loads(program_file.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise EvaluateError(f"{program_file}: not a readable program.json: {exc}") from None
+    names = {key for key in state if key != "metadata"}
+    roots = {name.split(".")[0] for name in names}
+    if {"nl_to_ir", "ir_to_code"} <= roots:
+        return "pipeline", "predict"
+    kind = "cot" if any(".predict" in name for name in names) else "predict"
+    stripped = frozenset(name.split(".")[0] for name in names)
+    if stripped in PREDICTOR_PROGRAMS:
+        return PREDICTOR_PROGRAMS[stripped], kind
+    raise EvaluateError(
+        f"{program_file}: cannot tell the program from its predictors {sorted(names)}; "
+        "evaluate its export directory (with manifest.json) instead"
+    )
+
+
+def load_source(reference: str, *, tracking_uri: str | None, work_dir: Path) -> ProgramSource:
+    """The program PROGRAM names, with its run id, LM config and export when known."""
+    from liftdspy.export import load_exported_program, read_manifest, write_export
+    from liftdspy.programs import build_program
+
+    path = Path(reference)
+    if path.is_dir():
+        if not (path / "manifest.json").is_file():
+            raise EvaluateError(f"{path}: no manifest.json (not an export directory)")
+        manifest = read_manifest(path)
+        return ProgramSource(
+            program=load_exported_program(path),
+            name=manifest.program or "nl_to_ir",
+            predictor=manifest.predictor_kind or "predict",
+            source=str(path),
+            source_run_id=manifest.source_run_id,
+            export_dir=path,
+        )
+    if path.suffix == ".json" or path.is_file():
+        if not path.is_file():
+            raise EvaluateError(f"{path}: no such program file")
+        if (path.parent / "manifest.json").is_file():
+            return load_source(str(path.parent), tracking_uri=tracking_uri, work_dir=work_dir)
+        name, predictor = _infer_program(path)
+        program = build_program(name, predictor)  # type: ignore[arg-type]
+        program.load(str(path))
+        export_dir = work_dir / "export"
+        write_export(program, export_dir, program_name=name, predictor=predictor)
+        return ProgramSource(
+            program=program,
+            name=name,
+            predictor=predictor,
+            source=str(path),
+            export_dir=export_dir,
+        )
+    from mlflow.tracking import MlflowClient
+
+    from liftdspy.export.from_run import RunExportError, read_run_program, resolve_run_id
+
+    client = MlflowClient(tracking_uri=resolve_tracking_uri(tracking_uri))
+    try:
+        run_id = resolve_run_id(client, reference)
+        description, program_file = read_run_program(client, run_id, work_dir)
+    except RunExportError as exc:
+        raise EvaluateError(str(exc)) from None
+    program = build_program(description.name, description.predictor, **description.options)  # type: ignore[arg-type]
+    program.load(str(program_file))
+    export_dir = work_dir / "export"
+    write_export(program, export_dir, lm_config=description.lm, source_run_id=run_id)
+    return ProgramSource(
+        program=program,
+        name=description.name,
+        predictor=description.predictor,
+        source=f"run {run_id}",
+        source_run_id=run_id,
+        lm=description.lm,
+        export_dir=export_dir,
+    )
+
+
+def evaluate_heldout(
+    reference: str,
+    dataset: list[Path],
+    *,
+    split: str = "test",
+    lm: LMConfig | None = None,
+    metric: MetricConfig | None = None,
+    runtime: bool = False,
+    limit: int | None = None,
+    tracking_uri: str | None = None,
+    experiment: str = "liftdspy-evaluate",
+    threads: int = 1,
+    engine: IdentifiedEngine | None = None,
+) -> HeldoutOutcome:
+    """Score PROGRAM on `dataset`'s `split`; log an evaluation run (role `evaluation`, tag
+    `liftdspy.source_run_id`)."""
+    import mlflow
+
+    from liftdspy.datasets import load_tasks
+
+    with tempfile.TemporaryDirectory() as tmp:
+        source = load_source(reference, tracking_uri=tracking_uri, work_dir=Path(tmp))
+        lm_config = lm or source.lm
+        if lm_config is None:
+            raise EvaluateError(
+                f"{source.source}: no LM config recorded with it; pass --lm FILE.yaml"
+            )
+        tasks = [t for t in load_tasks(dataset) if t.split == split][:limit]
+        if not tasks:
+            where = ", ".join(str(p) for p in dataset)
+            raise EvaluateError(f"--split {split}: no {split!r} rows in {where}")
+        metric_config = metric or MetricConfig()
+        if metric_config.name is None:
+            from liftdspy.experiments.config import DEFAULT_METRIC
+
+            metric_config.name = DEFAULT_METRIC[source.name]
+        scorer = make_metric(metric_config)
+        examples = to_examples(tasks, source.name)
+        inner = engine if engine is not None else build_engine(lm_config)
+        started = time.perf_counter()
+        configure_tracking(tracking_uri, experiment)
+        with mlflow.start_run(run_name=f"evaluate-{time.strftime('%Y%m%d-%H%M%S')}") as run:
+            mlflow.set_tags(
+                {
+                    "liftdspy.role": "evaluation",
+                    "liftdspy.source": source.source[:500],
+                    "liftdspy.source_run_id": source.source_run_id or "",
+                    "liftdspy.program": source.name,
+                    "liftdspy.eval_ids": ",".join(t.id for t in tasks)[:5000],
+                }
+            )
+            params = flatten_params({"lm": lm_config.model_dump(mode="json")})
+            params.update(
+                {
+                    "program.name": source.name,
+                    "program.predictor": source.predictor,
+                    "dataset.paths": ",".join(str(p) for p in dataset),
+                    "dataset.split": split,
+                    "data.eval_size": str(len(tasks)),
+                    "metric.name": str(metric_config.name),
+                    "runtime": str(runtime),
+                    "version.liftdspy": liftdspy.__version__,
+                    "version.dspy": dspy.__version__,
+                }
+            )
+            mlflow.log_params(params)
+            runtime_scores = comparison = identical = None
+            if runtime:
+                from liftdspy.export import write_export
+                from liftdspy.studies.parity import score_parity
+
+                # The pack carries the sampling of the LM it is run with, as DSPy sends it.
+                pack_dir = Path(tmp) / "export-for-lm"
+                write_export(
+                    source.program,
+                    pack_dir,
+                    lm_config=lm_config,
+                    program_name=source.name,
+                    predictor=source.predictor,
+                )
+                scores = score_parity(
+                    source.program, pack_dir, source.name, examples, scorer, lm_config, inner
+                )
+                runtime_scores, identical = scores.runtime_scores, scores.identical_requests
+                report = scores.dspy_report or _report_from_scores(examples, scores.dspy_scores)
+                comparison = paired_bootstrap(scores.dspy_scores, scores.runtime_scores)
+                mlflow.log_metrics(
+                    {
+                        "runtime_score": sum(runtime_scores) / len(runtime_scores),
+                        "runtime_minus_dspy": comparison.difference.mean,
+                        "runtime_minus_dspy_ci_low": comparison.difference.low,
+                        "runtime_minus_dspy_ci_high": comparison.difference.high,
+                        "runtime_identical_requests": float(identical),
+                    }
+                )
+                mlflow.log_dict(scores.model_dump(mode="json"), "reports/runtime.json")
+                cost = {"lm_requests": float(scores.requests * 2)}
+            else:
+                lm_obj = build_lm(lm_config, engine=inner)
+                with dspy.context(lm=lm_obj, adapter=dspy.JSONAdapter()):
+                    report = evaluate_program(
+                        source.program, examples, scorer, label="evaluation", threads=threads
+                    )
+                stats = recorder_of(lm_obj).stats()
+                cost = {
+                    "lm_calls": float(stats.calls),
+                    "lm_cache_hits": float(stats.hits),
+                    "lm_output_tokens": float(
+                        stats.live_output_tokens + stats.replayed_output_tokens
+                    ),
+                }
+                mlflow.log_table(data=report.table(), artifact_file="results/evaluation.json")
+            cost["wall_seconds"] = time.perf_counter() - started
+            mlflow.log_metrics(
+                {
+                    "eval_score": report.score.mean,
+                    "eval_score_ci_low": report.score.low,
+                    "eval_score_ci_high": report.score.high,
+                    **cost,
+                }
+            )
+            mlflow.log_dict(report.model_dump(mode="json"), "reports/evaluation.json")
+            return HeldoutOutcome(
+                run_id=run.info.run_id,
+                source=source.source,
+                source_run_id=source.source_run_id,
+                dataset=[str(p) for p in dataset],
+                split=split,
+                report=report,
+                runtime_scores=runtime_scores,
+                runtime_comparison=comparison,
+                identical_requests=identical,
+                cost=cost,
+            )
+
+
+def _report_from_scores(examples: list[dspy.Example], scores: list[float]) -> EvaluationReport:
+    from liftdspy.experiments.evaluation import ExampleResult
+    from liftdspy.stats import bootstrap_ci
+
+    results = [ExampleResult(id=str(e.id), score=s) for e, s in zip(examples, scores, strict=True)]
+    return EvaluationReport(
+        label="evaluation",
+        n=len(results),
+        score=bootstrap_ci(scores),
+        components={},
+        results=results,
+        seconds=0.0,
+    )

@@ -1,0 +1,83 @@
+"""The shipped study (`studies/demo.yaml`), replayed offline from its committed recording
+(`cache/recordings/study-demo.jsonl`, recorded live on the embedded SmolLM2-135M).
+
+Offline mode never calls the model (a miss is an error), so this runs the real programs,
+optimizers, metric, statistics and MLflow tracking with zero LM calls, and checks that the
+report's figures are exactly the ones of the live recording (`studies/demo.figures.json`, written
+by `liftdspy study report demo --json` on the live run's store). Cells the live run did not finish
+have no complete recording: they must fail here too, not finish with invented answers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import mlflow
+import pytest
+
+from liftdspy.lm.store import RecordingStore, ensure_imported
+from liftdspy.studies import load_study
+from liftdspy.studies.executors import InProcessExecutor
+from liftdspy.studies.parity import run_study_parity
+from liftdspy.studies.report import build_report, write_report
+from liftdspy.studies.runner import prepare_study, run_study
+
+ROOT = Path(__file__).resolve().parents[1]
+RECORDING = ROOT / "cache" / "recordings" / "study-demo.jsonl"
+FIGURES = ROOT / "studies" / "demo.figures.json"
+STUDY = ROOT / "studies" / "demo.yaml"
+
+pytestmark = [pytest.mark.local, pytest.mark.slow]
+
+if os.environ.get("CI") == "true":
+    import llama_cpp  # noqa: F401 - in CI the local extra must be there
+else:
+    pytest.importorskip("llama_cpp", reason="the study's engine needs the `local` extra")
+
+
+def _figures(report) -> dict:
+    return {
+        "n_examples": report.n_examples,
+        "seeds": report.seeds,
+        "rows": [r.model_dump(mode="json") for r in report.rows],
+        "mde_sentence": report.mde_sentence,
+        "cells": sorted(c.cell.id for c in report.cells),
+        "requests": {c.arm: c.requests for c in report.costs},
+    }
+
+
+def test_shipped_study_replays_offline_with_the_recorded_figures(tmp_path, monkeypatch):
+    assert RECORDING.is_file(), f"{RECORDING} is missing: record it (README, Studies)"
+    assert FIGURES.is_file(), f"{FIGURES} is missing"
+    monkeypatch.chdir(ROOT)
+    monkeypatch.delenv("LIFTDSPY_RECORDER", raising=False)
+    store = tmp_path / "store"
+    ensure_imported(RECORDING, RecordingStore(store))
+    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    config = load_study(
+        STUDY,
+        ["lm.recorder.mode=offline", f"lm.recorder.path={store}", f"tracking.uri={tracking}"],
+    )
+    prepared = prepare_study(config)
+    outcome = run_study(prepared, InProcessExecutor())
+    mlflow.end_run()
+    assert outcome.spent_lm_calls == 0
+    assert all(r.cost.live_calls == 0 for r in outcome.results)
+    expected = json.loads(FIGURES.read_text())
+    finished = sorted(r.cell.id for r in outcome.results if r.status == "finished")
+    assert finished == expected["cells"]
+    for result in outcome.results:
+        if result.status != "finished":
+            assert "No recording" in (result.error or ""), result.error
+
+    parity = run_study_parity(prepared)
+    assert parity is not None and parity.requests == len(prepared.splits.eval)
+    report = build_report(tracking, "demo")
+    assert _figures(report) == {k: expected[k] for k in _figures(report)}
+    assert report.parity is not None
+    assert report.parity.identical_requests == report.parity.requests
+    assert report.parity.difference == 0.0
+    index = write_report(report, tmp_path / "report")
+    assert "mipro-small" in index.read_text() or "mipro-small" not in expected["cells"]

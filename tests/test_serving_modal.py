@@ -183,3 +183,66 @@ def test_deploy_rejects_an_unknown_preset(no_modal_credentials: None) -> None:
     result = runner.invoke(cli(), ["modal", "deploy", "--preset", "gpt-9"])
     assert result.exit_code == 1
     assert "qwen-coder-7b" in " ".join(result.output.split())
+
+
+# ---- scaling settings ------------------------------------------------------------------------
+
+
+def test_scaling_settings_come_from_the_environment_and_are_validated() -> None:
+    deployment = ModalDeployment.from_env(
+        {
+            "LIFTDSPY_MODAL_MIN_CONTAINERS": "1",
+            "LIFTDSPY_MODAL_MAX_CONTAINERS": "3",
+            "LIFTDSPY_MODAL_MAX_INPUTS": "8",
+            "LIFTDSPY_MODAL_SCALEDOWN_WINDOW": "120",
+        }
+    )
+    assert (deployment.min_containers, deployment.max_containers) == (1, 3)
+    assert (deployment.max_inputs, deployment.scaledown_window) == (8, 120)
+    with pytest.raises(ModalEndpointError, match="LIFTDSPY_MODAL_MAX_CONTAINERS"):
+        ModalDeployment.from_env({"LIFTDSPY_MODAL_MAX_CONTAINERS": "0"})
+    with pytest.raises(ModalEndpointError, match="min_containers"):
+        ModalDeployment.from_env(
+            {"LIFTDSPY_MODAL_MIN_CONTAINERS": "5", "LIFTDSPY_MODAL_MAX_CONTAINERS": "2"}
+        )
+    with pytest.raises(ModalEndpointError, match="LIFTDSPY_MODAL_SCALEDOWN_WINDOW"):
+        ModalDeployment.from_env({"LIFTDSPY_MODAL_SCALEDOWN_WINDOW": "soon"})
+
+
+def test_num_threads_maps_to_containers() -> None:
+    deployment = ModalDeployment(max_inputs=8, max_containers=4)
+    assert [deployment.containers_for(n) for n in (1, 8, 9, 16, 64)] == [1, 1, 2, 2, 4]
+    assert ModalDeployment(min_containers=2, max_inputs=32).containers_for(1) == 2
+
+
+def test_the_app_carries_the_scaling_settings_and_the_current_vllm(
+    modal_app, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LIFTDSPY_MODAL_MIN_CONTAINERS", "1")
+    monkeypatch.setenv("LIFTDSPY_MODAL_MAX_CONTAINERS", "2")
+    monkeypatch.setenv("LIFTDSPY_MODAL_MAX_INPUTS", "16")
+    import modal
+
+    seen: dict[str, object] = {}
+    real_function, real_concurrent = modal.App.function, modal.concurrent
+
+    def spy_function(self, *args, **kwargs):
+        seen.update(kwargs)
+        return real_function(self, *args, **kwargs)
+
+    def spy_concurrent(*args, **kwargs):
+        seen["concurrent"] = kwargs
+        return real_concurrent(*args, **kwargs)
+
+    monkeypatch.setattr(modal.App, "function", spy_function)
+    monkeypatch.setattr(modal, "concurrent", spy_concurrent)
+    sys.modules.pop("liftdspy.serving.modal_app", None)
+    module = importlib.import_module("liftdspy.serving.modal_app")
+    try:
+        assert (seen["min_containers"], seen["max_containers"]) == (1, 2)
+        assert seen["scaledown_window"] == 600
+        assert seen["concurrent"] == {"max_inputs": 16}
+        described = module.describe()
+        assert described["vllm"].startswith("0.33.") and described["torch"] == "2.14.0"
+    finally:
+        sys.modules.pop("liftdspy.serving.modal_app", None)

@@ -21,6 +21,8 @@ from liftdspy.cli import (
     modal_cmd,
     run_cmd,
     sandbox_cmd,
+    serve_cmd,
+    server_cmd,
     ui_cmd,
 )
 from liftdspy.errors import LiftdspyError
@@ -54,6 +56,8 @@ app.add_typer(sandbox_cmd.app, name="sandbox", help="Run code against tests in t
 app.add_typer(lm_cmd.app, name="lm", help="Talk to the configured language models.")
 app.add_typer(cache_cmd.app, name="cache", help="Inspect and move recorded LM responses.")
 app.add_typer(modal_cmd.app, name="modal", help="Deploy and reach the vLLM server on Modal.")
+app.add_typer(serve_cmd.app, name="serve", help="Serve a model locally (vLLM, OpenAI API).")
+app.command(name="server")(server_cmd.server)
 app.command(name="run")(run_cmd.run)
 app.command(name="compare")(compare_cmd.compare)
 app.command(name="export")(export_cmd.export)

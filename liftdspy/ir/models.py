@@ -22,7 +22,9 @@ from pydantic import (
 
 IR_VERSION = "1"
 
-# Bounded in the pattern itself: grammar engines (XGrammar) ignore maxLength next to a pattern.
+# Bounded in the pattern itself (1 to 64 characters): grammar engines (XGrammar) ignore maxLength
+# next to a pattern, and vLLM refuses a schema with both (HTTP 400 "features not supported by
+# xgrammar"), so identifiers carry the pattern only.
 IDENTIFIER_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
 
 # Bounds shared by the models and the JSON schema. Generous for humans, tight for a small LM.
@@ -45,7 +47,7 @@ def _not_keyword(name: str) -> str:
 
 Identifier = Annotated[
     str,
-    StringConstraints(pattern=IDENTIFIER_PATTERN, min_length=1, max_length=MAX_NAME),
+    StringConstraints(pattern=IDENTIFIER_PATTERN),
     AfterValidator(_not_keyword),
 ]
 TypeHint = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TYPE_HINT)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from functools import cache
 from typing import Any
 
@@ -24,7 +25,8 @@ def _schema() -> dict[str, Any]:
 def ir_json_schema() -> dict[str, Any]:
     """The JSON schema of `IntermediateRepresentation` (a fresh copy).
 
-    Every array has `maxItems`, every free string `maxLength` and every object
+    Every array has `maxItems`, every free string `maxLength` (or an anchored pattern with bounded
+    quantifiers) and every object
     `additionalProperties: false`; `check_bounded` enforces this.
     """
     return copy.deepcopy(_schema())
@@ -37,6 +39,20 @@ def check_bounded(schema: dict[str, Any]) -> None:
         raise UnboundedSchemaError("; ".join(problems))
 
 
+_UNBOUNDED_QUANTIFIER = re.compile(r"(?<!\\)[*+]|\{\d*,\}")
+
+
+def _bounded_pattern(pattern: Any) -> bool:
+    """An anchored pattern without `*`, `+` or `{n,}` bounds the length by itself (vLLM refuses a
+    pattern next to maxLength, and XGrammar ignores the maxLength anyway)."""
+    return (
+        isinstance(pattern, str)
+        and pattern.startswith("^")
+        and pattern.endswith("$")
+        and not _UNBOUNDED_QUANTIFIER.search(pattern)
+    )
+
+
 def _unbounded_nodes(node: Any, pointer: str):
     if isinstance(node, list):
         for i, item in enumerate(node):
@@ -47,7 +63,11 @@ def _unbounded_nodes(node: Any, pointer: str):
     kind = node.get("type")
     if kind == "array" and "maxItems" not in node:
         yield f"{pointer}: array without maxItems"
-    if kind == "string" and not ({"maxLength", "enum", "const"} & node.keys()):
+    if (
+        kind == "string"
+        and not ({"maxLength", "enum", "const"} & node.keys())
+        and not _bounded_pattern(node.get("pattern"))
+    ):
         yield f"{pointer}: string without maxLength"
     if kind == "object" and node.get("additionalProperties") is not False:
         yield f"{pointer}: object without additionalProperties: false"

@@ -29,6 +29,7 @@ from liftdspy.lm.recorder import (
     effective_mode,
 )
 from liftdspy.lm.store import default_store_path
+from liftdspy.serving.server_identity import ServerIdentity
 
 logger = logging.getLogger(__name__)
 
@@ -79,12 +80,17 @@ class LMConfig(BaseModel):
     n_ctx: int | None = Field(None, gt=0)
     seed: int | None = None
     max_string_chars: int | None = Field(
-        None, gt=0, description="local: cap on every JSON-schema string while decoding"
+        None, gt=0, description="cap on every JSON-schema string while decoding (local, openai)"
     )
     max_array_items: int | None = Field(
-        None, gt=0, description="local: cap on every JSON-schema array while decoding"
+        None, gt=0, description="cap on every JSON-schema array while decoding (local, openai)"
     )
     timeout: float = Field(120.0, gt=0)
+    server: ServerIdentity | None = Field(
+        None,
+        description="openai/modal: what the server is (e.g. vLLM version, weights); part of the "
+        "recording key and checked against the live server (`liftdspy serve vllm` prints it)",
+    )
     recorder: RecorderConfig = Field(default_factory=RecorderConfig)
 
     @model_validator(mode="after")
@@ -118,6 +124,9 @@ class LMConfig(BaseModel):
                 "model": self.model,
                 "api_key_env": self.api_key_env,
                 "timeout": self.timeout,
+                "server": self.server.model_dump(mode="json") if self.server else None,
+                "max_string_chars": self.max_string_chars,
+                "max_array_items": self.max_array_items,
             }
         return {name: value for name, value in values.items() if value is not None}
 

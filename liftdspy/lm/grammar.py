@@ -147,7 +147,8 @@ def cap_schema(schema: Any, *, max_string_chars: int | None, max_array_items: in
         for k, v in schema.items()
     }
     kind = out.get("type")
-    if kind == "string" and max_string_chars and not ({"enum", "const"} & out.keys()):
+    # A pattern bounds its string itself; vLLM refuses maxLength next to one (see liftdspy.ir).
+    if kind == "string" and max_string_chars and not ({"enum", "const", "pattern"} & out.keys()):
         out["maxLength"] = min(out.get("maxLength", max_string_chars), max_string_chars)
         if out.get("minLength", 0) > out["maxLength"]:
             out["minLength"] = out["maxLength"]

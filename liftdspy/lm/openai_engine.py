@@ -37,10 +37,12 @@ import threading
 import time
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from dspy import lm15
 from pydantic import BaseModel, ConfigDict, Field
+
+from liftdspy.redaction import redact_url
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -71,16 +73,6 @@ class RetryPolicy(BaseModel):
             return min(retry_after, self.retry_after_cap)
         ceiling = min(self.max_delay, self.base_delay * (2**attempt))
         return random.uniform(0, ceiling)
-
-
-def redact_url(url: str) -> str:
-    """The URL without user:password@, query string or fragment (where credentials hide)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:  # IPv6 literal
-        host = f"[{host}]"
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def _retry_after_seconds(headers: Any) -> float | None:
@@ -139,7 +131,11 @@ def _response_format_to_chat(
 
 
 def chat_body(
-    request: lm15.Request, response_format_style: ResponseFormatStyle = "json_schema"
+    request: lm15.Request,
+    response_format_style: ResponseFormatStyle = "json_schema",
+    *,
+    max_string_chars: int | None = None,
+    max_array_items: int | None = None,
 ) -> dict[str, Any]:
     """Serialize a canonical request to Chat Completions keyword arguments (without `model`).
 
@@ -187,9 +183,16 @@ def chat_body(
         if config.logprobs > 0:
             body["top_logprobs"] = config.logprobs
     if config.response_format:
-        body["response_format"] = _response_format_to_chat(
-            dict(config.response_format), response_format_style
-        )
+        format_config = dict(config.response_format)
+        if (max_string_chars or max_array_items) and "schema" in format_config:
+            from liftdspy.lm.grammar import cap_schema
+
+            format_config["schema"] = cap_schema(
+                format_config["schema"],
+                max_string_chars=max_string_chars,
+                max_array_items=max_array_items,
+            )
+        body["response_format"] = _response_format_to_chat(format_config, response_format_style)
     extra: dict[str, Any] = dict(config.extensions or {})
     if config.top_k is not None:
         extra["top_k"] = config.top_k  # vLLM and llama.cpp take top_k as an extra field
@@ -232,6 +235,9 @@ class OpenAIEngine:
         backoff_max: float = 30.0,
         connect_timeout: float = 10.0,
         response_format_style: ResponseFormatStyle = "json_schema",
+        server: dict[str, Any] | None = None,
+        max_string_chars: int | None = None,
+        max_array_items: int | None = None,
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -253,6 +259,10 @@ class OpenAIEngine:
                 f"'json_object_schema' (llama-cpp-python), got {response_format_style!r}"
             )
         self.response_format_style: ResponseFormatStyle = response_format_style
+        # Decoding budget for structured outputs (as LocalEngine): caps every schema string and
+        # array so a small model's answer ends as valid JSON inside max_tokens.
+        self.max_string_chars = max_string_chars
+        self.max_array_items = max_array_items
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.api_key_env = api_key_env
@@ -265,6 +275,14 @@ class OpenAIEngine:
         self._client: openai.OpenAI | None = None
         self._lock = threading.Lock()
         self._warm = False
+        # What the server is (vLLM version, weights): part of the identity, so of every
+        # recording key; checked against the live server before the first call.
+        self.server = None
+        if server is not None:
+            from liftdspy.serving.server_identity import ServerIdentity
+
+            self.server = ServerIdentity.model_validate(server)
+        self._server_checked = False
 
     # ---- identity and persistence -------------------------------------------------------
 
@@ -273,6 +291,10 @@ class OpenAIEngine:
         identity = {"kind": "openai", "model": self.model, "base_url": redact_url(self.base_url)}
         if self.response_format_style != "json_schema":  # it changes what the server generates
             identity["response_format_style"] = self.response_format_style
+        if self.max_string_chars or self.max_array_items:  # they change the schema sent
+            identity["schema_caps"] = f"str{self.max_string_chars}-items{self.max_array_items}"
+        if self.server is not None:
+            identity.update(self.server.identity_fields())
         return identity
 
     def __repr__(self) -> str:
@@ -294,6 +316,9 @@ class OpenAIEngine:
             "backoff_base": self.retry.base_delay,
             "backoff_max": self.retry.max_delay,
             "response_format_style": self.response_format_style,
+            "server": self.server.model_dump(mode="json") if self.server is not None else None,
+            "max_string_chars": self.max_string_chars,
+            "max_array_items": self.max_array_items,
         }
 
     @classmethod
@@ -306,8 +331,15 @@ class OpenAIEngine:
         from dspy.clients.engines.base import validate_request
 
         validate_request(request)
-        body = chat_body(request, self.response_format_style)
+        body = chat_body(
+            request,
+            self.response_format_style,
+            max_string_chars=self.max_string_chars,
+            max_array_items=self.max_array_items,
+        )
         client = self._authorized_client()
+        if self.server is not None and not self._server_checked:
+            self._check_server()
         started = time.monotonic()
         attempt = 0
         while True:
@@ -356,6 +388,26 @@ class OpenAIEngine:
             client.close()
 
     # ---- internals ------------------------------------------------------------------------
+
+    def _check_server(self) -> None:
+        from liftdspy.serving.server_identity import ServerIdentityError, check_server
+
+        assert self.server is not None
+        key = os.environ.get(self.api_key_env) if self.api_key_env else None
+        try:
+            check_server(
+                self.server, self.base_url, self.model, key, timeout=self.first_call_timeout
+            )
+        except ServerIdentityError as exc:
+            if exc.status in (401, 403):
+                raise lm15.AuthError(
+                    f"{redact_url(self.base_url)} (model {self.model!r}) refused the credentials "
+                    f"(HTTP {exc.status}); check the key in ${self.api_key_env}",
+                    provider=PROVIDER,
+                    status=exc.status,
+                ) from None
+            raise lm15.ProviderError(str(exc), provider=PROVIDER) from None
+        self._server_checked = True
 
     def _timeout(self, total: float) -> Any:
         import httpx

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import diskcache
 from dspy.lm15 import Request, Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 # DSPy's own response cache round-trips lm15 objects with these (private, via dspy_compat).
 from liftdspy.dspy_compat import request_to_dict, response_from_dict, response_to_dict
@@ -53,6 +53,17 @@ class RecordedCall(BaseModel):
     created: str
     model: str
     latency_s: float
+    truncated: bool = False  # the answer ended at max_tokens (finish_reason "length")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _truncated_from_response(cls, data: Any) -> Any:
+        # Entries recorded before the field existed carry it only in the response.
+        if isinstance(data, dict) and "truncated" not in data:
+            response = data.get("response")
+            finish = response.get("finish_reason") if isinstance(response, dict) else None
+            data = {**data, "truncated": finish == "length"}
+        return data
 
     def to_response(self) -> Response:
         return response_from_dict(self.response)
@@ -73,6 +84,24 @@ def response_json(response: Response) -> dict[str, Any]:
 def canonical_json(data: Any) -> str:
     """Deterministic JSON text: sorted keys, no whitespace, UTF-8 kept as is."""
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+# Bump when the key material changes: every stored key then misses.
+KEY_VERSION = 1
+
+
+def recording_key(
+    identity: dict[str, str], request: dict[str, Any], rollout_id: Any, candidate: int = 0
+) -> str:
+    """sha256 of all that changes an answer: engine identity, full request, rollout, candidate."""
+    material = {
+        "v": KEY_VERSION,
+        "identity": identity,
+        "request": request,
+        "rollout_id": rollout_id,
+        "candidate": candidate,
+    }
+    return hashlib.sha256(canonical_json(material).encode("utf-8")).hexdigest()
 
 
 def last_message_text(request: dict[str, Any]) -> str:
@@ -182,8 +211,6 @@ class RecordingStore:
         Each entry's key is checked against its identity/request/rollout/candidate, so a hand-edited
         request that no longer matches its key is refused instead of answering the wrong call.
         """
-        from liftdspy.lm.recorder import recording_key  # the key rule lives with the recorder
-
         path = Path(path)
         entries = list(read_jsonl(path))
         for lineno, entry in entries:

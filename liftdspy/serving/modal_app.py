@@ -25,7 +25,7 @@ import subprocess
 import modal
 
 from liftdspy.serving.modal_endpoint import FUNCTION_NAME, VOLUME_MOUNT, ModalDeployment
-from liftdspy.serving.vllm_command import VLLM_VERSION, build_vllm_serve
+from liftdspy.serving.vllm_command import MODAL_TORCH_VERSION, VLLM_VERSION, build_vllm_serve
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,12 @@ deployment = _deployment()
 
 image = (
     modal.Image.debian_slim(python_version="3.12")
-    .pip_install(f"vllm=={VLLM_VERSION}", "huggingface_hub[hf_transfer]")
+    # vLLM 0.33 is built against torch 2.14.0: pin it so the resolver cannot pick another.
+    .pip_install(
+        f"torch=={MODAL_TORCH_VERSION}", f"vllm=={VLLM_VERSION}", "huggingface_hub[hf_transfer]"
+    )
+    # vLLM's docs for 0.33: fetch the prebuilt attention/MoE kernels at build time, not at start.
+    .run_commands("vllm download-kernels")
     .env(
         {
             "HF_HOME": HF_HOME,
@@ -69,6 +74,8 @@ app = modal.App(deployment.app_name, image=image, include_source=False)
     volumes={VOLUME_MOUNT: hf_cache},
     secrets=[api_key_secret],
     scaledown_window=deployment.scaledown_window,
+    min_containers=deployment.min_containers,
+    max_containers=deployment.max_containers,
     timeout=24 * 60 * 60,
 )
 @modal.concurrent(max_inputs=deployment.max_inputs)
@@ -89,5 +96,12 @@ def describe() -> dict[str, object]:
         "secret": deployment.secret_name,
         "volume": deployment.volume_name,
         "vllm": VLLM_VERSION,
+        "torch": MODAL_TORCH_VERSION,
+        "scaling": {
+            "min_containers": deployment.min_containers,
+            "max_containers": deployment.max_containers,
+            "max_inputs": deployment.max_inputs,
+            "scaledown_window": deployment.scaledown_window,
+        },
         "serve_config": json.loads(deployment.serve_config().model_dump_json()),
     }

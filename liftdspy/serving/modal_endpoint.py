@@ -14,6 +14,14 @@ app), by `liftdspy modal ...` (to deploy it and print its URL) and by
 | LIFTDSPY_MODAL_VOLUME        | liftdspy-hf-cache |
 | LIFTDSPY_MODAL_WORKSPACE     | (none; needed only to build the URL offline) |
 | LIFTDSPY_MODAL_ENVIRONMENT   | (none = the workspace's default environment) |
+| LIFTDSPY_MODAL_MIN_CONTAINERS | 0 (scale to zero when idle)  |
+| LIFTDSPY_MODAL_MAX_CONTAINERS | 4                           |
+| LIFTDSPY_MODAL_MAX_INPUTS    | 32 (concurrent requests per container) |
+| LIFTDSPY_MODAL_SCALEDOWN_WINDOW | 600 (idle seconds before a container stops) |
+
+Scaling: Modal routes up to `max_inputs` concurrent requests to one container (vLLM batches them)
+and starts another container when all are full, up to `max_containers`. An evaluation with
+`num_threads: N` keeps N requests in flight, so it needs ceil(N / max_inputs) containers.
 
 Modal's documented URL for a web function is
 `https://<workspace>[-<environment>]--<app>-<function>.modal.run`; labels longer than 63
@@ -28,7 +36,7 @@ import re
 from collections.abc import Mapping
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from liftdspy.errors import LiftdspyError
 from liftdspy.serving.vllm_command import MODEL_PRESETS, VLLMServeConfig
@@ -55,9 +63,32 @@ class ModalDeployment(BaseModel):
     volume_name: str = "liftdspy-hf-cache"
     workspace: str | None = None
     environment: str | None = None
-    scaledown_window: int = Field(default=600, ge=2, description="Idle seconds before shutdown.")
+    scaledown_window: int = Field(
+        default=600, ge=2, le=3600, description="Idle seconds before shutdown (Modal: 2-3600)."
+    )
     startup_timeout: int = Field(default=1200, ge=60, description="Seconds vLLM may take to load.")
-    max_inputs: int = Field(default=32, ge=1, description="Concurrent requests per container.")
+    max_inputs: int = Field(
+        default=32, ge=1, le=1000, description="Concurrent requests per container."
+    )
+    min_containers: int = Field(default=0, ge=0, description="Containers kept warm when idle.")
+    max_containers: int = Field(default=4, ge=1, description="Most containers at once.")
+
+    @model_validator(mode="after")
+    def _check_scaling(self) -> ModalDeployment:
+        if self.min_containers > self.max_containers:
+            raise ValueError(
+                f"min_containers ({self.min_containers}) exceeds max_containers "
+                f"({self.max_containers})"
+            )
+        return self
+
+    def containers_for(self, num_threads: int) -> int:
+        """Containers an evaluation with `num_threads` in flight keeps busy (capped by max)."""
+        if num_threads < 1:
+            raise ValueError("num_threads must be at least 1")
+        return min(
+            self.max_containers, max(self.min_containers, -(-num_threads // self.max_inputs))
+        )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ModalDeployment:
@@ -70,9 +101,19 @@ class ModalDeployment(BaseModel):
             "volume_name": "LIFTDSPY_MODAL_VOLUME",
             "workspace": "LIFTDSPY_MODAL_WORKSPACE",
             "environment": "LIFTDSPY_MODAL_ENVIRONMENT",
+            "min_containers": "LIFTDSPY_MODAL_MIN_CONTAINERS",
+            "max_containers": "LIFTDSPY_MODAL_MAX_CONTAINERS",
+            "max_inputs": "LIFTDSPY_MODAL_MAX_INPUTS",
+            "scaledown_window": "LIFTDSPY_MODAL_SCALEDOWN_WINDOW",
+            "startup_timeout": "LIFTDSPY_MODAL_STARTUP_TIMEOUT",
         }
         values = {field: environ[var] for field, var in names.items() if environ.get(var)}
-        deployment = cls.model_validate(values)
+        try:
+            deployment = cls.model_validate(values)
+        except ValidationError as exc:
+            where = lambda e: names.get(str(e["loc"][0]), "settings") if e["loc"] else "settings"  # noqa: E731
+            problems = "; ".join(f"{where(e)}: {e['msg']}" for e in exc.errors())
+            raise ModalEndpointError(f"invalid Modal deployment settings: {problems}") from None
         if deployment.preset not in MODEL_PRESETS:
             raise ModalEndpointError(
                 f"LIFTDSPY_MODAL_PRESET={deployment.preset!r} is not a preset; "

@@ -1,0 +1,153 @@
+"""The team's MLflow tracking server on PostgreSQL: the `mlflow server` command line, built once.
+
+`liftdspy server` runs it; clients (experiments, studies, `compare`, `export`, `evaluate`,
+`liftdspy ui`) reach it through `tracking.uri` / `MLFLOW_TRACKING_URI=http://HOST:PORT` and never
+see the database.
+
+The database password never appears on a command line, in a log or in a URI: the backend store
+URI is given without it (`postgresql://mlflow@db.example:5432/mlflow`) and the password is read
+from the environment variable named by `password_env` and handed to the server as `PGPASSWORD`,
+which libpq (psycopg2) reads when the URI has none. A URI that carries a password is refused.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+DEFAULT_PASSWORD_ENV = "LIFTDSPY_DB_PASSWORD"
+_SCHEMES = ("postgresql", "postgresql+psycopg2", "postgres")
+_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+
+
+class TrackingServerError(ValueError):
+    """The server cannot be started as configured; the message names the setting."""
+
+
+def redact_db_uri(uri: str) -> str:
+    """The URI with any password replaced by `***` (user, host, port, database kept)."""
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    host = parts.hostname or ""
+    netloc = f"{parts.username}:***@{host}" if parts.username else f"***@{host}"
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def check_backend_store_uri(uri: str) -> str:
+    """A PostgreSQL URI without a password, normalised to SQLAlchemy's `postgresql://` scheme."""
+    parts = urlsplit(uri)
+    if parts.scheme not in _SCHEMES:
+        raise TrackingServerError(
+            f"--backend-store-uri must be a postgresql://USER@HOST:PORT/DB URI, got scheme "
+            f"{parts.scheme or '(none)'!r} (for a local SQLite store use `liftdspy ui`)"
+        )
+    if parts.password is not None:
+        raise TrackingServerError(
+            f"--backend-store-uri {redact_db_uri(uri)} carries a password; remove it and put the "
+            f"password in the environment variable named by --password-env "
+            f"(default {DEFAULT_PASSWORD_ENV})"
+        )
+    if not parts.hostname:
+        raise TrackingServerError(f"--backend-store-uri {uri} names no host")
+    if not parts.path.strip("/"):
+        raise TrackingServerError(f"--backend-store-uri {uri} names no database (…/DBNAME)")
+    scheme = "postgresql" if parts.scheme == "postgres" else parts.scheme
+    return urlunsplit((scheme, parts.netloc, parts.path, parts.query, parts.fragment))
+
+
+class TrackingServerConfig(BaseModel):
+    """Everything `mlflow server` needs for the team store, validated."""
+
+    # A refused URI may carry a password: errors must not echo the input.
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    version: Literal[1] = 1
+    backend_store_uri: str
+    artifacts_destination: Path
+    host: str = "127.0.0.1"
+    port: int = Field(default=5000, ge=1, le=65535)
+    workers: int = Field(default=2, ge=1)
+    password_env: str = DEFAULT_PASSWORD_ENV
+    allowed_hosts: str | None = Field(
+        default=None, description="MLflow's --allowed-hosts when serving beyond localhost."
+    )
+
+    @field_validator("backend_store_uri")
+    @classmethod
+    def _uri(cls, value: str) -> str:
+        return check_backend_store_uri(value)
+
+    @field_validator("password_env")
+    @classmethod
+    def _env_name(cls, value: str) -> str:
+        if not _ENV_NAME.match(value):
+            raise ValueError(f"password_env must be an environment variable NAME, got {value!r}")
+        return value
+
+    @property
+    def url(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        return f"http://{host}:{self.port}"
+
+
+class ServerCommand(BaseModel):
+    """argv to exec (no shell) plus environment additions (may hold the password: not shown)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    argv: tuple[str, ...]
+    env: dict[str, str] = Field(default_factory=dict, repr=False)
+
+    def display(self) -> str:
+        return shlex.join(self.argv)
+
+
+def build_mlflow_server(
+    config: TrackingServerConfig,
+    environ: Mapping[str, str] | None = None,
+    *,
+    python: str = sys.executable,
+) -> ServerCommand:
+    """`python -m mlflow server ...` for `config`; the password travels as PGPASSWORD."""
+    environ = os.environ if environ is None else environ
+    password = environ.get(config.password_env)
+    if not password:
+        raise TrackingServerError(
+            f"no database password: the environment variable {config.password_env} is empty or "
+            "unset (set it, or name another with --password-env)"
+        )
+    argv = [
+        python,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        config.backend_store_uri,
+        "--artifacts-destination",
+        str(config.artifacts_destination.resolve()),
+        "--host",
+        config.host,
+        "--port",
+        str(config.port),
+        "--workers",
+        str(config.workers),
+    ]
+    if config.allowed_hosts:
+        argv += ["--allowed-hosts", config.allowed_hosts]
+    env = {
+        "PGPASSWORD": password,
+        # MLflow imports LiteLLM, which fetches a price table at import time without this.
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+    }
+    return ServerCommand(argv=tuple(argv), env=env)

@@ -1,0 +1,216 @@
+"""A real PostgreSQL server for the tracking-server tests, and the team MLflow server on top of it.
+
+`postgres_server` (session): Debian's `postgresql` binaries (`initdb`, `pg_ctl`), a cluster in a
+temp dir with password authentication (scram-sha-256) on 127.0.0.1 and a free port, stopped at
+the end. PostgreSQL refuses to run as root, so as root the cluster belongs to the `postgres`
+user and every command runs through `runuser -u postgres`. Missing binaries skip the tests with
+the reason, except under CI=true, where they fail (`.ci/run` installs the package).
+
+`mlflow_team_server` (session): `liftdspy server` itself (the CLI, as a subprocess) on that
+database, with the password in the environment.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from fixtures_server import free_port
+
+DB_USER = "liftdspy"
+DB_NAME = "mlflow"
+DB_PASSWORD = "pg-secret-5f1c9a7e3b"  # test-only; the tests check it never leaks
+PASSWORD_ENV = "LIFTDSPY_TEST_DB_PASSWORD"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def missing(reason: str) -> None:
+    """Fail under CI (something the test needs was not installed), skip elsewhere."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (CI must provide it: see .ci/run)")
+    pytest.skip(reason)
+
+
+def postgres_bin_dir() -> Path | None:
+    """Directory holding initdb/pg_ctl: on PATH, or Debian's /usr/lib/postgresql/<v>/bin."""
+    found = shutil.which("initdb")
+    if found and shutil.which("pg_ctl"):
+        return Path(found).resolve().parent
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), reverse=True)
+    return Path(candidates[0]).parent if candidates else None
+
+
+@dataclass(frozen=True)
+class PostgresServer:
+    host: str
+    port: int
+    user: str
+    database: str
+    password: str
+
+    @property
+    def uri(self) -> str:
+        """Backend store URI WITHOUT the password (it travels in the environment)."""
+        return f"postgresql://{self.user}@{self.host}:{self.port}/{self.database}"
+
+
+def _as_owner(argv: list[str]) -> list[str]:
+    if os.geteuid() == 0:
+        return ["runuser", "-u", "postgres", "--", *argv]
+    return argv
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    bin_dir = postgres_bin_dir()
+    if bin_dir is None:
+        missing("PostgreSQL is not installed (apt-get install postgresql)")
+    if os.geteuid() == 0 and shutil.which("runuser") is None:
+        missing("running as root needs runuser to start PostgreSQL as the postgres user")
+    base = tmp_path_factory.mktemp("postgres")
+    data, sockets = base / "data", base / "sockets"
+    sockets.mkdir()
+    pwfile = base / "pwfile"
+    pwfile.write_text(DB_PASSWORD + "\n")
+    if os.geteuid() == 0:
+        # The temp dir is root's; postgres needs to reach and own its own folders.
+        for path in (base, *base.parents):
+            if str(path) in ("/", "/tmp"):
+                break
+            os.chmod(path, os.stat(path).st_mode | 0o711)
+        shutil.chown(base, "postgres")
+        shutil.chown(sockets, "postgres")
+        shutil.chown(pwfile, "postgres")
+    port = free_port()
+    run = lambda argv: subprocess.run(  # noqa: E731
+        _as_owner(argv), check=True, capture_output=True, text=True, timeout=120
+    )
+    run(
+        [
+            str(bin_dir / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            DB_USER,
+            f"--pwfile={pwfile}",
+            "--auth=scram-sha-256",
+            "--encoding=UTF8",
+            "--no-sync",
+        ]
+    )
+    log = base / "postgres.log"
+    options = f"-c listen_addresses=127.0.0.1 -c port={port} -k {sockets} -c fsync=off"
+    run([str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "start"])
+    try:
+        env = {**os.environ, "PGPASSWORD": DB_PASSWORD}
+        subprocess.run(
+            [str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", DB_USER, DB_NAME],
+            check=True,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+        yield PostgresServer("127.0.0.1", port, DB_USER, DB_NAME, DB_PASSWORD)
+    finally:
+        subprocess.run(
+            _as_owner([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"]),
+            capture_output=True,
+            timeout=120,
+        )
+
+
+@dataclass
+class TeamServer:
+    url: str
+    process: subprocess.Popen
+    log: Path
+    artifacts: Path
+
+
+def start_team_server(
+    postgres: PostgresServer, base: Path, *, password: str = DB_PASSWORD
+) -> tuple[subprocess.Popen, str, Path]:
+    """`liftdspy server` on `postgres` (a subprocess); returns (process, url, log path)."""
+    port = free_port()
+    log = base / f"mlflow-server-{port}.log"
+    env = {
+        **os.environ,
+        PASSWORD_ENV: password,
+        "PYTHONPATH": str(ROOT),
+        "PGPASSWORD": "",  # only --password-env may supply it
+    }
+    env.pop("MLFLOW_TRACKING_URI", None)
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "liftdspy.cli",
+                "server",
+                "--backend-store-uri",
+                postgres.uri,
+                "--artifacts-destination",
+                str(base / "artifacts"),
+                "--port",
+                str(port),
+                "--workers",
+                "2",
+                "--password-env",
+                PASSWORD_ENV,
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+    return process, f"http://127.0.0.1:{port}", log
+
+
+def wait_for_health(url: str, process: subprocess.Popen, log: Path, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(
+                f"liftdspy server exited ({process.returncode}):\n{log.read_text()[-3000:]}"
+            )
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.5)
+    pytest.fail(f"liftdspy server did not answer in {timeout}s:\n{log.read_text()[-3000:]}")
+
+
+def stop_team_server(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()  # the CLI stops its mlflow child on SIGTERM
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, 9)
+            process.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def mlflow_team_server(
+    postgres_server: PostgresServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TeamServer]:
+    base = tmp_path_factory.mktemp("team-mlflow")
+    process, url, log = start_team_server(postgres_server, base)
+    try:
+        wait_for_health(url, process, log)
+        yield TeamServer(url, process, log, base / "artifacts")
+    finally:
+        stop_team_server(process)

@@ -59,10 +59,7 @@ def main() -> None:
             f"| {revision} | {len(rows)} | {len(done)}/{len(rows)} "
             f"({100 * len(done) / len(rows):.0f}%) | {cut} "
             f"| {statistics.mean(r['latency_s'] for r in rows):.1f} "
-            f"| {statistics.mean(tokens):.0f} "
-            f"| {statistics.mean(done_tokens):.0f} |"
-            if done_tokens
-            else "| - |"
+            f"| {statistics.mean(tokens):.0f} | {done_mean} |"
         )
 
 

@@ -84,10 +84,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1)
     args = parser.parse_args()
 
+    engine = LocalEngine(model=args.model, model_path=args.model_path)
+    model = engine.loaded()  # first: it loads llama.cpp with the engine's OpenMP policy
+
     from llama_cpp import LlamaGrammar
 
-    engine = LocalEngine(model=args.model, model_path=args.model_path)
-    model = engine.loaded()
     started = time.perf_counter()
     compiled = model.grammar_compiler().compile(schema_spec(ir_json_schema()))
     xgrammar_compile = time.perf_counter() - started

@@ -243,39 +243,49 @@ def _finish_reason(raw: Any) -> str:
     return "unknown"
 
 
-def table(paths: list[str]) -> None:
+COLUMNS = (
+    "run",
+    "answers",
+    "complete+valid",
+    "budget-closed",
+    "s/answer (mean)",
+    "s/answer (median)",
+    "tokens/answer (mean)",
+    "tokens/complete answer",
+    "forced share",
+)
+
+
+def table(paths: list[str], markdown: bool = False) -> None:
     from rich.console import Console
     from rich.table import Table
 
     out = Table(title="NL->IR answers through DSPy's JSONAdapter (greedy, SmolLM2-135M)")
-    columns = (
-        "run",
-        "answers",
-        "complete+valid",
-        "budget-closed",
-        "s/answer (mean)",
-        "tokens/answer (mean)",
-        "tokens/complete answer",
-        "forced share",
-    )
-    for column in columns:
+    for column in COLUMNS:
         out.add_column(column, justify="right")
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for path in paths:
         data = json.loads(Path(path).read_text())
         rows = data["rows"]
         complete = [r for r in rows if r["complete"]]
         tokens = sum(r["output_tokens"] for r in rows)
-        out.add_row(
+        cells = (
             data["label"],
             str(len(rows)),
             f"{len(complete)}/{len(rows)} ({100 * len(complete) / max(len(rows), 1):.0f}%)",
             str(sum(r["budget_closed"] for r in rows)),
-            f"{statistics.mean(r['seconds'] for r in rows):.2f}",
+            f"{statistics.mean(r['seconds'] for r in rows):.1f}",
+            f"{statistics.median(r['seconds'] for r in rows):.1f}",
             f"{tokens / max(len(rows), 1):.0f}",
             f"{statistics.mean(r['output_tokens'] for r in complete):.0f}" if complete else "-",
             f"{100 * sum(r['forced_tokens'] for r in rows) / max(tokens, 1):.0f}%",
         )
-    Console().print(out)
+        out.add_row(*cells)
+        lines.append("| " + " | ".join(cells) + " |")
+    if markdown:
+        print("\n".join(lines))
+    else:
+        Console(width=160).print(out)
     print(f"load average at print time: {os.getloadavg()[0]:.2f}")
 
 
@@ -293,9 +303,10 @@ def main() -> None:
     parser.add_argument("--no-budget-close", action="store_true")
     parser.add_argument("--json", default=None, help="write the rows here")
     parser.add_argument("--table", nargs="+", default=None, help="print one table from runs")
+    parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     args = parser.parse_args()
     if args.table:
-        table(args.table)
+        table(args.table, markdown=args.markdown)
         return
     data = run(args)
     if args.json:

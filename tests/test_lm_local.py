@@ -126,6 +126,7 @@ def test_identity_names_what_changes_answers(engine: LocalEngine) -> None:
     assert identity["kind"] == "local" and identity["model"] == "smollm2-135m"
     assert len(identity["model_sha256"]) == 64
     assert identity["chat_format"] == "chatml" and identity["n_ctx"] == "4096"
+    assert identity["decoder"] != LocalEngine(jump_forward=False).identity()["decoder"]
     assert LocalEngine(n_ctx=2048).identity()["n_ctx"] == "2048"
     assert all(isinstance(v, str) for v in identity.values())
 
@@ -157,3 +158,79 @@ def test_cli_lm_info_shows_the_model_file() -> None:
     assert result.exit_code == 0, result.output
     facts = json.loads(result.output)
     assert facts["path"].endswith(".gguf") and int(facts["n_threads"]) >= 1
+
+
+def dspy_ir_format() -> dict:
+    """The response_format DSPy's JSONAdapter sends for the NL->IR signature."""
+    from liftdspy.dspy_compat import strict_json_schema, structured_outputs_response_format
+    from liftdspy.programs.signatures import NLToIRSignature
+
+    schema = structured_outputs_response_format(NLToIRSignature).model_json_schema()
+    return {
+        "type": "json_schema",
+        "name": "DSPyProgramOutputs",
+        "strict": True,
+        "schema": strict_json_schema(schema),
+    }
+
+
+def test_an_adversarially_small_budget_still_gives_a_parseable_ir(engine: LocalEngine) -> None:
+    response = engine.complete(
+        request(PROMPTS[2], max_tokens=120, temperature=0.0, response_format=dspy_ir_format())
+    )
+    assert response.usage.output_tokens <= 120
+    ir = IntermediateRepresentation.model_validate(json.loads(response.text)["ir"])
+    assert ir.signature.name
+    local = response.provider_data["local"]
+    # The model was cut and the engine closed the JSON: reported, never passed off as complete.
+    assert local["budget_closed"] is True and response.finish_reason == "length"
+    assert local["forced_tokens"] > 0 and local["min_tokens"] <= 120
+
+
+def test_a_budget_below_the_shortest_answer_is_refused_before_decoding(
+    engine: LocalEngine,
+) -> None:
+    from liftdspy.lm.local_engine import BudgetTooSmallError
+
+    engine.complete(request("Say hello.", max_tokens=2, temperature=0.0))
+    llama = engine.loaded().llama
+    cached = llama.n_tokens
+    with pytest.raises(BudgetTooSmallError, match=r"max_tokens=40 .* takes \d+ tokens"):
+        engine.complete(
+            request(PROMPTS[0], max_tokens=40, temperature=0.0, response_format=dspy_ir_format())
+        )
+    assert llama.n_tokens == cached  # nothing was evaluated
+
+
+@pytest.mark.slow
+def test_jump_forward_feeds_forced_text_and_stays_deterministic(engine: LocalEngine) -> None:
+    ask = request(PROMPTS[1], max_tokens=300, temperature=0.0, response_format=dspy_ir_format())
+    first, second = engine.complete(ask), engine.complete(ask)
+    assert first.text == second.text
+    json.loads(first.text)
+    local = first.provider_data["local"]
+    # Keys, quotes, braces and indentation of DSPy's layout: a large share of the answer.
+    assert local["forced_tokens"] >= 0.3 * first.usage.output_tokens
+    sampled_only = LocalEngine(n_threads=2, jump_forward=False, budget_close=False)
+    plain = sampled_only.complete(ask)
+    assert plain.provider_data["local"]["forced_tokens"] == 0
+    assert plain.usage.output_tokens > first.usage.output_tokens - local["forced_tokens"]
+
+
+@pytest.mark.parametrize(("given", "expected"), [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_llama_cpp_is_loaded_with_sleeping_openmp_threads(given: str | None, expected: str) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in {"OMP_WAIT_POLICY", "GOMP_SPINCOUNT"}}
+    if given:
+        env["OMP_WAIT_POLICY"] = given
+    code = (
+        "import os; from liftdspy.lm.local_engine import require_llama_cpp; "
+        "require_llama_cpp(); print(os.environ['OMP_WAIT_POLICY'])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == expected

@@ -23,7 +23,7 @@ from liftdspy.lm.grammar import (
 xgrammar = pytest.importorskip("xgrammar", reason="xgrammar is in the `local` extra")
 np = pytest.importorskip("numpy")
 
-from liftdspy.lm.grammar import GrammarCompiler, TokenMask  # noqa: E402
+from liftdspy.lm.grammar import ByteMatcher, GrammarCompiler, TokenMask  # noqa: E402
 
 pytestmark = pytest.mark.local
 
@@ -50,7 +50,7 @@ SAMPLE_IR = {
 
 @pytest.fixture(scope="module")
 def compiler() -> GrammarCompiler:
-    return GrammarCompiler(BYTE_VOCAB, [STOP], max_whitespace=14)
+    return GrammarCompiler(BYTE_VOCAB, [STOP])
 
 
 def accepts(compiler: GrammarCompiler, spec: GrammarSpec, text: str) -> bool:
@@ -65,18 +65,45 @@ def test_ir_json_schema_compiles_with_xgrammar(compiler: GrammarCompiler) -> Non
     assert compiler.compile(schema_spec(ir_json_schema())) is compiled  # cached
 
 
-def test_ir_grammar_accepts_valid_ir_indented_and_compact(compiler: GrammarCompiler) -> None:
-    IntermediateRepresentation.model_validate(SAMPLE_IR)
-    spec = schema_spec(ir_json_schema())
-    assert accepts(compiler, spec, json.dumps(SAMPLE_IR, indent=2))
-    assert accepts(compiler, spec, json.dumps(SAMPLE_IR, separators=(",", ":")))
+def dspy_output_spec() -> GrammarSpec:
+    """The schema DSPy's JSONAdapter sends for the NL->IR signature (strict: every key)."""
+    from liftdspy.dspy_compat import strict_json_schema, structured_outputs_response_format
+    from liftdspy.programs.signatures import NLToIRSignature
+
+    model = structured_outputs_response_format(NLToIRSignature)
+    return schema_spec(strict_json_schema(model.model_json_schema()))
 
 
-def test_ir_grammar_bounds_whitespace(compiler: GrammarCompiler) -> None:
-    spec = schema_spec(ir_json_schema())
-    text = json.dumps(SAMPLE_IR)
-    assert not accepts(compiler, spec, text.replace('"intent"', " " * 20 + '"intent"', 1))
-    assert accepts(compiler, spec, text.replace('"intent"', " " * 14 + '"intent"', 1))
+def dspy_demo_text(ir: dict) -> str:
+    """An assistant demo exactly as DSPy's JSONAdapter writes it into the prompt."""
+    import dspy
+
+    from liftdspy.programs.signatures import NLToIRSignature
+
+    value = IntermediateRepresentation.model_validate(ir)
+    return dspy.JSONAdapter().format_assistant_message_content(NLToIRSignature, {"ir": value})
+
+
+def test_grammar_accepts_exactly_the_layout_of_dspys_demos(compiler: GrammarCompiler) -> None:
+    spec = dspy_output_spec()
+    demo = dspy_demo_text(SAMPLE_IR)
+    assert demo.startswith('{\n  "ir": {\n    "intent": {')
+    assert accepts(compiler, spec, demo)
+    answer = {"ir": json.loads(demo)["ir"]}
+    assert not accepts(compiler, spec, json.dumps(answer, separators=(",", ":")))
+    assert not accepts(compiler, spec, json.dumps(answer, indent=4))
+    assert not accepts(compiler, spec, demo.replace('"intent"', ' "intent"', 1))
+    assert not accepts(compiler, spec, demo + "\n")
+
+
+def test_json_whitespace_is_forced_not_sampled(compiler: GrammarCompiler) -> None:
+    mask = TokenMask(compiler.compile(dspy_output_spec()), len(BYTE_VOCAB))
+    opening = '{\n  "ir": {\n    "intent": {\n      "summary": "'
+    assert mask.forced_text() == opening
+    assert all(mask.accept(b) for b in (opening + "Add.").encode())
+    assert mask.forced_text() == ""  # the summary goes on or ends: a choice
+    assert mask.accept(ord('"'))
+    assert mask.forced_text() == ',\n      "rationale": "'
 
 
 def test_ir_grammar_keeps_the_schema_property_order(compiler: GrammarCompiler) -> None:
@@ -103,7 +130,7 @@ def test_token_mask_blocks_tokens_the_grammar_forbids(compiler: GrammarCompiler)
     scores = np.zeros(len(BYTE_VOCAB), dtype=np.float32)
     mask(np.array([], dtype=np.intc), scores)
     allowed = {chr(i) for i, s in enumerate(scores) if np.isfinite(s)}
-    assert allowed == {'"', " ", "\n", "\r", "\t"}
+    assert allowed == {"\n"}
     assert mask.mask_calls == 2 and mask.mask_seconds > 0
 
 
@@ -116,7 +143,8 @@ def test_pydantic_class_response_format_becomes_its_schema(compiler: GrammarComp
 
     spec = grammar_spec_from_config(Answer)
     assert spec is not None and spec.kind == "json_schema"
-    assert accepts(compiler, spec, '{"code": "def f():\\n    return 1", "language": "python"}')
+    answer = {"code": "def f():\n    return 1", "language": "python"}
+    assert accepts(compiler, spec, json.dumps(answer, indent=2))
     assert not accepts(compiler, spec, '{"answer": "x"}')
 
 
@@ -152,3 +180,39 @@ def test_response_format_shapes() -> None:
 def test_bad_grammar_says_what_failed(compiler: GrammarCompiler) -> None:
     with pytest.raises(GrammarError, match="ebnf"):
         compiler.compile(GrammarSpec(kind="ebnf", source="root ::= undefined_rule"))
+
+
+def closing_after(compiler: GrammarCompiler, spec: GrammarSpec, prefix: str) -> str:
+    matcher = ByteMatcher.for_spec(spec, compiler.compile(spec))
+    assert matcher.accept_bytes(prefix.encode())
+    closing = matcher.closing_text()
+    assert closing is not None
+    return prefix + closing.decode()
+
+
+def test_closing_text_from_the_start_is_the_shortest_valid_ir(compiler: GrammarCompiler) -> None:
+    text = closing_after(compiler, dspy_output_spec(), "")
+    ir = IntermediateRepresentation.model_validate(json.loads(text)["ir"])
+    assert ir.intent.summary == "" and ir.signature.parameters == [] and ir.holes == []
+    assert accepts(compiler, dspy_output_spec(), text)
+
+
+def test_closing_text_mid_answer_keeps_what_was_written(compiler: GrammarCompiler) -> None:
+    demo = dspy_demo_text(SAMPLE_IR)
+    for cut in (demo.index("Add two") + 3, demo.index('"parameters"') + 30, len(demo) // 2):
+        text = closing_after(compiler, dspy_output_spec(), demo[:cut])
+        IntermediateRepresentation.model_validate(json.loads(text)["ir"])
+        assert text.startswith(demo[:cut])
+    text = closing_after(compiler, dspy_output_spec(), demo[: demo.index("Add two") + 3])
+    assert json.loads(text)["ir"]["intent"]["summary"] == "Add"
+
+
+def test_closing_text_ends_a_code_block(compiler: GrammarCompiler) -> None:
+    spec = GrammarSpec(kind="ebnf", source=python_code_block_ebnf())
+    text = closing_after(compiler, spec, "```python\ndef f():\n    return 1")
+    assert text == "```python\ndef f():\n    return 1\n```"
+
+
+def test_closing_text_of_a_rejected_prefix_is_none(compiler: GrammarCompiler) -> None:
+    matcher = ByteMatcher(compiler.compile(schema_spec(ir_json_schema())))
+    assert matcher.closing_text(b"[") is None

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 
+import click
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
+from typer.core import TyperGroup
 
 import liftdspy
 from liftdspy.cli import (
@@ -22,8 +25,25 @@ from liftdspy.cli import (
     server_cmd,
     ui_cmd,
 )
+from liftdspy.errors import LiftdspyError
+
+
+class LiftdspyGroup(TyperGroup):
+    """The root command group: a `LiftdspyError` from any command is printed to stderr (exit 1).
+
+    Only liftdspy's own errors are caught here; anything else is a bug and keeps its traceback.
+    """
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except LiftdspyError as exc:
+            Console(stderr=True).print(f"[red]error:[/red] {escape(str(exc))}")
+            raise typer.Exit(1) from None
+
 
 app = typer.Typer(
+    cls=LiftdspyGroup,
     name="liftdspy",
     help="DSPy optimization research for natural language -> IR -> Python code.",
     no_args_is_help=True,

@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from liftdspy.errors import LiftdspyError
 from liftdspy.sandbox import SandboxLimits, SandboxResult, TestOutcome, detect_isolation, run_tests
 
 app = typer.Typer(help="Run code against tests in the sandbox.", no_args_is_help=True)
@@ -23,7 +24,7 @@ _OUTCOME_STYLE = {
 }
 
 
-class TestsFileError(ValueError):
+class TestsFileError(LiftdspyError, ValueError):
     """A tests file that cannot be read as a list of test statements."""
 
     __test__ = False

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import typer
 import yaml
+from pydantic import ValidationError
 from rich.console import Console
 
 from liftdspy.serving import local_vllm
@@ -83,7 +84,7 @@ def vllm(
             api_key_env=api_key_env,
         )
         command = local_vllm.serve_command(config)
-    except (ServeCommandError, ValueError) as exc:
+    except (ServeCommandError, ValidationError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(code=2) from None
 

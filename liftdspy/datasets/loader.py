@@ -11,6 +11,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from liftdspy.datasets.row import LabelledTask, Split
+from liftdspy.errors import LiftdspyError
 from liftdspy.validation_errors import validation_problems
 
 logger = logging.getLogger(__name__)
@@ -26,7 +27,7 @@ class RowError:
         return f"{self.path}:{self.line}: {self.message}"
 
 
-class DatasetError(ValueError):
+class DatasetError(LiftdspyError, ValueError):
     """One or more rows of a dataset are invalid; `errors` lists every one found."""
 
     def __init__(self, errors: list[RowError]):

@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from liftdspy.datasets.row import Split
+from liftdspy.errors import LiftdspyError
 from liftdspy.lm.config import LMConfig
 from liftdspy.metrics.code_metric import CodeMetricWeights
 from liftdspy.metrics.end_to_end import EndToEndWeights
@@ -96,7 +97,7 @@ class ExperimentConfig(_Section):
         return self
 
 
-class ConfigError(ValueError):
+class ConfigError(LiftdspyError, ValueError):
     """An experiment config is invalid; the message names the file and the key."""
 
 

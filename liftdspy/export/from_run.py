@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from liftdspy.errors import LiftdspyError
 from liftdspy.export.writer import ExportManifest, write_export
 from liftdspy.lm.config import LMConfig
 
@@ -24,7 +25,7 @@ PROGRAM_ARTIFACT = "program/program.json"
 CONFIG_ARTIFACT = "config/resolved.json"
 
 
-class RunExportError(ValueError):
+class RunExportError(LiftdspyError, ValueError):
     """A run that cannot be exported: unknown id, no program artifact, missing params."""
 
 

@@ -12,9 +12,9 @@ import uuid
 from typing import Any
 
 import dspy
-from dspy.adapters.json_adapter import _get_structured_outputs_response_format
-from dspy.clients.legacy_requests import _strict_json_schema
 
+from liftdspy.dspy_compat import strict_json_schema, structured_outputs_response_format
+from liftdspy.errors import LiftdspyError
 from liftdspy.lm.config import LMConfig
 from liftdspy.runtime.pack import (
     FieldSpec,
@@ -29,7 +29,7 @@ from liftdspy.runtime.pack import (
 logger = logging.getLogger(__name__)
 
 
-class ExportError(ValueError):
+class ExportError(LiftdspyError, ValueError):
     """A program that cannot be exported as a prompt pack; says which predictor and why."""
 
 
@@ -67,12 +67,12 @@ def _demo_data(demo: Any) -> dict[str, Any]:
 def response_format_for(signature: type[dspy.Signature]) -> dict[str, Any]:
     """The Chat Completions `response_format` DSPy's JSONAdapter sends for `signature` to an
     LM that supports JSON schemas (such as `OpenAIEngine`)."""
-    model = _get_structured_outputs_response_format(signature)
+    model = structured_outputs_response_format(signature)
     return {
         "type": "json_schema",
         "json_schema": {
             "name": model.__name__,
-            "schema": _strict_json_schema(model.model_json_schema()),
+            "schema": strict_json_schema(model.model_json_schema()),
             "strict": True,
         },
     }

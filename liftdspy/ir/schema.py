@@ -7,10 +7,11 @@ import re
 from functools import cache
 from typing import Any
 
+from liftdspy.errors import LiftdspyError
 from liftdspy.ir.models import IntermediateRepresentation
 
 
-class UnboundedSchemaError(ValueError):
+class UnboundedSchemaError(LiftdspyError, ValueError):
     """A schema node would let a grammar engine generate without limit."""
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import ast
 import textwrap
 
+from liftdspy.errors import LiftdspyError
 from liftdspy.ir.models import IntermediateRepresentation, Parameter, Returns, Signature
 
 
-class SignatureNotFoundError(ValueError):
+class SignatureNotFoundError(LiftdspyError, ValueError):
     """The source holds no (matching) function definition."""
 
 

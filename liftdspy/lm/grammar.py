@@ -8,10 +8,16 @@ A request asks for structure in one of three ways, read by `grammar_spec_from_co
 - `config.extensions = {"xgrammar": {"ebnf": "root ::= ..."}}` or `{"xgrammar": {"regex": "..."}}`
   for anything else, e.g. a code block (`python_code_block_ebnf()`).
 
-JSON schemas are compiled with bounded whitespace between tokens: no whitespace fights DSPy's
-indented JSON demos, unbounded whitespace lets a small model ramble until its token limit.
+JSON is compiled with exactly the layout of DSPy's JSONAdapter demos (`json.dumps(indent=2)`:
+two-space indentation, `", "`/`": "` separators, `[]`/`{}` when empty) and no other whitespace, so
+every newline and indent is forced by the grammar instead of sampled: free whitespace let a small
+model spend its budget on runs of spaces, and a no-whitespace grammar fought the indented demos.
 Compiled grammars are cached by the schema's JSON text in its own property order (sorting keys
 changes the order the model writes fields in).
+
+`GrammarState` follows one generation: the token mask (a bitmask, as a llama.cpp logits processor
+or applied to a logits array), the string the grammar forces next (for jump-forward decoding) and
+the shortest way to close the answer from here (for a budget-aware end, see `closing_text`).
 
 `xgrammar` is imported lazily: this module imports without the `local` extra.
 """
@@ -27,13 +33,23 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from liftdspy.errors import LiftdspyError
+
 if TYPE_CHECKING:
     import numpy as np
     import xgrammar
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MAX_WHITESPACE = 14
+# DSPy's JSONAdapter writes demos with json.dumps(..., indent=2): separators ", " and ": ".
+JSON_INDENT = 2
+JSON_SEPARATORS = (",", ": ")
+# What the budget-aware close prefers at a choice (see ByteMatcher.closing_text). In JSON a letter
+# is only ever allowed inside a string, so "a" before "]" fills a string that needs content and
+# never opens anything; for other grammars (a code block) ending the line and the fence comes first.
+JSON_CLOSING_PREFERENCE = b'"a]}\n0 '
+OTHER_CLOSING_PREFERENCE = b'`\n"]}a0 '
+_MAX_CLOSING_BYTES = 8192
 
 GrammarKind = Literal["json_schema", "json_object", "ebnf", "regex"]
 
@@ -47,7 +63,7 @@ class GrammarSpec(BaseModel):
     source: str = ""
 
 
-class GrammarError(ValueError):
+class GrammarError(LiftdspyError, ValueError):
     """A grammar or schema in a request cannot be compiled."""
 
 
@@ -157,11 +173,9 @@ class GrammarCompiler:
         stop_token_ids: list[int],
         *,
         vocab_size: int | None = None,
-        max_whitespace: int = DEFAULT_MAX_WHITESPACE,
         max_threads: int = 2,
     ) -> None:
         xgr = require_xgrammar()
-        self.max_whitespace = max_whitespace
         self.tokenizer_info = xgr.TokenizerInfo(
             vocabulary,
             xgr.VocabType.RAW,
@@ -191,16 +205,18 @@ class GrammarCompiler:
             if spec.kind == "json_schema":
                 return self._compiler.compile_json_schema(
                     spec.source,
-                    any_whitespace=True,
-                    max_whitespace_cnt=self.max_whitespace,
+                    any_whitespace=False,
+                    indent=JSON_INDENT,
+                    separators=JSON_SEPARATORS,
                     strict_mode=True,
                 )
             if spec.kind == "json_object":
                 xgr = require_xgrammar()
                 grammar = xgr.Grammar.from_json_schema(
                     '{"type": "object"}',
-                    any_whitespace=True,
-                    max_whitespace_cnt=self.max_whitespace,
+                    any_whitespace=False,
+                    indent=JSON_INDENT,
+                    separators=JSON_SEPARATORS,
                 )
                 return self._compiler.compile_grammar(grammar)
             if spec.kind == "ebnf":
@@ -212,9 +228,10 @@ class GrammarCompiler:
 
 @dataclass
 class TokenMask:
-    """One generation's grammar state, used as a llama.cpp logits processor.
+    """One generation's token-level grammar matcher and its bitmask.
 
-    Call `accept(token)` for every sampled token; the processor masks the next step's logits.
+    As a llama.cpp logits processor (`mask(input_ids, scores)`) it masks the next step's logits;
+    `fill()` + `apply(scores)` do the same in two steps. Call `accept(token)` for every token.
     """
 
     compiled: Any
@@ -223,7 +240,7 @@ class TokenMask:
     mask_calls: int = 0
     _matcher: Any = field(init=False, repr=False)
     _bitmask: np.ndarray = field(init=False, repr=False)
-    _neg_inf: float = field(init=False, repr=False)
+    _need_apply: bool = field(init=False, repr=False, default=True)
 
     def __post_init__(self) -> None:
         import numpy as np
@@ -232,26 +249,137 @@ class TokenMask:
         self._matcher = xgr.GrammarMatcher(self.compiled)
         words = (self.vocab_size + 31) // 32
         self._bitmask = np.full((1, words), -1, dtype=np.int32)
-        self._neg_inf = float("-inf")
 
     def __call__(self, input_ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        self.fill()
+        return self.apply(scores)
+
+    def fill(self) -> None:
+        """Compute the bitmask of the tokens the grammar allows next."""
+        started = time.perf_counter()
+        self._need_apply = bool(self._matcher.fill_next_token_bitmask(self._bitmask))
+        self.mask_seconds += time.perf_counter() - started
+        self.mask_calls += 1
+
+    def allowed(self) -> np.ndarray:
+        """A 0/1 array over the vocabulary from the last `fill()`."""
+        import numpy as np
+
+        bits = np.unpackbits(self._bitmask.view(np.uint8), bitorder="little")
+        return bits[: self.vocab_size]
+
+    def apply(self, scores: np.ndarray) -> np.ndarray:
+        """Set the logits of tokens the last `fill()` forbids to -inf (in place)."""
         import numpy as np
 
         started = time.perf_counter()
-        need_apply = self._matcher.fill_next_token_bitmask(self._bitmask)
-        if need_apply:
-            allowed = np.unpackbits(self._bitmask.view(np.uint8), bitorder="little")
+        if self._need_apply:
+            allowed = self.allowed()
             n = min(len(scores), self.vocab_size)
-            np.putmask(scores[:n], allowed[:n] == 0, self._neg_inf)
+            np.putmask(scores[:n], allowed[:n] == 0, -np.inf)
             if len(scores) > n:
-                scores[n:] = self._neg_inf
+                scores[n:] = -np.inf
         self.mask_seconds += time.perf_counter() - started
-        self.mask_calls += 1
         return scores
 
     def accept(self, token: int) -> bool:
-        """Advance the grammar by one sampled token; False if the grammar rejects it."""
+        """Advance the grammar by one token; False if the grammar rejects it."""
         return bool(self._matcher.accept_token(token))
 
     def is_terminated(self) -> bool:
         return bool(self._matcher.is_terminated())
+
+    def is_completed(self) -> bool:
+        """True when the text so far is a complete answer (a stop token is allowed)."""
+        return bool(self._matcher.is_completed())
+
+    def forced_text(self) -> str:
+        """The text every continuation starts with (jump-forward), '' if there is a choice."""
+        return str(self._matcher.find_jump_forward_string())
+
+
+BYTE_VOCABULARY = [bytes([i]) for i in range(256)] + [b""]
+BYTE_STOP = 256
+_byte_compiler: GrammarCompiler | None = None
+_byte_compiler_lock = threading.Lock()
+
+
+def byte_compiler() -> GrammarCompiler:
+    """A compiler for a vocabulary of the 256 single bytes (and one stop token): walking a
+    grammar byte by byte is how `closing_text` finds the shortest way to end an answer."""
+    global _byte_compiler
+    with _byte_compiler_lock:
+        if _byte_compiler is None:
+            _byte_compiler = GrammarCompiler(BYTE_VOCABULARY, [BYTE_STOP])
+        return _byte_compiler
+
+
+class ByteMatcher:
+    """The same grammar as a generation's `TokenMask`, advanced by the bytes of its tokens."""
+
+    def __init__(self, compiled: Any, preference: bytes = JSON_CLOSING_PREFERENCE) -> None:
+        import numpy as np
+
+        xgr = require_xgrammar()
+        self._matcher = xgr.GrammarMatcher(compiled)
+        self._preference = preference
+        self._bitmask = np.full((1, (len(BYTE_VOCABULARY) + 31) // 32), -1, dtype=np.int32)
+
+    @classmethod
+    def for_spec(cls, spec: GrammarSpec, compiled: Any) -> ByteMatcher:
+        """A matcher of `compiled` (compiled for the byte vocabulary) closing the way `spec`'s
+        kind of grammar closes best."""
+        json_like = spec.kind in {"json_schema", "json_object"}
+        return cls(compiled, JSON_CLOSING_PREFERENCE if json_like else OTHER_CLOSING_PREFERENCE)
+
+    def accept_bytes(self, data: bytes) -> bool:
+        return not data or bool(self._matcher.accept_string(data))
+
+    def closing_text(self, after: bytes = b"") -> bytes | None:
+        """A short text that ends the answer from here (after `after`), or None if `after` is
+        not allowed or no end is reachable within 8 KiB.
+
+        Walks a fork of the matcher: the text the grammar forces is taken whole; at a choice the
+        first allowed byte of the preference wins (JSON: close the string, else one filler
+        letter, else close the array or object), else the smallest allowed byte. That ends
+        strings as soon as their minimum length allows, arrays and optional parts empty. Greedy,
+        so not always the very shortest, but the engine only relies on the length of the path it
+        computed (it feeds exactly this text).
+        """
+        import numpy as np
+
+        matcher = self._matcher.fork()
+        if after and not matcher.accept_string(after):
+            return None
+        text = bytearray()
+        while len(text) < _MAX_CLOSING_BYTES:
+            if matcher.is_completed():
+                return bytes(text)
+            forced = matcher.find_jump_forward_string()
+            if forced:
+                matcher.accept_string(forced)
+                text += forced.encode("utf-8")
+                continue
+            matcher.fill_next_token_bitmask(self._bitmask)
+            bits = np.unpackbits(self._bitmask.view(np.uint8), bitorder="little")[:256]
+            choice = next((b for b in self._preference if bits[b]), None)
+            if choice is None:
+                allowed = np.flatnonzero(bits)
+                if not len(allowed):
+                    return None
+                choice = int(allowed[0])
+            matcher.accept_token(choice)
+            text.append(choice)
+        return None
+
+
+class GrammarState:
+    """One generation under a grammar: the token mask plus a byte-level twin for closing."""
+
+    def __init__(self, spec: GrammarSpec, compiled: Any, vocab_size: int) -> None:
+        self.mask = TokenMask(compiled, vocab_size)
+        self.bytes = ByteMatcher.for_spec(spec, byte_compiler().compile(spec))
+
+    def accept(self, token: int, piece: bytes) -> bool:
+        """Advance both matchers by one token whose text is `piece`."""
+        return self.mask.accept(token) and self.bytes.accept_bytes(piece)

@@ -10,10 +10,11 @@ from dataclasses import dataclass
 
 from dspy.lm15 import Request
 
+from liftdspy.errors import LiftdspyError
 from liftdspy.lm.models import ChatFormat
 
 
-class UnsupportedContentError(ValueError):
+class UnsupportedContentError(LiftdspyError, ValueError):
     """The request holds content a text-only local model cannot read (images, tool calls...)."""
 
 

@@ -6,7 +6,17 @@ Use it as `dspy.LM("local/smollm2-135m", engine=LocalEngine())`, or `local_lm()`
   max_tokens) arrive merged into `request.config`.
 - The engine declares `supports_response_schema` and a `supported_params` holding
   `response_format`, so DSPy's JSONAdapter sends the output fields' JSON schema; the engine then
-  constrains decoding with XGrammar (`liftdspy.lm.grammar`) and the output always parses.
+  constrains decoding with XGrammar (`liftdspy.lm.grammar`), in the exact layout of DSPy's demos.
+- Decoding is the engine's own loop over llama.cpp (`Llama.eval` + argmax or seeded sampling):
+  * jump-forward: text the grammar forces (keys, quotes, braces, indentation) is tokenized and
+    evaluated in one batch instead of sampled token by token (all but its last token, which the
+    model samples so it can merge with what follows, as its tokenizer would);
+  * budget-aware end: before taking a token, the engine checks that the shortest close of the
+    answer from the new state still fits in `max_tokens`; if not, it feeds that close instead and
+    stops. Such an answer parses and matches the schema but the model was cut: it is reported
+    with `finish_reason="length"` and `provider_data["local"]["budget_closed"] = True`, so it is
+    never scored as complete. A budget too small for the shortest valid answer is refused before
+    decoding (`BudgetTooSmallError`, naming the minimum).
 - The chat template is rendered here and token ids are passed to llama.cpp, which keeps the KV
   cache of the prefix shared with the previous call (DSPy's long system message).
 - One llama.cpp model per (file, n_ctx, n_threads) lives for the process, guarded by a lock:
@@ -24,6 +34,7 @@ import importlib.metadata
 import json
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -43,12 +54,12 @@ from dspy.lm15 import (
     response_to_events,
 )
 
+from liftdspy.errors import LiftdspyError
 from liftdspy.lm.grammar import (
-    DEFAULT_MAX_WHITESPACE,
     GrammarCompiler,
     GrammarError,
     GrammarSpec,
-    TokenMask,
+    GrammarState,
     cap_schema,
     grammar_spec_from_config,
 )
@@ -62,9 +73,28 @@ DEFAULT_MAX_TOKENS = 512
 DEFAULT_MAX_STRING_CHARS = 100
 DEFAULT_MAX_ARRAY_ITEMS = 3
 PROVIDER = "local"
+# Bumped when the decoding loop changes what a greedy call answers (part of the identity).
+DECODER = "jf-budget-1"
+
+
+class BudgetTooSmallError(LiftdspyError, InvalidRequestError):
+    """`max_tokens` cannot hold even the shortest answer the grammar allows."""
 
 
 def require_llama_cpp() -> Any:
+    """Import llama_cpp, first making its OpenMP threads sleep at barriers instead of spinning.
+
+    llama.cpp's CPU build runs every op on an OpenMP team; with libgomp's default (spin) policy a
+    thread that waits at a barrier burns its core, so on a busy machine (sandbox workers, other
+    processes) one descheduled thread stalls the others: measured on 2 cores at load ~10, decoding
+    fell from ~22 to 0.6 tokens/s (benchmarks/lm_under_load.py). `OMP_WAIT_POLICY=PASSIVE` costs
+    ~20% decode speed on an idle machine and keeps a busy one proportional. libgomp reads it once,
+    when llama.cpp's library is loaded, so it is set here unless the user set any OpenMP policy.
+    """
+    if "llama_cpp" not in sys.modules and not {"OMP_WAIT_POLICY", "GOMP_SPINCOUNT"} & set(
+        os.environ
+    ):
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
     try:
         import llama_cpp
     except ImportError as exc:
@@ -88,17 +118,25 @@ class Generation:
     decode_seconds: float
     mask_seconds: float
     grammar: str | None
+    forced_tokens: int = 0
+    budget_closed: bool = False
+    min_tokens: int | None = None
 
     def timing(self) -> dict[str, Any]:
-        decode_steps = max(self.output_tokens - 1, 0)
         return {
             "prompt_tokens_evaluated": self.prompt_tokens - self.reused_tokens,
             "prompt_seconds": round(self.prompt_seconds, 4),
             "decode_seconds": round(self.decode_seconds, 4),
             "decode_tokens_per_second": (
-                round(decode_steps / self.decode_seconds, 2) if self.decode_seconds > 0 else None
+                round(self.output_tokens / self.decode_seconds, 2)
+                if self.decode_seconds > 0
+                else None
             ),
             "grammar": self.grammar,
+            # Tokens the grammar forced (jump-forward and budget close), fed without sampling.
+            "forced_tokens": self.forced_tokens,
+            "budget_closed": self.budget_closed,
+            "min_tokens": self.min_tokens,
             "mask_ms_per_token": (
                 round(1000 * self.mask_seconds / self.output_tokens, 4)
                 if self.grammar and self.output_tokens
@@ -127,7 +165,7 @@ class LoadedModel:
         self.n_vocab = self.llama.n_vocab()
         self.stop_token_ids = self._stop_token_ids()
         self._compiler: GrammarCompiler | None = None
-        self._max_whitespace: int | None = None
+        self._pieces: list[bytes] | None = None
         logger.info(
             "loaded %s (%s) in %.1f s: n_ctx=%d n_threads=%d",
             located.name,
@@ -150,6 +188,16 @@ class LoadedModel:
         add_bos = bool(self.llama._model.add_bos_token())
         return self.llama.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
 
+    def tokenize_text(self, text: bytes) -> list[int]:
+        """Tokens of a piece of output text (no BOS, special markers not parsed)."""
+        return self.llama.tokenize(text, add_bos=False, special=False)
+
+    def pieces(self) -> list[bytes]:
+        """The vocabulary's bytes, computed once."""
+        if self._pieces is None:
+            self._pieces = self.vocabulary()
+        return self._pieces
+
     def vocabulary(self) -> list[bytes]:
         """Every token's bytes as they appear in text; control tokens are empty (xgrammar's
         sign of a special token)."""
@@ -168,17 +216,13 @@ class LoadedModel:
                 pieces.append(buffer.raw[:n])
         return pieces
 
-    def grammar_compiler(self, max_whitespace: int) -> GrammarCompiler:
+    def grammar_compiler(self) -> GrammarCompiler:
         with self.lock:
-            if self._compiler is None or self._max_whitespace != max_whitespace:
+            if self._compiler is None:
                 started = time.perf_counter()
                 self._compiler = GrammarCompiler(
-                    self.vocabulary(),
-                    self.stop_token_ids,
-                    vocab_size=self.n_vocab,
-                    max_whitespace=max_whitespace,
+                    self.pieces(), self.stop_token_ids, vocab_size=self.n_vocab
                 )
-                self._max_whitespace = max_whitespace
                 logger.debug("xgrammar tokenizer info in %.2f s", time.perf_counter() - started)
             return self._compiler
 
@@ -215,10 +259,15 @@ class LocalEngine:
         n_threads: int | None = None,
         n_ctx: int = 4096,
         seed: int = 0,
-        max_whitespace: int = DEFAULT_MAX_WHITESPACE,
         max_string_chars: int | None = DEFAULT_MAX_STRING_CHARS,
         max_array_items: int | None = DEFAULT_MAX_ARRAY_ITEMS,
+        jump_forward: bool = True,
+        budget_close: bool = True,
+        max_whitespace: int | None = None,
     ) -> None:
+        """`jump_forward` and `budget_close` exist to measure what they buy (benchmarks/);
+        `max_whitespace` is accepted from older saved programs and ignored (the JSON layout is
+        fixed to DSPy's)."""
         if n_ctx < 256:
             raise ValueError(f"n_ctx={n_ctx} is too small for DSPy prompts; use at least 256")
         if n_threads is not None and n_threads < 1:
@@ -228,9 +277,14 @@ class LocalEngine:
         self._n_threads = n_threads
         self.n_ctx = n_ctx
         self.seed = seed
-        self.max_whitespace = max_whitespace
+        if max_whitespace is not None:
+            logger.info(
+                "max_whitespace=%s ignored: JSON whitespace is DSPy's layout", max_whitespace
+            )
         self.max_string_chars = max_string_chars
         self.max_array_items = max_array_items
+        self.jump_forward = jump_forward
+        self.budget_close = budget_close
         self._located: LocatedModel | None = None
 
     # -- what this engine is -------------------------------------------------------------
@@ -260,10 +314,8 @@ class LocalEngine:
             "n_ctx": str(self.n_ctx),
             "chat_format": located.chat_format,
             "seed": str(self.seed),
-            "grammar": (
-                f"xgrammar-ws{self.max_whitespace}"
-                f"-str{self.max_string_chars}-items{self.max_array_items}"
-            ),
+            "grammar": (f"xgrammar-indent2-str{self.max_string_chars}-items{self.max_array_items}"),
+            "decoder": (f"{DECODER}-jf{int(self.jump_forward)}-close{int(self.budget_close)}"),
             "llama_cpp_python": llama_version,
         }
 
@@ -277,6 +329,7 @@ class LocalEngine:
             "chat_format": located.chat_format,
             "n_threads": str(self.n_threads),
             "n_ctx": str(self.n_ctx),
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(libgomp default: spin)"),
         }
 
     # -- saving with a DSPy program ------------------------------------------------------
@@ -288,9 +341,10 @@ class LocalEngine:
             "n_threads": self._n_threads,
             "n_ctx": self.n_ctx,
             "seed": self.seed,
-            "max_whitespace": self.max_whitespace,
             "max_string_chars": self.max_string_chars,
             "max_array_items": self.max_array_items,
+            "jump_forward": self.jump_forward,
+            "budget_close": self.budget_close,
         }
 
     @classmethod
@@ -364,7 +418,9 @@ class LocalEngine:
             )
             spec = spec.model_copy(update={"source": json.dumps(capped)})
         with model.lock:
-            compiled = model.grammar_compiler(self.max_whitespace).compile(spec) if spec else None
+            state = None
+            if spec is not None:
+                state = GrammarState(spec, model.grammar_compiler().compile(spec), model.n_vocab)
             tokens = model.tokenize_prompt(prompt)
             if len(tokens) >= self.n_ctx:
                 raise ContextLengthError(
@@ -372,26 +428,50 @@ class LocalEngine:
                     f"n_ctx is {self.n_ctx}",
                     provider=PROVIDER,
                 )
-            max_tokens = min(max_tokens, self.n_ctx - len(tokens))
-            return self._decode(
+            budget = min(max_tokens, self.n_ctx - len(tokens))
+            min_tokens = self._shortest_answer(model, state) if state is not None else None
+            if min_tokens is not None and min_tokens > budget:
+                where = (
+                    f"max_tokens={max_tokens}"
+                    if budget == max_tokens
+                    else f"the {budget} tokens n_ctx={self.n_ctx} leaves after the prompt"
+                )
+                raise BudgetTooSmallError(
+                    f"local model {self.model}: {where} cannot hold any answer of this "
+                    f"{spec.kind if spec else ''} grammar; the shortest valid answer takes "
+                    f"{min_tokens} tokens",
+                    provider=PROVIDER,
+                )
+            generation = self._decode(
                 model,
                 tokens,
-                compiled,
-                spec,
-                max_tokens,
+                state,
+                budget,
                 temperature,
                 top_p,
                 top_k,
                 stop,
                 self.seed if seed is None else seed,
             )
+        generation.grammar = spec.kind if spec is not None else None
+        generation.min_tokens = min_tokens
+        return generation
+
+    def _shortest_answer(self, model: LoadedModel, state: GrammarState) -> int | None:
+        """Tokens of the shortest answer the budget-aware close would write, or None."""
+        if not self.budget_close:
+            return None
+        closing = state.bytes.closing_text()
+        if closing is None:
+            logger.warning("local model %s: no closing path for this grammar", self.model)
+            return None
+        return len(model.tokenize_text(closing))
 
     def _decode(
         self,
         model: LoadedModel,
         tokens: list[int],
-        compiled: Any,
-        spec: GrammarSpec | None,
+        state: GrammarState | None,
         max_tokens: int,
         temperature: float,
         top_p: float,
@@ -399,47 +479,92 @@ class LocalEngine:
         stop: tuple[str, ...],
         seed: int,
     ) -> Generation:
+        """Prefill, then sample, jump forward over forced text, and close within the budget."""
+        import numpy as np
+
         llama = model.llama
-        reused = _keep_cached_prefix(llama, tokens)
-        mask = TokenMask(compiled, model.n_vocab) if compiled is not None else None
-        llama.set_seed(seed)
+        pieces = model.pieces() if state is not None else []
         stop_ids = set(model.stop_token_ids)
+        closing = self.budget_close and state is not None
+        rng = np.random.default_rng(seed)
+        reused = _keep_cached_prefix(llama, tokens)
         out: list[int] = []
+        forced = 0
         finish = "length"
+        budget_closed = False
+
+        def close_now() -> None:
+            # Feed the close computed from the current state; it fits by the loop's invariant.
+            nonlocal forced, budget_closed
+            assert state is not None
+            text = state.bytes.closing_text() or b""
+            for token in model.tokenize_text(text):
+                if not state.accept(token, pieces[token]):
+                    raise InvalidRequestError(
+                        f"local model {self.model}: the grammar rejected its own closing text "
+                        f"{text!r}",
+                        provider=PROVIDER,
+                    )
+                out.append(token)
+                forced += 1
+            budget_closed = True
+
+        def fits(extra: int, after: bytes) -> bool:
+            # After `extra` more tokens whose text is `after`, can the answer still close?
+            assert state is not None
+            rest = state.bytes.closing_text(after)
+            if rest is None:
+                return False
+            return len(out) + extra + len(model.tokenize_text(rest)) <= max_tokens
+
         started = time.perf_counter()
-        first_token_at = started
-        generator = llama.generate(
-            tokens,
-            top_k=top_k,
-            top_p=top_p,
-            min_p=0.0,
-            temp=temperature,
-            repeat_penalty=1.0,
-            logits_processor=[mask] if mask is not None else None,
-        )
-        try:
-            for token in generator:
-                if not out:
-                    first_token_at = time.perf_counter()
-                if mask is not None and not mask.accept(token):
+        llama.eval(tokens[reused:])
+        prefilled = time.perf_counter()
+        pending: list[int] = []
+        while True:
+            if state is not None:
+                if state.mask.is_completed() and _only_stop_allowed(state, stop_ids):
+                    finish = "stop"
+                    break
+                jump = self._jump_tokens(model, state)
+                if jump:
+                    text = b"".join(pieces[t] for t in jump)
+                    if closing and not fits(len(jump), text):
+                        close_now()
+                        break
+                    for token in jump:
+                        state.accept(token, pieces[token])
+                    out.extend(jump)
+                    pending.extend(jump)
+                    forced += len(jump)
+            if len(out) >= max_tokens:
+                break
+            if pending:
+                llama.eval(pending)
+                pending = []
+            logits = np.ctypeslib.as_array(llama._ctx.get_logits(), shape=(model.n_vocab,))
+            logits = logits.copy()
+            if state is not None:
+                state.mask.fill()
+                state.mask.apply(logits)
+            token = _choose(logits, temperature, top_p, top_k, rng)
+            if token in stop_ids:
+                finish = "stop"
+                break
+            if state is not None:
+                if closing and not fits(1, pieces[token]):
+                    close_now()
+                    break
+                if not state.accept(token, pieces[token]):
                     raise InvalidRequestError(
                         f"local model {self.model}: the grammar rejected token {token}",
                         provider=PROVIDER,
                     )
-                if token in stop_ids:
-                    finish = "stop"
-                    break
-                out.append(token)
-                if mask is not None and mask.is_terminated():
-                    finish = "stop"
-                    break
-                if stop and _ends_with_stop(llama, out, stop):
-                    finish = "stop"
-                    break
-                if len(out) >= max_tokens:
-                    break
-        finally:
-            generator.close()
+            out.append(token)
+            pending = [token]
+            if stop and _ends_with_stop(llama, out, stop):
+                finish = "stop"
+                break
         ended = time.perf_counter()
         text = llama.detokenize(out).decode("utf-8", errors="replace")
         if stop:
@@ -450,11 +575,56 @@ class LocalEngine:
             reused_tokens=reused,
             output_tokens=len(out),
             finish_reason=finish,
-            prompt_seconds=first_token_at - started,
-            decode_seconds=ended - first_token_at,
-            mask_seconds=mask.mask_seconds if mask is not None else 0.0,
-            grammar=spec.kind if spec is not None else None,
+            prompt_seconds=prefilled - started,
+            decode_seconds=ended - prefilled,
+            mask_seconds=state.mask.mask_seconds if state is not None else 0.0,
+            grammar=None,
+            forced_tokens=forced,
+            budget_closed=budget_closed,
         )
+
+    def _jump_tokens(self, model: LoadedModel, state: GrammarState) -> list[int]:
+        """Tokens of the text the grammar forces next, less the last one.
+
+        The last token is left to the model: the text after the forced part may merge with it
+        into one token (`": "` then `"` is the token ` "` in SmolLM2's vocabulary), and a model
+        fed a split it was never trained on writes worse answers.
+        """
+        if not self.jump_forward:
+            return []
+        text = state.mask.forced_text()
+        if not text:
+            return []
+        return model.tokenize_text(text.encode("utf-8"))[:-1]
+
+
+def _only_stop_allowed(state: GrammarState, stop_ids: set[int]) -> bool:
+    state.mask.fill()
+    allowed = state.mask.allowed()
+    import numpy as np
+
+    return all(int(t) in stop_ids for t in np.flatnonzero(allowed))
+
+
+def _choose(logits: Any, temperature: float, top_p: float, top_k: int, rng: Any) -> int:
+    """Greedy (argmax, the first of equal maxima) at temperature 0, else seeded sampling."""
+    import numpy as np
+
+    if temperature <= 0.0:
+        return int(np.argmax(logits))
+    candidates = np.flatnonzero(np.isfinite(logits))
+    values = logits[candidates].astype(np.float64) / temperature
+    if top_k and top_k < len(candidates):
+        keep = np.argsort(-values, kind="stable")[:top_k]
+        candidates, values = candidates[keep], values[keep]
+    probs = np.exp(values - values.max())
+    probs /= probs.sum()
+    if top_p < 1.0:
+        order = np.argsort(-probs, kind="stable")
+        cumulative = np.cumsum(probs[order])
+        keep = order[: int(np.searchsorted(cumulative, top_p)) + 1]
+        candidates, probs = candidates[keep], probs[keep] / probs[keep].sum()
+    return int(rng.choice(candidates, p=probs))
 
 
 def _keep_cached_prefix(llama: Any, tokens: list[int]) -> int:

@@ -23,6 +23,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from liftdspy.errors import LiftdspyError
+
 logger = logging.getLogger(__name__)
 
 ChatFormat = Literal["chatml", "gemma"]
@@ -30,7 +32,7 @@ ChatFormat = Literal["chatml", "gemma"]
 DEFAULT_MODEL = "smollm2-135m"
 
 
-class ModelNotFoundError(FileNotFoundError):
+class ModelNotFoundError(LiftdspyError, FileNotFoundError):
     """A named model's package is not installed, or a given GGUF path does not exist."""
 
 

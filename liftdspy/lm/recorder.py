@@ -44,18 +44,19 @@ from dspy.utils.callback import BaseCallback
 from dspy.utils.exceptions import LMConfigurationError, LMNotConfiguredError
 from pydantic import BaseModel
 
+from liftdspy.errors import LiftdspyError
 from liftdspy.lm.store import (
     RecordedCall,
     RecordingStore,
     canonical_json,
     last_message_text,
+    recording_key,
     request_json,
     response_json,
 )
 
 logger = logging.getLogger(__name__)
 
-KEY_VERSION = 1
 RECORDER_MODE_ENV = "LIFTDSPY_RECORDER"
 _SECRET_FIELD = re.compile(
     r"(^|_)(api_key|key|token|secret|password|authorization)$", re.IGNORECASE
@@ -85,13 +86,13 @@ def effective_mode(mode: RecorderMode | str) -> RecorderMode:
         raise ValueError(f"{RECORDER_MODE_ENV}={override!r} is not one of: {choices}") from None
 
 
-class RecordingMissError(LMNotConfiguredError):
+class RecordingMissError(LiftdspyError, LMNotConfiguredError):
     """Offline mode found no recording for a call. An LMError, so DSPy re-raises it unchanged."""
 
     default_code = "recording_miss"
 
 
-class RecordingSecretError(LMConfigurationError):
+class RecordingSecretError(LiftdspyError, LMConfigurationError):
     """An identity or entry would have put a credential in the recordings (nothing is written)."""
 
     default_code = "recording_secret"
@@ -105,20 +106,6 @@ class IdentifiedEngine(Protocol):
     def complete(self, request: Request) -> Response: ...
 
     def close(self) -> None: ...
-
-
-def recording_key(
-    identity: dict[str, str], request: dict[str, Any], rollout_id: Any, candidate: int = 0
-) -> str:
-    """sha256 of all that changes an answer: engine identity, full request, rollout, candidate."""
-    material = {
-        "v": KEY_VERSION,
-        "identity": identity,
-        "request": request,
-        "rollout_id": rollout_id,
-        "candidate": candidate,
-    }
-    return hashlib.sha256(canonical_json(material).encode("utf-8")).hexdigest()
 
 
 # ── Which DSPy call is running: rollout id and candidate numbering ──────────────────────────────

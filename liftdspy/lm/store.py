@@ -20,16 +20,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import diskcache
-
-# DSPy's own response cache (dspy.clients.call_result) round-trips lm15 objects with these vendored
-# functions; dspy.lm15 does not re-export them, so this is the one place liftdspy imports them.
-from dspy._vendor.lm15.serde import (
-    request_to_dict,
-    response_from_dict,
-    response_to_dict,
-)
 from dspy.lm15 import Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+# DSPy's own response cache round-trips lm15 objects with these (private, via dspy_compat).
+from liftdspy.dspy_compat import request_to_dict, response_from_dict, response_to_dict
+from liftdspy.errors import LiftdspyError
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +34,7 @@ CACHE_DIR_ENV = "LIFTDSPY_CACHE_DIR"
 _IMPORT_MARK = "import"
 
 
-class RecordingStoreError(ValueError):
+class RecordingStoreError(LiftdspyError, ValueError):
     """A recording file or entry is malformed; the message names the file and line."""
 
 
@@ -77,6 +73,24 @@ def response_json(response: Response) -> dict[str, Any]:
 def canonical_json(data: Any) -> str:
     """Deterministic JSON text: sorted keys, no whitespace, UTF-8 kept as is."""
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+# Bump when the key material changes: every stored key then misses.
+KEY_VERSION = 1
+
+
+def recording_key(
+    identity: dict[str, str], request: dict[str, Any], rollout_id: Any, candidate: int = 0
+) -> str:
+    """sha256 of all that changes an answer: engine identity, full request, rollout, candidate."""
+    material = {
+        "v": KEY_VERSION,
+        "identity": identity,
+        "request": request,
+        "rollout_id": rollout_id,
+        "candidate": candidate,
+    }
+    return hashlib.sha256(canonical_json(material).encode("utf-8")).hexdigest()
 
 
 def last_message_text(request: dict[str, Any]) -> str:
@@ -186,8 +200,6 @@ class RecordingStore:
         Each entry's key is checked against its identity/request/rollout/candidate, so a hand-edited
         request that no longer matches its key is refused instead of answering the wrong call.
         """
-        from liftdspy.lm.recorder import recording_key  # the key rule lives with the recorder
-
         path = Path(path)
         entries = list(read_jsonl(path))
         for lineno, entry in entries:

@@ -8,13 +8,14 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from liftdspy.errors import LiftdspyError
 from liftdspy.ir import IntermediateRepresentation
 
 _FENCE = re.compile(r"^\s*```[A-Za-z0-9_+-]*\s*\n(.*?)\n?```\s*$", re.DOTALL)
 _MISSING = object()
 
 
-class GoldDataError(ValueError):
+class GoldDataError(LiftdspyError, ValueError):
     """The gold side of an example is missing or invalid (a dataset bug, not a model error)."""
 
 

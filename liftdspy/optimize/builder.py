@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import dspy
 from pydantic import BaseModel, Field
 
-from liftdspy.optimize.presets import OptimizerPreset, optimizer_class
+from liftdspy.optimize.presets import OptimizerPreset, PresetError, optimizer_class
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +47,109 @@ class BuiltOptimizer(BaseModel):
     notes: BuildNotes
 
 
+@dataclass
+class BuildRequest:
+    """What every optimizer builder gets: the preset's arguments (copies, to adjust) and the run's
+    metric, seed, threads, validation size and LMs."""
+
+    name: str
+    init: dict[str, Any]
+    compile_kwargs: dict[str, Any]
+    metric: Any
+    feedback_metric: Any
+    seed: int
+    num_threads: int
+    valset_size: int
+    reflection_lm: dspy.LM | None
+    lm: dspy.LM | None
+    notes: BuildNotes = field(default_factory=BuildNotes)
+
+    def built(self, optimizer: Any, *, uses_valset: bool) -> BuiltOptimizer:
+        return BuiltOptimizer(
+            optimizer=optimizer,
+            compile_kwargs=self.compile_kwargs,
+            uses_valset=uses_valset,
+            notes=self.notes,
+        )
+
+
+def _mipro(req: BuildRequest, cls: type) -> BuiltOptimizer:
+    if importlib.util.find_spec("optuna") is None:
+        raise PresetError("MIPROv2 needs optuna: pip install optuna")
+    req.init.setdefault("seed", req.seed)
+    if "seed" in req.compile_kwargs:
+        compile_seed = req.compile_kwargs.pop("seed")
+        req.init["seed"] = compile_seed
+        req.notes.add(
+            f"MIPROv2: compile seed {compile_seed} moved to the constructor "
+            "(compile() treats seed=0 as unset)"
+        )
+    req.init.setdefault("num_threads", req.num_threads)
+    req.init.update(prompt_model=req.lm, task_model=req.lm)
+    minibatch = req.compile_kwargs.get("minibatch", True)
+    size = req.compile_kwargs.get("minibatch_size", 35)
+    if minibatch and req.valset_size and size > req.valset_size:
+        req.compile_kwargs["minibatch_size"] = req.valset_size
+        req.notes.add(
+            f"MIPROv2: minibatch_size {size} > validation set size {req.valset_size}; "
+            f"clamped to {req.valset_size}"
+        )
+    return req.built(cls(metric=req.metric, **req.init), uses_valset=True)
+
+
+def _bootstrap(req: BuildRequest, cls: type) -> BuiltOptimizer:
+    if "metric_threshold" not in req.init:
+        req.init["metric_threshold"] = DEFAULT_METRIC_THRESHOLD
+        req.notes.add(
+            f"{req.name}: metric_threshold set to {DEFAULT_METRIC_THRESHOLD} "
+            "(DSPy accepts any truthy score as a successful demo)"
+        )
+    random_search = req.name == "BootstrapFewShotWithRandomSearch"
+    if random_search:
+        req.init.setdefault("num_threads", req.num_threads)
+    return req.built(cls(metric=req.metric, **req.init), uses_valset=random_search)
+
+
+def _copro(req: BuildRequest, cls: type) -> BuiltOptimizer:
+    req.init["prompt_model"] = req.lm
+    req.compile_kwargs.setdefault("eval_kwargs", {"num_threads": req.num_threads})
+    return req.built(cls(metric=req.metric, **req.init), uses_valset=False)
+
+
+def _gepa(req: BuildRequest, cls: type) -> BuiltOptimizer:
+    if req.feedback_metric is None:
+        raise PresetError("GEPA needs a feedback metric (score + text feedback)")
+    if req.reflection_lm is None:
+        raise PresetError("GEPA needs a reflection LM: set `reflection_lm` in the experiment")
+    req.init.setdefault("seed", req.seed)
+    req.init.setdefault("num_threads", req.num_threads)
+    optimizer = cls(metric=req.feedback_metric, reflection_lm=req.reflection_lm, **req.init)
+    return req.built(optimizer, uses_valset=True)
+
+
+def _simba(req: BuildRequest, cls: type) -> BuiltOptimizer:
+    req.init.setdefault("num_threads", req.num_threads)
+    req.init["prompt_model"] = req.lm
+    return req.built(cls(metric=req.metric, **req.init), uses_valset=False)
+
+
+def _labeled_fewshot(req: BuildRequest, cls: type) -> BuiltOptimizer:
+    # Random labelled demos: no metric. The honest baseline for demo-selecting optimizers.
+    return req.built(cls(**req.init), uses_valset=False)
+
+
+# One small builder per DSPy optimizer a preset may name.
+BUILDERS: dict[str, Callable[[BuildRequest, type], BuiltOptimizer]] = {
+    "MIPROv2": _mipro,
+    "BootstrapFewShot": _bootstrap,
+    "BootstrapFewShotWithRandomSearch": _bootstrap,
+    "COPRO": _copro,
+    "GEPA": _gepa,
+    "SIMBA": _simba,
+    "LabeledFewShot": _labeled_fewshot,
+}
+
+
 def build_optimizer(
     preset: OptimizerPreset,
     *,
@@ -60,70 +165,25 @@ def build_optimizer(
     `feedback_metric` is GEPA's form (score + feedback). `lm` is the task LM, also used as the
     prompt model of optimizers that propose instructions (MIPROv2, COPRO, SIMBA), since liftdspy
     never configures a global LM."""
-    notes = BuildNotes()
-    init = dict(preset.init)
-    compile_kwargs = dict(preset.compile)
     name = preset.optimizer
     cls = optimizer_class(name)
-    uses_valset = name in {"MIPROv2", "BootstrapFewShotWithRandomSearch", "GEPA"}
-
-    if name == "MIPROv2":
-        if importlib.util.find_spec("optuna") is None:
-            raise RuntimeError("MIPROv2 needs optuna: pip install optuna")
-        init.setdefault("seed", seed)
-        if "seed" in compile_kwargs:
-            compile_seed = compile_kwargs.pop("seed")
-            init["seed"] = compile_seed
-            notes.add(
-                f"MIPROv2: compile seed {compile_seed} moved to the constructor "
-                "(compile() treats seed=0 as unset)"
-            )
-        init.setdefault("num_threads", num_threads)
-        init.update(prompt_model=lm, task_model=lm)
-        minibatch = compile_kwargs.get("minibatch", True)
-        size = compile_kwargs.get("minibatch_size", 35)
-        if minibatch and valset_size and size > valset_size:
-            compile_kwargs["minibatch_size"] = valset_size
-            notes.add(
-                f"MIPROv2: minibatch_size {size} > validation set size {valset_size}; "
-                f"clamped to {valset_size}"
-            )
-    elif name in {"BootstrapFewShot", "BootstrapFewShotWithRandomSearch"}:
-        if "metric_threshold" not in init:
-            init["metric_threshold"] = DEFAULT_METRIC_THRESHOLD
-            notes.add(
-                f"{name}: metric_threshold set to {DEFAULT_METRIC_THRESHOLD} "
-                "(DSPy accepts any truthy score as a successful demo)"
-            )
-        if name == "BootstrapFewShotWithRandomSearch":
-            init.setdefault("num_threads", num_threads)
-    elif name == "COPRO":
-        init["prompt_model"] = lm
-        compile_kwargs.setdefault("eval_kwargs", {"num_threads": num_threads})
-    elif name == "GEPA":
-        if feedback_metric is None:
-            raise ValueError("GEPA needs a feedback metric (score + text feedback)")
-        if reflection_lm is None:
-            raise ValueError("GEPA needs a reflection LM: set `reflection_lm` in the experiment")
-        init.setdefault("seed", seed)
-        init.setdefault("num_threads", num_threads)
-        optimizer = cls(metric=feedback_metric, reflection_lm=reflection_lm, **init)
-        return BuiltOptimizer(
-            optimizer=optimizer, compile_kwargs=compile_kwargs, uses_valset=True, notes=notes
-        )
-    elif name == "SIMBA":
-        init.setdefault("num_threads", num_threads)
-        init["prompt_model"] = lm
-    elif name == "LabeledFewShot":
-        # Random labelled demos: no metric. The honest baseline for demo-selecting optimizers.
-        return BuiltOptimizer(
-            optimizer=cls(**init), compile_kwargs=compile_kwargs, uses_valset=False, notes=notes
-        )
-
-    optimizer = cls(metric=metric, **init)
-    return BuiltOptimizer(
-        optimizer=optimizer, compile_kwargs=compile_kwargs, uses_valset=uses_valset, notes=notes
+    builder = BUILDERS.get(name)
+    if builder is None:
+        known = ", ".join(sorted(BUILDERS))
+        raise PresetError(f"optimizer {name!r} has no builder: expected one of {known}")
+    request = BuildRequest(
+        name=name,
+        init=dict(preset.init),
+        compile_kwargs=dict(preset.compile),
+        metric=metric,
+        feedback_metric=feedback_metric,
+        seed=seed,
+        num_threads=num_threads,
+        valset_size=valset_size,
+        reflection_lm=reflection_lm,
+        lm=lm,
     )
+    return builder(request, cls)
 
 
 def compile_program(

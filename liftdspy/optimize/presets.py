@@ -14,6 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from liftdspy.errors import LiftdspyError
 from liftdspy.validation_errors import validation_problems
 
 OptimizerName = Literal[
@@ -74,7 +75,7 @@ class OptimizerPreset(BaseModel):
         return self
 
 
-class PresetError(ValueError):
+class PresetError(LiftdspyError, ValueError):
     """A preset file is missing or invalid; the message names the file."""
 
 

@@ -18,12 +18,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from liftdspy.errors import LiftdspyError
+
 logger = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
 
 
-class EndpointError(RuntimeError):
+class EndpointError(LiftdspyError, RuntimeError):
     """A call that failed; names the endpoint (without credentials) and the reason."""
 
 

@@ -9,12 +9,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from liftdspy.errors import LiftdspyError
 from liftdspy.runtime.pack import FieldSpec
 
 _FENCE = re.compile(r"```(?:python|py)?\s*\n(.*?)```", re.DOTALL)
 
 
-class OutputError(ValueError):
+class OutputError(LiftdspyError, ValueError):
     """An answer that is not the JSON object the predictor's outputs describe."""
 
 

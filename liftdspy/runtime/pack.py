@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from liftdspy.errors import LiftdspyError
+
 PACK_FORMAT_VERSION = "1"
 PACK_FILE = "prompt_pack.json"
 PLACEHOLDER = "{{{{{name}}}}}"
@@ -26,7 +28,7 @@ def placeholder(name: str) -> str:
     return PLACEHOLDER.format(name=name)
 
 
-class PackError(ValueError):
+class PackError(LiftdspyError, ValueError):
     """A prompt pack that cannot be read or used; the message names the file or predictor."""
 
 

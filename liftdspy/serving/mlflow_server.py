@@ -23,12 +23,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from liftdspy.errors import LiftdspyError
+
 DEFAULT_PASSWORD_ENV = "LIFTDSPY_DB_PASSWORD"
 _SCHEMES = ("postgresql", "postgresql+psycopg2", "postgres")
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 
 
-class TrackingServerError(ValueError):
+class TrackingServerError(LiftdspyError, ValueError):
     """The server cannot be started as configured; the message names the setting."""
 
 

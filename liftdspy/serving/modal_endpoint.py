@@ -38,6 +38,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from liftdspy.errors import LiftdspyError
 from liftdspy.serving.vllm_command import MODEL_PRESETS, VLLMServeConfig
 
 FUNCTION_NAME = "serve"
@@ -45,7 +46,7 @@ VOLUME_MOUNT = "/models"
 _DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
 
 
-class ModalEndpointError(ValueError):
+class ModalEndpointError(LiftdspyError, ValueError):
     """The endpoint cannot be determined; the message says which setting is missing."""
 
 

@@ -17,11 +17,14 @@ import urllib.error
 import urllib.request
 from pathlib import PurePosixPath
 from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from liftdspy.errors import LiftdspyError
 
-class ServerIdentityError(RuntimeError):
+
+class ServerIdentityError(LiftdspyError, RuntimeError):
     """The live server is not the one the config declares (or cannot say what it is)."""
 
     def __init__(self, message: str, *, status: int | None = None) -> None:
@@ -50,6 +53,14 @@ class ServerIdentity(BaseModel):
         }
 
 
+def redact_url(url: str) -> str:
+    """The URL without user:password@, query or fragment (as `OpenAIEngine` names endpoints)."""
+    parts = urlsplit(url)
+    host = f"[{parts.hostname}]" if parts.hostname and ":" in parts.hostname else parts.hostname
+    netloc = f"{host}:{parts.port}" if parts.port else (host or "")
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
 def _get_json(url: str, api_key: str | None, timeout: float) -> object:
     request = urllib.request.Request(url)
     if api_key:
@@ -62,8 +73,6 @@ def probe_vllm(
     base_url: str, served_name: str, api_key: str | None, *, timeout: float = 10.0
 ) -> ServerIdentity:
     """Ask the vLLM server at `base_url` (`.../v1`) what it is. Errors name the endpoint only."""
-    from liftdspy.lm.openai_engine import redact_url
-
     where = redact_url(base_url)
     root = base_url.rstrip("/").removesuffix("/v1")
     try:
@@ -97,8 +106,6 @@ def check_server(
     timeout: float = 10.0,
 ) -> None:
     """Raise `ServerIdentityError` unless the live server is `declared`."""
-    from liftdspy.lm.openai_engine import redact_url
-
     live = probe_vllm(base_url, served_name, api_key, timeout=timeout)
     if live != declared:
         raise ServerIdentityError(

@@ -28,6 +28,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from liftdspy.errors import LiftdspyError
+
 # The Modal image's vLLM (CUDA wheel). 0.33 needs torch 2.14.0 in the image (see modal_app).
 VLLM_VERSION = "0.33.0"
 MODAL_TORCH_VERSION = "2.14.0"
@@ -46,7 +48,7 @@ MODEL_PRESETS: dict[str, tuple[dict[str, object], str]] = {
 }
 
 
-class ServeCommandError(ValueError):
+class ServeCommandError(LiftdspyError, ValueError):
     """The serve command cannot be built as configured (says which setting and what to do)."""
 
 

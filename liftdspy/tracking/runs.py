@@ -13,6 +13,8 @@ from mlflow.entities import Run, ViewType
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from liftdspy.errors import LiftdspyError
+
 logger = logging.getLogger(__name__)
 
 LATEST = "latest"
@@ -21,7 +23,7 @@ EXPERIMENT_ROLE = "experiment"
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
-class RunLookupError(LookupError):
+class RunLookupError(LiftdspyError, LookupError):
     """A run named on the command line is not in the store, or lacks what a comparison needs."""
 
 

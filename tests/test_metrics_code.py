@@ -187,3 +187,21 @@ def test_end_to_end_metric_under_dspy_evaluate():
     result = dspy.Evaluate(devset=devset, metric=EndToEndMetric(), num_threads=2)(program)
     scores = [score for _, _, score in result.results]
     assert scores == [pytest.approx(1.0), pytest.approx(0.3)]
+
+
+def test_a_malformed_sandbox_result_is_an_error_result_not_a_crash(monkeypatch):
+    import liftdspy.metrics.code_metric as code_metric
+    from liftdspy.sandbox import TestOutcome
+
+    def malformed_sandbox(code, tests, *, setup="", limits=None):
+        # What the sandbox does with a result line of the wrong shape (an unknown outcome, as
+        # hostile code writing to the results channel could produce): the model refuses it.
+        TestOutcome({"event": "test", "index": 0, "outcome": "totally-passed"}["outcome"])
+
+    monkeypatch.setattr(code_metric, "run_tests", malformed_sandbox)
+    breakdown = CodeMetric().breakdown(example(), dspy.Prediction(code=CORRECT))
+    assert breakdown.components["tests_passed"] == 0.0 and breakdown.total < 0.3
+    assert breakdown.details["sandbox_error"] == 1.0
+    assert "unusable result" in breakdown.feedback
+    e2e = EndToEndMetric().breakdown(example(), dspy.Prediction(ir=GOLD_IR, code=CORRECT))
+    assert e2e.components["code"] == breakdown.total

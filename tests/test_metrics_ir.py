@@ -131,7 +131,8 @@ def test_arity_and_return_type():
 
 def test_assertion_coverage():
     assert components(GOOD)["assertions"] == 1.0
-    assert components(PARTIAL)["assertions"] == pytest.approx(0.5)  # one of two covered exactly
+    # one of two covered exactly by its only assertion: recall 1/2, precision 1, F1 2/3
+    assert components(PARTIAL)["assertions"] == pytest.approx(2 / 3)
     assert components(BAD)["assertions"] < 0.25
 
 
@@ -149,7 +150,22 @@ def test_effects_coverage_and_spurious_effects():
 def test_one_predicted_item_covers_at_most_one_gold_item():
     gold = ir(effects=[{"description": "writes a log line"}, {"description": "writes a file"}])
     pred = ir(effects=[{"description": "writes a log line"}])
-    assert score_ir(gold, pred).components["effects"] == pytest.approx(0.5)
+    assert score_ir(gold, pred).components["effects"] == pytest.approx(2 / 3)  # R 1/2, P 1
+
+
+def test_filler_items_cost_precision():
+    gold = ir(assertions=[{"predicate": "result >= 0"}])
+    exact = ir(assertions=[{"predicate": "result >= 0"}])
+    padded = ir(
+        assertions=[
+            {"predicate": "result >= 0"},
+            {"predicate": "the function works"},
+            {"predicate": "the output is correct"},
+            {"predicate": "no bugs happen"},
+        ]
+    )
+    assert score_ir(gold, exact).components["assertions"] == 1.0
+    assert score_ir(gold, padded).components["assertions"] == pytest.approx(0.4)  # P 1/4, R 1
 
 
 def test_good_beats_partial_beats_bad_on_every_component_and_total():

@@ -44,10 +44,10 @@ def fast_engine(base_url: str, **options: object) -> OpenAIEngine:
 # ---- pure logic ------------------------------------------------------------------------------
 
 
-def test_redact_url_strips_userinfo_query_and_fragment() -> None:
+def test_redact_url_redacts_userinfo_and_secret_parameters() -> None:
     assert (
-        redact_url("https://user:pw@host.example:8443/v1?key=abc#frag")
-        == "https://host.example:8443/v1"
+        redact_url("https://user:pw@host.example:8443/v1?key=abc&x=1#frag")
+        == "https://<redacted>@host.example:8443/v1?key=<redacted>&x=1#frag"
     )
     assert redact_url("http://[::1]:8000/v1") == "http://[::1]:8000/v1"
 

@@ -181,3 +181,25 @@ def test_pipeline_experiment_scores_with_the_end_to_end_metric(tmp_path, monkeyp
     assert result.id == task.id and result.score == pytest.approx(1.0)
     assert result.tests_passed is None  # the pipeline ran without tests; the metric ran them
     assert result.components["code.tests_passed"] == 1.0
+
+
+class StoreErrorLM(dspy.BaseLM):
+    """Test-only LM whose every call fails like a malformed recording store (a ValueError)."""
+
+    def __init__(self):
+        super().__init__(model="scripted/store-error")
+
+    def forward(self, prompt=None, messages=None, **kwargs):
+        from liftdspy.lm.store import RecordingStoreError
+
+        raise RecordingStoreError("cache/diskcache/x: entry 0123456789ab is malformed")
+
+
+def test_programs_let_errors_other_than_parse_errors_propagate():
+    from liftdspy.lm.store import RecordingStoreError
+
+    with dspy.context(lm=StoreErrorLM(), adapter=dspy.JSONAdapter()):
+        with pytest.raises(RecordingStoreError, match="malformed"):
+            NLToIR()(prompt="add two numbers")
+        with pytest.raises(RecordingStoreError, match="malformed"):
+            IRToCode()(ir=ADD_IR)

@@ -116,7 +116,15 @@ def test_run_records_params_scores_candidates_and_artifacts(tmp_path, in_repo):
     assert params["lm.model"] == "scripted-ir"
     assert params["data.eval_size"] == "5"
     metrics = run.data.metrics
-    for key in ("baseline_score", "optimized_score", "optimized_score_ci_low", "gain", "lm_calls"):
+    for key in (
+        "baseline_score",
+        "optimized_score",
+        "optimized_score_ci_low",
+        "gain",
+        "lm_calls",
+        "baseline_truncated_rate",
+        "optimized_truncated_rate",
+    ):
         assert key in metrics, key
     assert metrics["baseline.name"] == pytest.approx(outcome.baseline.components["name"])
     assert metrics["lm_calls"] == 10
@@ -213,3 +221,36 @@ def test_api_key_never_reaches_mlflow_or_the_recordings(tmp_path, in_repo, monke
     assert any("mlartifacts" in p.parts for p in written)
     leaks = [p for p in written if secret.encode() in p.read_bytes()]
     assert leaks == []
+
+
+def test_cost_counts_every_lm_the_run_builds(tmp_path, in_repo):
+    from liftdspy.experiments.runner import cost_report
+    from liftdspy.lm import LMConfig, RecorderConfig
+
+    def lm(name: str):
+        config = LMConfig(
+            kind="local", model=name, recorder=RecorderConfig(mode="off", path=tmp_path / name)
+        )
+        return build_lm(config, engine=ScriptedIREngine())
+
+    task, reflection = lm("task"), lm("reflection")
+    task("a task call")
+    reflection("a reflection call")
+    reflection("another reflection call")
+    cost = cost_report({"task": task, "reflection": reflection}, {"baseline": 1.0})
+    assert cost["lm_calls"] == 3.0
+    assert cost["lm_calls.task"] == 1.0 and cost["lm_calls.reflection"] == 2.0
+    assert cost["lm_output_tokens"] == 3 * 40.0
+
+    # A run with a reflection LM reports it (LabeledFewShot never calls it).
+    config = make_config(
+        tmp_path,
+        reflection_lm={
+            "kind": "local",
+            "model": "scripted-reflection",
+            "recorder": {"mode": "off", "path": str(tmp_path / "refl")},
+        },
+    )
+    outcome = run_experiment(config, lm_factory=lambda c: build_lm(c, engine=ScriptedIREngine()))
+    assert outcome.cost["lm_calls.reflection"] == 0.0
+    assert outcome.cost["lm_calls.task"] == outcome.cost["lm_calls"] == 10.0

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import sys
 from pathlib import Path
 
 import typer
@@ -14,6 +17,7 @@ from liftdspy.experiments.config import ConfigError, load_config
 from liftdspy.experiments.evaluation import ExampleResult
 from liftdspy.experiments.runner import ExperimentOutcome, run_experiment
 from liftdspy.experiments.runner import Progress as RunProgress
+from liftdspy.lm.recorder import RECORDER_MODE_ENV
 
 logger = logging.getLogger(__name__)
 console = Console(stderr=True)
@@ -38,6 +42,18 @@ class RichProgress(RunProgress):
     def advance(self, result: ExampleResult | None = None) -> None:
         if self.task is not None:
             self.progress.advance(self.task)
+
+
+def _exit_now(code: int) -> None:
+    """Leave at once after Ctrl-C. The run is already marked FAILED and every finished call is
+    recorded; what is left are the LM calls in flight in abandoned evaluation threads, and the
+    interpreter's teardown of the loaded modules (MLflow, DSPy, SQLAlchemy: seconds on a busy
+    machine), which would keep a user waiting for nothing."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
 
 
 def _summary(outcome: ExperimentOutcome) -> Table:
@@ -72,6 +88,33 @@ def run(
     overrides = list(set_)
     if recorder is not None:
         overrides.append(f"lm.recorder.mode={recorder}")
+    with _recorder_flag(recorder):
+        _run(experiment, overrides, recorder)
+
+
+@contextlib.contextmanager
+def _recorder_flag(recorder: str | None):
+    """The --recorder flag beats $LIFTDSPY_RECORDER (which every LM, also a reloaded program,
+    reads) for the duration of the command."""
+    previous = os.environ.get(RECORDER_MODE_ENV)
+    if recorder is None:
+        yield
+        return
+    if previous and previous.strip().lower() != recorder.strip().lower():
+        console.print(
+            f"[yellow]--recorder {recorder} overrides {RECORDER_MODE_ENV}={previous}[/yellow]"
+        )
+    os.environ[RECORDER_MODE_ENV] = recorder
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(RECORDER_MODE_ENV, None)
+        else:
+            os.environ[RECORDER_MODE_ENV] = previous
+
+
+def _run(experiment: Path, overrides: list[str], recorder: str | None) -> None:
     try:
         config = load_config(experiment, overrides)
         if recorder is not None and config.reflection_lm is not None:
@@ -97,7 +140,7 @@ def run(
     except KeyboardInterrupt:
         where = f" (MLflow run {run_ids[0]} marked FAILED, finished work kept)" if run_ids else ""
         console.print(f"[yellow]interrupted{where}; re-run to replay finished LM calls[/yellow]")
-        raise typer.Exit(130) from None
+        _exit_now(130)
     except (ValueError, FileNotFoundError, ImportError, RuntimeError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None

@@ -17,6 +17,7 @@ from liftdspy.compare.models import (
 )
 from liftdspy.compare.runs import load_report, require_report
 from liftdspy.experiments.evaluation import EvaluationReport
+from liftdspy.redaction import redact_url
 from liftdspy.stats import bootstrap_ci, paired_bootstrap
 from liftdspy.tracking import resolve_tracking_uri
 from liftdspy.tracking.runs import resolve_run
@@ -162,7 +163,7 @@ def compare_runs(
         for example_id in all_ids
     ]
     return Comparison(
-        tracking_uri=uri,
+        tracking_uri=redact_url(uri),
         which=which,
         runs=summaries,
         pairs=pairs,

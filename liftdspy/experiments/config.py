@@ -43,6 +43,16 @@ class DatasetConfig(_Section):
     max_val: int | None = Field(None, gt=0)
     max_eval: int | None = Field(None, gt=0)
 
+    @model_validator(mode="after")
+    def _held_out_eval(self) -> DatasetConfig:
+        for role in ("train_split", "val_split"):
+            if getattr(self, role) == self.eval_split:
+                raise ValueError(
+                    f"eval_split {self.eval_split!r} is also the {role}: the evaluation split "
+                    "must be held out from optimization"
+                )
+        return self
+
 
 class ProgramConfig(_Section):
     name: ProgramName = "nl_to_ir"

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import queue
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import dspy
@@ -22,6 +23,7 @@ from dspy.utils.exceptions import (
 )
 from pydantic import BaseModel, Field
 
+from liftdspy.lm.store import RecordingStoreError
 from liftdspy.metrics import BreakdownMetric
 from liftdspy.stats import ConfidenceInterval, bootstrap_ci
 
@@ -30,9 +32,15 @@ logger = logging.getLogger(__name__)
 MAX_TEXT = 4000
 
 # Errors that say the setup is wrong (a recording missing in offline mode, a bad key, an
-# unreachable server after retries): every later example would fail the same way, so they stop the
-# evaluation instead of scoring 0 one by one.
-FATAL_LM_ERRORS = (LMConfigurationError, LMAuthError, LMBillingError, LMTransportError)
+# unreachable server after retries, a malformed recording store): every later example would fail
+# the same way, so they stop the evaluation instead of scoring 0 one by one.
+FATAL_LM_ERRORS = (
+    LMConfigurationError,
+    LMAuthError,
+    LMBillingError,
+    LMTransportError,
+    RecordingStoreError,
+)
 
 
 class ExampleResult(BaseModel):
@@ -45,6 +53,8 @@ class ExampleResult(BaseModel):
     tests_passed: int | None = None
     tests_total: int | None = None
     error: str | None = None
+    truncated: bool = False  # an LM answer of this example ended at max_tokens (never parsed)
+    budget_closed: bool | None = None  # the local engine forced the JSON closed (when it says)
     seconds: float = 0.0
 
 
@@ -59,11 +69,27 @@ class EvaluationReport(BaseModel):
     def scores(self) -> list[float]:
         return [r.score for r in self.results]
 
+    @property
+    def truncated_rate(self) -> float:
+        """Share of examples with an answer cut off at max_tokens."""
+        if not self.results:
+            return 0.0
+        return sum(1 for r in self.results if r.truncated) / len(self.results)
+
     def table(self) -> dict[str, list[Any]]:
         """Column-wise results for `mlflow.log_table`."""
         columns: dict[str, list[Any]] = {
             name: []
-            for name in ("id", "score", "error", "tests_passed", "tests_total", "code", "ir")
+            for name in (
+                "id",
+                "score",
+                "truncated",
+                "error",
+                "tests_passed",
+                "tests_total",
+                "code",
+                "ir",
+            )
         }
         component_names = sorted({k for r in self.results for k in r.components})
         for name in component_names:
@@ -72,6 +98,7 @@ class EvaluationReport(BaseModel):
         for r in self.results:
             columns["id"].append(r.id)
             columns["score"].append(r.score)
+            columns["truncated"].append(r.truncated)
             columns["error"].append(r.error or "")
             columns["tests_passed"].append(r.tests_passed)
             columns["tests_total"].append(r.tests_total)
@@ -97,6 +124,8 @@ def _result(example: dspy.Example, prediction: Any, metric: BreakdownMetric, sec
         tests_passed=execution.passed if execution is not None else None,
         tests_total=execution.total if execution is not None else None,
         error=getattr(prediction, "error", None),
+        truncated=bool(getattr(prediction, "truncated", False)),
+        budget_closed=getattr(prediction, "budget_closed", None),
         seconds=seconds,
     )
 
@@ -113,7 +142,8 @@ def evaluate_program(
     """Run `program` on every example (in `threads` threads, keeping order) and score it.
 
     An exception from the program scores 0 for that example with its message kept; it does not
-    stop the evaluation. `KeyboardInterrupt` and `FATAL_LM_ERRORS` do.
+    stop the evaluation. `KeyboardInterrupt` and `FATAL_LM_ERRORS` do, at once: queued examples
+    are never started, and the calls in flight are abandoned (see `_run_parallel`).
     """
 
     def one(example: dspy.Example) -> ExampleResult:
@@ -140,14 +170,10 @@ def evaluate_program(
             if on_result:
                 on_result(results[-1])
     else:
-        with ThreadPoolExecutor(max_workers=threads) as pool:
-            futures = [
-                pool.submit(contextvars.copy_context().run, one, example) for example in examples
-            ]
-            for future in futures:
-                results.append(future.result())
-                if on_result:
-                    on_result(results[-1])
+        for result in _run_parallel(one, examples, threads):
+            results.append(result)
+            if on_result:
+                on_result(result)
     scores = [r.score for r in results]
     component_names = sorted({k for r in results for k in r.components})
     components = {
@@ -162,3 +188,67 @@ def evaluate_program(
         results=results,
         seconds=time.perf_counter() - started,
     )
+
+
+_POLL_SECONDS = 0.2
+
+
+def _run_parallel(
+    one: Callable[[dspy.Example], ExampleResult], examples: list[dspy.Example], threads: int
+):
+    """Yield `one(example)` for each example in order, computed by `threads` worker threads.
+
+    The workers are daemon threads taking examples from a queue, each in a copy of the caller's
+    context. When a worker raises (a fatal LM error) or the caller is interrupted (Ctrl-C), the
+    stop flag is set so no queued example starts, and the exception is raised at once: the calls
+    in flight are abandoned rather than awaited (a daemon thread does not hold up the process's
+    exit, unlike `ThreadPoolExecutor`'s workers, which are joined at exit).
+    """
+    todo: queue.Queue[tuple[int, dspy.Example]] = queue.Queue()
+    for item in enumerate(examples):
+        todo.put(item)
+    done: dict[int, ExampleResult] = {}
+    failure: list[BaseException] = []
+    stop = threading.Event()
+    ready = threading.Condition()
+
+    def work(context: contextvars.Context) -> None:
+        while not stop.is_set():
+            try:
+                index, example = todo.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                result = context.run(one, example)
+            except BaseException as exc:  # handed to the caller, which re-raises it
+                stop.set()
+                with ready:
+                    failure.append(exc)
+                    ready.notify_all()
+                return
+            with ready:
+                done[index] = result
+                ready.notify_all()
+
+    workers = [
+        threading.Thread(
+            target=work,
+            args=(contextvars.copy_context(),),
+            name=f"liftdspy-eval-{i}",
+            daemon=True,
+        )
+        for i in range(min(threads, len(examples)))
+    ]
+    try:
+        for worker in workers:
+            worker.start()
+        for index in range(len(examples)):
+            with ready:
+                while index not in done and not failure:
+                    ready.wait(_POLL_SECONDS)
+                if failure:
+                    raise failure[0]
+                result = done.pop(index)
+            yield result
+    finally:
+        stop.set()

@@ -37,6 +37,7 @@ from liftdspy.optimize import (
     load_preset,
 )
 from liftdspy.programs import build_program
+from liftdspy.redaction import redact_data, redact_text
 from liftdspy.stats import PairedComparison, paired_bootstrap
 from liftdspy.tracking import configure_tracking, flatten_params
 
@@ -108,6 +109,7 @@ def _log_report(mlflow, report: EvaluationReport, prefix: str) -> None:
         f"{prefix}_score_ci_high": report.score.high,
         f"{prefix}_seconds": report.seconds,
         f"{prefix}_errors": float(sum(1 for r in report.results if r.error)),
+        f"{prefix}_truncated_rate": report.truncated_rate,
     }
     for name, value in report.components.items():
         metrics[f"{prefix}.{name}"] = value
@@ -139,17 +141,35 @@ def _log_candidates(mlflow, compiled: dspy.Module, config: ExperimentConfig, tmp
     return len(candidates)
 
 
-def _cost(lm: dspy.LM, wall: dict[str, float]) -> dict[str, float]:
-    stats = recorder_of(lm).stats()
+def cost_report(lms: dict[str, dspy.LM | None], wall: dict[str, float]) -> dict[str, float]:
+    """LM cost of every LM the run built (`{"task": lm, "reflection": reflection_lm}`), summed
+    in `lm_*` and per role in `lm_calls.<role>`, `lm_cache_hits.<role>` and
+    `lm_output_tokens.<role>`, plus wall time."""
+    built = {role: lm for role, lm in lms.items() if lm is not None}
+    stats = {role: recorder_of(lm).stats() for role, lm in built.items()}
     cost = {
-        "lm_calls": float(stats.calls),
-        "lm_cache_hits": float(stats.hits),
-        "lm_cache_misses": float(stats.misses),
-        "lm_input_tokens": float(stats.live_input_tokens + stats.replayed_input_tokens),
-        "lm_output_tokens": float(stats.live_output_tokens + stats.replayed_output_tokens),
-        "lm_live_seconds": stats.live_seconds,
-        "lm_saved_seconds": stats.saved_seconds,
+        "lm_calls": 0.0,
+        "lm_cache_hits": 0.0,
+        "lm_cache_misses": 0.0,
+        "lm_input_tokens": 0.0,
+        "lm_output_tokens": 0.0,
+        "lm_truncated": 0.0,
+        "lm_live_seconds": 0.0,
+        "lm_saved_seconds": 0.0,
     }
+    for role, s in stats.items():
+        output_tokens = float(s.live_output_tokens + s.replayed_output_tokens)
+        cost["lm_calls"] += s.calls
+        cost["lm_cache_hits"] += s.hits
+        cost["lm_cache_misses"] += s.misses
+        cost["lm_input_tokens"] += s.live_input_tokens + s.replayed_input_tokens
+        cost["lm_output_tokens"] += output_tokens
+        cost["lm_truncated"] += s.truncated
+        cost["lm_live_seconds"] += s.live_seconds
+        cost["lm_saved_seconds"] += s.saved_seconds
+        cost[f"lm_calls.{role}"] = float(s.calls)
+        cost[f"lm_cache_hits.{role}"] = float(s.hits)
+        cost[f"lm_output_tokens.{role}"] = output_tokens
     cost.update({f"wall_seconds.{phase}": seconds for phase, seconds in wall.items()})
     cost["wall_seconds.total"] = sum(wall.values())
     return cost
@@ -161,7 +181,7 @@ def run_experiment(
     config_path: Path | None = None,
     progress: Progress | None = None,
     on_run_started: Callable[[str], None] | None = None,
-    lm_factory: Callable[[LMConfig], dspy.LM] = build_lm,
+    lm_factory: Callable[[LMConfig], dspy.LM] | None = None,
 ) -> ExperimentOutcome:
     """Evaluate the unoptimized program, compile it, evaluate the compiled program, and record
     everything in MLflow. Everything that can be checked without an LM is checked first.
@@ -170,6 +190,7 @@ def run_experiment(
     """
     import mlflow
 
+    lm_factory = lm_factory or build_lm
     progress = progress or Progress()
     splits = select_tasks(config)
     preset = resolved_preset(config)
@@ -189,6 +210,7 @@ def run_experiment(
 
     lm = lm_factory(config.lm)
     reflection_lm = lm_factory(config.reflection_lm) if config.reflection_lm else None
+    lms = {"task": lm, "reflection": reflection_lm}  # every LM the run builds, for the cost
     built = build_optimizer(
         preset,
         metric=metric,
@@ -233,8 +255,11 @@ def run_experiment(
             }
         )
         if config_path is not None:
-            mlflow.log_artifact(str(config_path), "config")
-        mlflow.log_dict(config.model_dump(mode="json"), "config/resolved.json")
+            raw = tmp / "config" / Path(config_path).name
+            raw.parent.mkdir()
+            raw.write_text(redact_text(Path(config_path).read_text(encoding="utf-8")), "utf-8")
+            mlflow.log_artifact(str(raw), "config")
+        mlflow.log_dict(redact_data(config.model_dump(mode="json")), "config/resolved.json")
         for note in built.notes.notes:
             logger.info("optimizer note: %s", note)
         if built.notes.notes:
@@ -255,7 +280,7 @@ def run_experiment(
                 )
                 wall[label] = time.perf_counter() - started
                 _log_report(mlflow, report, label)
-                mlflow.log_metrics(_cost(lm, wall))
+                mlflow.log_metrics(cost_report(lms, wall))
                 return report
 
             baseline = evaluate_phase("baseline", program)
@@ -269,7 +294,7 @@ def run_experiment(
             mlflow.log_artifact(str(program_path), "program")
             n_candidates = _log_candidates(mlflow, compiled, config, tmp)
             mlflow.log_metric("candidates", float(n_candidates))
-            mlflow.log_metrics(_cost(lm, wall))
+            mlflow.log_metrics(cost_report(lms, wall))
 
             optimized = evaluate_phase("optimized", compiled)
 
@@ -292,7 +317,7 @@ def run_experiment(
             }
         )
         mlflow.log_dict(comparison.model_dump(mode="json"), "reports/comparison.json")
-        cost = _cost(lm, wall)  # already logged as metrics after the optimized evaluation
+        cost = cost_report(lms, wall)  # already logged as metrics after the optimized evaluation
         mlflow.log_dict(cost, "reports/cost.json")
         return ExperimentOutcome(
             run_id=run.info.run_id,

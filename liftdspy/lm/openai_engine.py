@@ -37,10 +37,12 @@ import threading
 import time
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from dspy import lm15
 from pydantic import BaseModel, ConfigDict, Field
+
+from liftdspy.redaction import redact_url
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -71,16 +73,6 @@ class RetryPolicy(BaseModel):
             return min(retry_after, self.retry_after_cap)
         ceiling = min(self.max_delay, self.base_delay * (2**attempt))
         return random.uniform(0, ceiling)
-
-
-def redact_url(url: str) -> str:
-    """The URL without user:password@, query string or fragment (where credentials hide)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:  # IPv6 literal
-        host = f"[{host}]"
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def _retry_after_seconds(headers: Any) -> float | None:

@@ -45,6 +45,7 @@ from dspy.utils.exceptions import LMConfigurationError, LMNotConfiguredError
 from pydantic import BaseModel
 
 from liftdspy.errors import LiftdspyError
+from liftdspy.lm.answers import answer_end, report_answer
 from liftdspy.lm.store import (
     RecordedCall,
     RecordingStore,
@@ -157,6 +158,7 @@ class RecorderStats(BaseModel):
     live_output_tokens: int = 0
     replayed_input_tokens: int = 0
     replayed_output_tokens: int = 0
+    truncated: int = 0  # answers (live or replayed) that ended at max_tokens
 
 
 class RecordingEngine:
@@ -218,6 +220,20 @@ class RecordingEngine:
             self._stats = RecorderStats(mode=self.mode)
 
     def complete(self, request: Request) -> Response:
+        response = self._complete(request)
+        end = answer_end(
+            response,
+            model=self._identity.get("model", request.model),
+            max_tokens=request.config.max_tokens,
+        )
+        if end.truncated:
+            with self._lock:
+                self._stats.truncated += 1
+            logger.debug("answer of %s cut off: %s", end.model, end.describe())
+        report_answer(end)
+        return response
+
+    def _complete(self, request: Request) -> Response:
         validate_request(request)
         if self.mode is RecorderMode.OFF:
             return self._call_inner(request)[0]
@@ -304,6 +320,7 @@ class RecordingEngine:
             created=datetime.now(UTC).isoformat(timespec="seconds"),
             model=self._identity.get("model", request.model),
             latency_s=round(latency, 6),
+            truncated=response.finish_reason == "length",
         )
         self._refuse_secrets(entry)
         self.store.put(entry)

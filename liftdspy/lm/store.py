@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import diskcache
 from dspy.lm15 import Request, Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 # DSPy's own response cache round-trips lm15 objects with these (private, via dspy_compat).
 from liftdspy.dspy_compat import request_to_dict, response_from_dict, response_to_dict
@@ -53,6 +53,17 @@ class RecordedCall(BaseModel):
     created: str
     model: str
     latency_s: float
+    truncated: bool = False  # the answer ended at max_tokens (finish_reason "length")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _truncated_from_response(cls, data: Any) -> Any:
+        # Entries recorded before the field existed carry it only in the response.
+        if isinstance(data, dict) and "truncated" not in data:
+            response = data.get("response")
+            finish = response.get("finish_reason") if isinstance(response, dict) else None
+            data = {**data, "truncated": finish == "length"}
+        return data
 
     def to_response(self) -> Response:
         return response_from_dict(self.response)

@@ -120,7 +120,9 @@ def score_code(
     limits: SandboxLimits | None = None,
     run: Callable[..., SandboxResult] = run_tests,
 ) -> MetricBreakdown:
-    """Score `code` against `tests`; a bad prediction scores low, it never raises.
+    """Score `code` against `tests`; a bad prediction scores low, it never raises. A sandbox
+    failure (e.g. a result line of the wrong shape) scores the tests 0 with the reason in the
+    feedback (`details["sandbox_error"]`), instead of aborting the experiment.
 
     `run` is the sandbox call (`run_tests`-compatible); `CodeMetric` passes a caching one.
     """
@@ -143,7 +145,18 @@ def score_code(
         lines.append(
             f"The code must define a top-level function {entry_point!r}; it defines {found}."
         )
-    result: SandboxResult = run(source, tests, setup=setup, limits=limits)
+    try:
+        result: SandboxResult = run(source, tests, setup=setup, limits=limits)
+    except Exception as exc:  # a malformed sandbox result is an error result, never a crash
+        logger.warning("sandbox result unusable: %s: %s", type(exc).__name__, exc)
+        message = (
+            f"the sandbox returned an unusable result ({type(exc).__name__}: {_cut(str(exc))})"
+        )
+        lines.append(f"0/{len(tests)} tests passed: {message}.")
+        components = {"parses": 1.0, "defines_function": 1.0 if defines else 0.0}
+        components["tests_passed"] = 0.0
+        details = {"tests_total": float(len(tests)), "tests_passing": 0.0, "sandbox_error": 1.0}
+        return _finish(components, weights, lines, details)
     lines += _tests_feedback(result)
     components = {
         "parses": 1.0,

@@ -8,9 +8,10 @@
   a gold parameter's counterpart is the predicted one with its name, else the one at its position.
 - `arity`: 1 - |len gold - len predicted| / max(len gold, len predicted).
 - `return_type`: the type score of the return hints.
-- `effects`, `assertions` (coverage): mean over gold items of the token F1 of their match in a
-  greedy one-to-one matching to the predicted items (see `text_similarity`). Gold empty: 1 if the
-  prediction has none too, else 0.5.
+- `effects`, `assertions`: soft F1 of a greedy one-to-one matching of gold to predicted items
+  by the token F1 of their texts (see `text_similarity`): with S the sum of the matched
+  similarities, recall S / gold items, precision S / predicted items, so an item that matches
+  nothing (filler) lowers the score. Gold empty: 1 if the prediction has none too, else 0.5.
 - `holes`: gold has holes (ambiguous prompt): F1 of matched holes (precision and recall are in
   `details`); a predicted hole matches a gold hole, one-to-one, when kind factor (1 same kind,
   0.5 otherwise) x max(token F1 of identifiers, token F1 of descriptions) >= 0.5. Gold has no
@@ -124,13 +125,19 @@ def arity_score(gold: int, predicted: int) -> float:
 
 
 def coverage_score(gold: list[str], predicted: list[str]) -> tuple[float, list[tuple[str, float]]]:
-    """Mean best one-to-one match of each gold text, and the (text, similarity) of each gold
-    item; see the module docstring for the empty cases."""
+    """Soft F1 of a greedy one-to-one matching of gold to predicted texts (recall: matched
+    similarity / gold items; precision: matched similarity / predicted items, so filler items
+    cost), and the (text, similarity) of each gold item; see the module docstring for the empty
+    cases."""
     if not gold:
         return (1.0 if not predicted else SPURIOUS_ITEMS_SCORE), []
     matches = greedy_match(gold, predicted, text_similarity)
     per_item = [(gold[i], score) for i, _, score in matches]
-    return sum(s for _, s in per_item) / len(gold), per_item
+    matched = sum(s for _, s in per_item)
+    if not predicted or matched <= 0:
+        return 0.0, per_item
+    recall, precision = matched / len(gold), matched / len(predicted)
+    return 2 * precision * recall / (precision + recall), per_item
 
 
 def hole_similarity(gold: TypedHole, predicted: TypedHole) -> float:
@@ -320,5 +327,11 @@ class IRMetric(BreakdownMetric):
         gold = read_gold_ir(example, self.gold_field)
         value = get_field(prediction, self.prediction_field)
         if not has_value(value) or value is None:
-            return _invalid(f"the prediction has no field {self.prediction_field!r}", self.weights)
+            error = get_field(prediction, "error")
+            reason = (
+                f"no IR ({error})"
+                if has_value(error) and error
+                else f"the prediction has no field {self.prediction_field!r}"
+            )
+            return _invalid(reason, self.weights)
         return score_ir(gold, value, self.weights)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 
 import dspy
-from pydantic import ValidationError
+from dspy.utils.exceptions import AdapterParseError
 
 from liftdspy.ir import IntermediateRepresentation, render_stub
+from liftdspy.lm.answers import watch_answers
 from liftdspy.programs.code_check import check_function_source
 from liftdspy.programs.predictors import PredictorKind, make_predictor
 from liftdspy.programs.signatures import IRToCodeSignature
@@ -28,7 +29,9 @@ class IRToCode(dspy.Module):
 
     The LM sees the IR rendered as a Python stub (signature with type hints, docstring with
     intent, effects, assertions and holes) and answers with the whole function. The answer is
-    checked with `ast`; `problems` lists what is wrong (no parse, wrong function name).
+    checked with `ast`; `problems` lists what is wrong (no parse, wrong function name). An answer
+    that ended at `max_tokens` yields no code, `truncated=True` and `error` saying where it was
+    cut. Only the adapter's parse errors are caught; any other error propagates.
     """
 
     def __init__(self, predictor: PredictorKind = "predict"):
@@ -39,16 +42,28 @@ class IRToCode(dspy.Module):
     def forward(self, ir: IntermediateRepresentation | dict | str) -> dspy.Prediction:
         ir = as_ir(ir)
         stub = render_stub(ir)
-        try:
-            out = self.implement(function_stub=stub)
-        except (dspy.utils.exceptions.AdapterParseError, ValidationError, ValueError) as exc:
-            logger.debug("IR->code answer unusable: %s", exc)
-            error = f"{type(exc).__name__}: {exc}"
-            return dspy.Prediction(code="", parses=False, problems=[error], error=error)
+        parse_error: AdapterParseError | None = None
+        with watch_answers() as answers:
+            try:
+                out = self.implement(function_stub=stub)
+            except AdapterParseError as exc:
+                parse_error = exc
+        cut = answers.cut_off()
+        if cut is not None or parse_error is not None:
+            error = (
+                cut.describe()
+                if cut is not None
+                else f"{type(parse_error).__name__}: {parse_error}"
+            )
+            logger.debug("IR->code answer unusable: %s", error)
+            return dspy.Prediction(
+                code="", parses=False, problems=[error], error=error, truncated=cut is not None
+            )
         check = check_function_source(out.code, ir.signature.name)
         return dspy.Prediction(
             code=check.code,
             parses=check.parses,
             problems=check.problems,
             error=None,
+            truncated=False,
         )

@@ -7,6 +7,7 @@ import logging
 import dspy
 
 from liftdspy.ir import render_stub
+from liftdspy.lm.answers import watch_answers
 from liftdspy.programs.code_check import check_function_source
 from liftdspy.programs.ir_to_code import IRToCode
 from liftdspy.programs.nl_to_ir import NLToIR
@@ -34,7 +35,8 @@ def describe_failures(result) -> str:
 class ForwardPipeline(dspy.Module):
     """NL -> IR -> code. With `tests`, the code is executed in the sandbox; with
     `repair_rounds > 0` (off by default, so optimizers see the raw program) failing code is sent
-    back to the LM with the failures, at most `repair_rounds` times."""
+    back to the LM with the failures, at most `repair_rounds` times. A cut-off answer at any step
+    (NL -> IR, IR -> code, a repair) is never used: `truncated` says one was seen."""
 
     def __init__(self, predictor: PredictorKind = "predict", repair_rounds: int = 0):
         super().__init__()
@@ -52,8 +54,15 @@ class ForwardPipeline(dspy.Module):
     ) -> dspy.Prediction:
         ir_out = self.nl_to_ir(prompt=prompt)
         if ir_out.ir is None:
-            return dspy.Prediction(ir=None, code="", execution=None, error=ir_out.error)
+            return dspy.Prediction(
+                ir=None,
+                code="",
+                execution=None,
+                error=ir_out.error,
+                truncated=bool(ir_out.get("truncated", False)),
+            )
         code_out = self.ir_to_code(ir=ir_out.ir)
+        truncated = bool(code_out.get("truncated", False))
         code = code_out.code
         execution = None
         repairs = 0
@@ -67,11 +76,17 @@ class ForwardPipeline(dspy.Module):
                 and (execution.pass_rate < 1.0)
             ):
                 repairs += 1
-                fixed = self.repair(
-                    function_stub=render_stub(ir_out.ir),
-                    code=code,
-                    failures=describe_failures(execution),
-                )
+                with watch_answers() as answers:
+                    fixed = self.repair(
+                        function_stub=render_stub(ir_out.ir),
+                        code=code,
+                        failures=describe_failures(execution),
+                    )
+                cut = answers.cut_off()
+                if cut is not None:
+                    logger.debug("repair round %d cut off: %s", repairs, cut.describe())
+                    truncated = True
+                    continue
                 check = check_function_source(fixed.fixed_code, ir_out.ir.signature.name)
                 if not check.parses:
                     logger.debug("repair round %d did not parse: %s", repairs, check.problems)
@@ -84,4 +99,5 @@ class ForwardPipeline(dspy.Module):
             execution=execution,
             repairs=repairs,
             error=code_out.error,
+            truncated=truncated,
         )

@@ -4,7 +4,7 @@ Imports only the standard library, pydantic and `liftdspy.ir`; `import dspy` nev
 (tests check it), so a production service needs none of the optimizer stack.
 """
 
-from liftdspy.runtime.endpoint import ChatEndpoint, EndpointError
+from liftdspy.runtime.endpoint import ChatEndpoint, EndpointError, TruncatedAnswerError
 from liftdspy.runtime.outputs import OutputError, parse_outputs
 from liftdspy.runtime.pack import (
     PACK_FILE,
@@ -36,6 +36,7 @@ __all__ = [
     "PromptPack",
     "PromptRuntime",
     "SamplingParams",
+    "TruncatedAnswerError",
     "load_pack",
     "parse_outputs",
     "placeholder",

@@ -14,11 +14,12 @@ import time
 import urllib.error
 import urllib.request
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from liftdspy.errors import LiftdspyError
+from liftdspy.redaction import redact_url
 
 logger = logging.getLogger(__name__)
 
@@ -29,13 +30,13 @@ class EndpointError(LiftdspyError, RuntimeError):
     """A call that failed; names the endpoint (without credentials) and the reason."""
 
 
-def redact_url(url: str) -> str:
-    """The URL without user:password@, query string or fragment."""
-    parts = urlsplit(url)
-    netloc = parts.hostname or ""
-    if parts.port:
-        netloc = f"{netloc}:{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+class TruncatedAnswerError(EndpointError):
+    """The answer ended at max_tokens (finish_reason "length"): it is cut off, so it is not
+    parsed (a repaired fragment would pass for a complete answer)."""
+
+    def __init__(self, message: str, *, output_tokens: int | None = None) -> None:
+        super().__init__(message)
+        self.output_tokens = output_tokens
 
 
 class ChatEndpoint(BaseModel):
@@ -97,7 +98,8 @@ class ChatEndpoint(BaseModel):
         raise AssertionError("unreachable")
 
     def message_text(self, body: dict[str, Any]) -> str:
-        """The first choice's message content for `body`."""
+        """The first choice's message content for `body`; `TruncatedAnswerError` when the
+        answer ended at max_tokens."""
         response = self.complete(body)
         try:
             choice = response["choices"][0]
@@ -109,5 +111,12 @@ class ChatEndpoint(BaseModel):
         if not isinstance(content, str) or not content:
             raise EndpointError(f"{redact_url(self.base_url)}: empty answer")
         if choice.get("finish_reason") == "length":
-            logger.warning("%s: answer cut at max_tokens", redact_url(self.base_url))
+            usage = response.get("usage") if isinstance(response.get("usage"), dict) else {}
+            tokens = usage.get("completion_tokens", body.get("max_tokens"))
+            raise TruncatedAnswerError(
+                f"{redact_url(self.base_url)}: answer truncated at {tokens} tokens "
+                f"(finish_reason length, max_tokens={body.get('max_tokens')}); a cut-off answer "
+                "is not parsed; raise max_tokens",
+                output_tokens=tokens,
+            )
         return content

@@ -14,6 +14,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from liftdspy.errors import LiftdspyError
+from liftdspy.redaction import redact_url
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ def resolve_run(client: MlflowClient, reference: str, tracking_uri: str) -> Run:
         if not runs:
             raise RunLookupError(
                 f"'latest': no liftdspy experiment run (tag {ROLE_TAG}={EXPERIMENT_ROLE}) "
-                f"in {tracking_uri}; run `liftdspy run EXPERIMENT.yaml` first "
+                f"in {redact_url(tracking_uri)}; run `liftdspy run EXPERIMENT.yaml` first "
                 "or pass --tracking-uri"
             )
         return runs[0]
@@ -74,12 +75,15 @@ def resolve_run(client: MlflowClient, reference: str, tracking_uri: str) -> Run:
             return client.get_run(reference)
         except MlflowException:
             logger.debug(
-                "%s is not a run id in %s; trying it as a run name", reference, tracking_uri
+                "%s is not a run id in %s; trying it as a run name",
+                reference,
+                redact_url(tracking_uri),
             )
     runs = _experiment_runs(client, f"attributes.run_name = {_quoted(reference)}")
     if not runs:
         raise RunLookupError(
-            f"no liftdspy experiment run with id or name {reference!r} in {tracking_uri}"
+            f"no liftdspy experiment run with id or name {reference!r} in "
+            f"{redact_url(tracking_uri)}"
         )
     if len(runs) > 1:
         logger.warning(

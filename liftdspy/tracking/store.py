@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from liftdspy.redaction import REDACTED, is_secret_key, redact_text
+
 DEFAULT_DB = Path("mlflow.db")
 DEFAULT_ARTIFACTS_DIR = Path("mlartifacts")
 MAX_PARAM_CHARS = 6000
-
-# Values under keys like these are never logged, whatever they hold.
-_SECRET_KEY = re.compile(r"(api_?key|token|secret|password)(?!_env)", re.IGNORECASE)
 
 
 def resolve_tracking_uri(uri: str | None = None) -> str:
@@ -49,18 +47,19 @@ def configure_tracking(uri: str | None, experiment: str) -> str:
 
 def flatten_params(data: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
     """Nested config -> `{"a.b.c": "value"}` for `mlflow.log_params`, so runs of one experiment
-    compare key by key in the UI. Secret-looking keys are redacted; long values truncated."""
+    compare key by key in the UI. Values under secret keys (`api_key`, `token`, ... but not
+    `max_tokens` or `api_key_env`) and credentials inside URLs are redacted; long values cut."""
     out: dict[str, str] = {}
     for key, value in data.items():
         name = f"{prefix}{key}"
         if isinstance(value, Mapping) and value:
             out.update(flatten_params(value, f"{name}."))
             continue
-        if _SECRET_KEY.search(str(key)):
-            text = "<redacted>"
+        if is_secret_key(str(key)) and value not in (None, ""):
+            text = REDACTED
         elif isinstance(value, list | tuple):
-            text = ",".join(str(v) for v in value)
+            text = ",".join(redact_text(str(v)) for v in value)
         else:
-            text = "" if value is None else str(value)
+            text = "" if value is None else redact_text(str(value))
         out[name] = text[:MAX_PARAM_CHARS]
     return out

@@ -1,0 +1,288 @@
+"""A cut-off answer (finish_reason "length") is recorded as truncated and never scored as parsed.
+
+Two LMs here: `ScriptedCutEngine`, a test-only engine that answers with a JSON IR cut short (the
+logic: what the recorder, the programs and the metric do with it), and `RecordedIdentityEngine`,
+which only carries the identity of the embedded SmolLM2-135M so that a real truncated answer from
+the committed demo recording (`cache/recordings/demo.jsonl`) is replayed offline.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+import dspy
+import pytest
+from dspy.lm15 import Message, Request, Response, TextPart, Usage
+
+from liftdspy.datasets import load_tasks
+from liftdspy.experiments.evaluation import evaluate_program
+from liftdspy.experiments.examples import to_examples
+from liftdspy.lm import LMConfig, RecorderConfig, build_lm
+from liftdspy.lm.answers import AnswerEnd, watch_answers
+from liftdspy.lm.config import recorder_of
+from liftdspy.lm.store import RecordingStore, ensure_imported, read_jsonl
+from liftdspy.metrics.ir_metric import IRMetric
+from liftdspy.programs import ForwardPipeline, IRToCode, NLToIR
+
+ROOT = Path(__file__).resolve().parents[1]
+RECORDING = ROOT / "cache" / "recordings" / "demo.jsonl"
+
+FULL_IR = {
+    "intent": {"summary": "Add two integers.", "rationale": ""},
+    "signature": {
+        "name": "add",
+        "parameters": [
+            {"name": "a", "type_hint": "int", "description": ""},
+            {"name": "b", "type_hint": "int", "description": ""},
+        ],
+        "returns": {"type_hint": "int", "description": "the sum"},
+    },
+    "effects": [],
+    "assertions": [{"predicate": "result == a + b", "rationale": ""}],
+    "holes": [],
+}
+# Cut inside the last list: json_repair closes it into a schema-valid IR.
+CUT_TEXT = json.dumps({"ir": FULL_IR})[:-20]
+
+
+class ScriptedCutEngine:
+    """Test-only engine: answers `texts` in turn (the last repeats) with `finish_reason`."""
+
+    def __init__(self, texts: list[str], finish_reason: str = "length", output_tokens: int = 120):
+        self.texts = list(texts)
+        self.finish_reason = finish_reason
+        self.output_tokens = output_tokens
+        self.calls = 0
+        self._lock = threading.Lock()
+
+    def identity(self) -> dict[str, str]:
+        return {"kind": "scripted", "model": "scripted-cut"}
+
+    def complete(self, request: Request) -> Response:
+        with self._lock:
+            text = self.texts[min(self.calls, len(self.texts) - 1)]
+            self.calls += 1
+        return Response(
+            id=str(self.calls),
+            model="scripted-cut",
+            message=Message.assistant([TextPart(text)]),
+            finish_reason=self.finish_reason,
+            usage=Usage(input_tokens=10, output_tokens=self.output_tokens, total_tokens=130),
+            provider_data={"local": {"budget_closed": False}},
+        )
+
+    def close(self) -> None:
+        pass
+
+
+def complete_ir(response: Response) -> Response:
+    """`response` with the full IR as its text, ended by the model itself."""
+    text = json.dumps({"ir": FULL_IR})
+    return replace(response, message=Message.assistant([TextPart(text)]), finish_reason="stop")
+
+
+def scripted_lm(tmp_path: Path, engine, max_tokens: int = 120) -> dspy.LM:
+    config = LMConfig(
+        kind="local",
+        model="scripted-cut",
+        max_tokens=max_tokens,
+        recorder=RecorderConfig(mode="record", path=tmp_path / "rec"),
+    )
+    return build_lm(config, engine=engine)
+
+
+def test_the_cut_answer_would_be_repaired_into_a_valid_ir():
+    # The premise of the tests below: DSPy's JSONAdapter repairs this fragment into an IR.
+    from liftdspy.programs.signatures import NLToIRSignature
+
+    fields = dspy.JSONAdapter().parse(NLToIRSignature, CUT_TEXT)
+    assert fields["ir"].signature.name == "add"
+
+
+def test_a_cut_off_ir_is_not_parsed_and_scores_zero(tmp_path, monkeypatch):
+    monkeypatch.delenv("LIFTDSPY_RECORDER", raising=False)
+    engine = ScriptedCutEngine([CUT_TEXT])
+    lm = scripted_lm(tmp_path, engine)
+    with dspy.context(lm=lm, adapter=dspy.JSONAdapter()):
+        out = NLToIR()(prompt="add two numbers")
+    assert out.ir is None and out.truncated is True
+    assert "truncated at 120 tokens" in out.error
+    assert out.budget_closed is False  # the engine's flag, when it sends one, is kept
+
+    example = dspy.Example(id="t1", prompt="add two numbers", ir=FULL_IR).with_inputs("prompt")
+    breakdown = IRMetric().breakdown(example, out)
+    assert breakdown.total == 0.0 and breakdown.components["schema_valid"] == 0.0
+    assert "truncated" in breakdown.feedback
+
+    assert recorder_of(lm).stats().truncated == 1
+    (entry,) = list(RecordingStore(tmp_path / "rec").entries())
+    assert entry.truncated is True  # recorded as truncated
+
+
+def test_a_complete_answer_still_parses(tmp_path, monkeypatch):
+    monkeypatch.delenv("LIFTDSPY_RECORDER", raising=False)
+    engine = ScriptedCutEngine([json.dumps({"ir": FULL_IR})], finish_reason="stop")
+    lm = scripted_lm(tmp_path, engine)
+    with dspy.context(lm=lm, adapter=dspy.JSONAdapter()):
+        out = NLToIR()(prompt="add two numbers")
+    assert out.ir.signature.name == "add" and out.truncated is False and out.error is None
+    assert recorder_of(lm).stats().truncated == 0
+
+
+def test_cut_off_code_is_not_used_by_ir_to_code_or_the_pipeline(tmp_path, monkeypatch):
+    monkeypatch.delenv("LIFTDSPY_RECORDER", raising=False)
+    cut_code = json.dumps({"code": "def add(a: int, b: int) -> int:\n    return a + b\n"})[:-3]
+    with dspy.context(
+        lm=scripted_lm(tmp_path, ScriptedCutEngine([cut_code])), adapter=dspy.JSONAdapter()
+    ):
+        out = IRToCode()(ir=FULL_IR)
+    assert out.code == "" and out.truncated is True and "truncated" in out.error
+
+    # NL -> IR answers completely, IR -> code is cut: the pipeline reports the truncation.
+    class Mixed(ScriptedCutEngine):
+        def complete(self, request: Request) -> Response:
+            response = super().complete(request)
+            if "`ir`" in json.dumps(request.system):
+                return complete_ir(response)
+            return response
+
+    with dspy.context(lm=scripted_lm(tmp_path, Mixed([cut_code])), adapter=dspy.JSONAdapter()):
+        out = ForwardPipeline()(prompt="add two numbers")
+    assert out.ir is not None and out.code == "" and out.truncated is True
+
+
+def test_evaluation_reports_the_truncated_rate(tmp_path, monkeypatch):
+    monkeypatch.delenv("LIFTDSPY_RECORDER", raising=False)
+    tasks = load_tasks([ROOT / "datasets" / "core"], splits=["test"])[:4]
+
+    class HalfCut(ScriptedCutEngine):  # the first two answers are cut, the others complete
+        def complete(self, request: Request) -> Response:
+            response = super().complete(request)
+            if self.calls > 2:
+                return complete_ir(response)
+            return response
+
+    engine = HalfCut([CUT_TEXT])
+    with dspy.context(lm=scripted_lm(tmp_path, engine), adapter=dspy.JSONAdapter()):
+        report = evaluate_program(NLToIR(), to_examples(tasks, "nl_to_ir"), IRMetric(), label="t")
+    assert [r.truncated for r in report.results] == [True, True, False, False]
+    assert report.truncated_rate == 0.5
+    assert report.table()["truncated"] == [True, True, False, False]
+    assert all(r.score == 0.0 for r in report.results[:2])
+    assert all(r.components["schema_valid"] == 1.0 for r in report.results[2:])
+
+
+class RecordedIdentityEngine:
+    """Carries a recorded engine identity for offline replay; never answers itself."""
+
+    supports_response_schema = True
+    supports_function_calling = False
+    supports_reasoning = False
+    supported_params = frozenset(
+        {"temperature", "max_tokens", "top_p", "top_k", "stop", "seed", "response_format"}
+    )
+
+    def __init__(self, identity: dict[str, str]):
+        self._identity = identity
+
+    def identity(self) -> dict[str, str]:
+        return dict(self._identity)
+
+    def complete(self, request: Request) -> Response:
+        raise AssertionError("offline replay must not call the engine")
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_real_recorded_truncated_answer_is_not_scored_as_an_ir(tmp_path, monkeypatch):
+    """A zero-shot NL->IR answer of the embedded SmolLM2-135M from the demo recording, cut at
+    max_tokens=450: before strict parsing it was repaired and scored as a schema-valid IR."""
+    monkeypatch.delenv("LIFTDSPY_RECORDER", raising=False)
+    entries = [entry for _, entry in read_jsonl(RECORDING)]
+    cut = next(e for e in entries if e.truncated and "72F" in json.dumps(e.request["messages"]))
+    assert cut.response["finish_reason"] == "length"
+    store = RecordingStore(tmp_path / "store")
+    ensure_imported(RECORDING, store)
+    config = LMConfig(
+        kind="local",
+        model="smollm2-135m",
+        temperature=0.0,
+        max_tokens=450,
+        recorder=RecorderConfig(mode="offline", path=tmp_path / "store"),
+    )
+    lm = build_lm(config, engine=RecordedIdentityEngine(cut.identity))
+    with dspy.context(lm=lm, adapter=dspy.JSONAdapter()), watch_answers() as answers:
+        out = NLToIR()(prompt="convert a temperature string like '72F' to celsius")
+    assert recorder_of(lm).stats().hits == 1
+    (end,) = answers.ends
+    assert end == AnswerEnd(
+        model="smollm2-135m", finish_reason="length", output_tokens=450, max_tokens=450
+    )
+    assert out.ir is None and out.truncated is True
+    assert out.error.startswith("answer truncated at 450 tokens")
+    # What JSON repair would have made of it: an IR that validates (the old, wrong score).
+    from liftdspy.programs.signatures import NLToIRSignature
+
+    text = cut.response["message"]["parts"][0]["text"]
+    assert dspy.JSONAdapter().parse(NLToIRSignature, text)["ir"] is not None
+
+
+@pytest.mark.parametrize("finish_reason", ["length", "stop"])
+def test_answer_end_reads_the_local_engine_budget_flag(finish_reason):
+    from liftdspy.lm.answers import answer_end
+
+    response = Response(
+        id="x",
+        model="m",
+        message=Message.assistant([TextPart("{}")]),
+        finish_reason=finish_reason,
+        usage=Usage(input_tokens=1, output_tokens=7, total_tokens=8),
+        provider_data={"local": {"budget_closed": True}},
+    )
+    end = answer_end(response, model="m", max_tokens=7)
+    assert end.truncated is (finish_reason == "length") and end.budget_closed is True
+
+
+@pytest.fixture
+def cut_server(monkeypatch):
+    """The scripted chat server (a logic stub, not a model) answering with finish_reason length."""
+    from tests import fixtures_server
+
+    completion = json.loads(json.dumps(fixtures_server.CANNED_COMPLETION))
+    completion["choices"][0]["finish_reason"] = "length"
+    completion["usage"]["completion_tokens"] = 64
+    monkeypatch.setattr(fixtures_server, "CANNED_COMPLETION", completion)
+    with fixtures_server.ScriptedChatServer([], reply=CUT_TEXT) as server:
+        yield server
+
+
+def test_an_openai_compatible_cut_off_answer_is_not_parsed(tmp_path, monkeypatch, cut_server):
+    monkeypatch.delenv("LIFTDSPY_RECORDER", raising=False)
+    monkeypatch.setenv("LIFTDSPY_TEST_CUT_KEY", "sk-test-cut-0123456789")
+    config = LMConfig(
+        kind="openai",
+        model="stub-model",
+        base_url=cut_server.base_url,
+        max_tokens=64,
+        api_key_env="LIFTDSPY_TEST_CUT_KEY",
+        recorder=RecorderConfig(mode="record", path=tmp_path / "rec"),
+    )
+    lm = build_lm(config)
+    with dspy.context(lm=lm, adapter=dspy.JSONAdapter()):
+        out = NLToIR()(prompt="add two numbers")
+    assert out.ir is None and out.truncated is True
+    assert "truncated at 64 tokens" in out.error
+    assert recorder_of(lm).stats().truncated == 1
+
+
+def test_the_runtime_refuses_a_cut_off_answer(cut_server):
+    from liftdspy.runtime import ChatEndpoint, TruncatedAnswerError
+
+    endpoint = ChatEndpoint(base_url=cut_server.base_url, model="stub-model")
+    with pytest.raises(TruncatedAnswerError, match="truncated at 64 tokens") as caught:
+        endpoint.message_text({"messages": [{"role": "user", "content": "x"}], "max_tokens": 64})
+    assert caught.value.output_tokens == 64

@@ -17,11 +17,11 @@ import urllib.error
 import urllib.request
 from pathlib import PurePosixPath
 from typing import Literal
-from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from liftdspy.errors import LiftdspyError
+from liftdspy.redaction import redact_url
 
 
 class ServerIdentityError(LiftdspyError, RuntimeError):
@@ -51,14 +51,6 @@ class ServerIdentity(BaseModel):
             "server_version": self.software_version,
             "server_weights": self.weights,
         }
-
-
-def redact_url(url: str) -> str:
-    """The URL without user:password@, query or fragment (as `OpenAIEngine` names endpoints)."""
-    parts = urlsplit(url)
-    host = f"[{parts.hostname}]" if parts.hostname and ":" in parts.hostname else parts.hostname
-    netloc = f"{host}:{parts.port}" if parts.port else (host or "")
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def _get_json(url: str, api_key: str | None, timeout: float) -> object:

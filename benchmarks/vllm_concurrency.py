@@ -80,6 +80,11 @@ def run(args: argparse.Namespace, threads: int) -> tuple[float, float, int, int]
     done.set()
     sampler.join(timeout=5)
     stats = recorder_of(lm).stats()
+    if stats.calls != len(devset):
+        raise SystemExit(
+            f"only {stats.calls} of {len(devset)} calls reached {args.base_url}: no table from a "
+            "failed run (see the errors above)"
+        )
     return wall, peak[0], stats.live_input_tokens, stats.live_output_tokens
 
 
@@ -92,6 +97,11 @@ def main() -> None:
     parser.add_argument("--examples", type=int, default=8)
     parser.add_argument("--max-tokens", type=int, default=200)
     args = parser.parse_args()
+    root = args.base_url.rstrip("/").removesuffix("/v1")
+    try:
+        urllib.request.urlopen(f"{root}/health", timeout=10).close()
+    except OSError as exc:
+        raise SystemExit(f"{root}/health does not answer ({exc}); start the server first") from None
 
     table = Table(title=f"IR->code on {args.examples} examples at {args.base_url}")
     for column in ("num_threads", "wall s", "peak in flight", "input tok", "output tok"):

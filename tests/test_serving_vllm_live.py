@@ -46,9 +46,11 @@ def server(vllm_cpu_server: VLLMServer, monkeypatch: pytest.MonkeyPatch) -> VLLM
 @pytest.fixture(scope="module")
 def recorded(vllm_cpu_server: VLLMServer, store_dir):  # noqa: F811
     """The scenario run live against vLLM once, recorded into `store_dir`."""
-    os.environ[vllm_cpu_server.api_key_env] = vllm_cpu_server.api_key
-    nl_lm, code_lm = scenario.lms(vllm_cpu_server.lm_config(), store_dir, "record")
-    result = scenario.run_scenario(nl_lm, code_lm)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(vllm_cpu_server.api_key_env, vllm_cpu_server.api_key)
+        patch.delenv("LIFTDSPY_RECORDER", raising=False)
+        nl_lm, code_lm = scenario.lms(vllm_cpu_server.lm_config(), store_dir, "record")
+        result = scenario.run_scenario(nl_lm, code_lm)
     stats = [recorder_of(lm).stats() for lm in (nl_lm, code_lm)]
     if os.environ.get("LIFTDSPY_VLLM_RERECORD") == "1":
         store = RecordingStore(store_dir)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import typer
 import yaml
+from pydantic import ValidationError
 from rich.console import Console
 
 from liftdspy.serving import local_vllm
@@ -83,7 +84,7 @@ def vllm(
             api_key_env=api_key_env,
         )
         command = local_vllm.serve_command(config)
-    except (ServeCommandError, ValueError) as exc:
+    except (ServeCommandError, ValidationError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(code=2) from None
 
@@ -93,7 +94,7 @@ def vllm(
         # Otherwise the health check would find the other server and report it as ours.
         console.print(f"[red]error:[/red] {reach}:{port} is already in use (try --port)")
         raise typer.Exit(code=1)
-    console.print(f"starting vLLM ({device}): {command.display()}")
+    console.print(f"starting vLLM on the {device} (up to {startup_timeout:.0f} s)")
     process = local_vllm.start(command, log_file)
     signal.signal(signal.SIGTERM, _interrupt)
     try:

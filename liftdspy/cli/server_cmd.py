@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
 from liftdspy.cli.ui_cmd import wait_until_ready
@@ -76,7 +77,7 @@ def server(
             allowed_hosts=allowed_hosts,
         )
         command = build_mlflow_server(config)
-    except (TrackingServerError, ValueError) as exc:
+    except (TrackingServerError, ValidationError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(code=2) from None
     config.artifacts_destination.mkdir(parents=True, exist_ok=True)

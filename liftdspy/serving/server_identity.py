@@ -21,6 +21,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from liftdspy.errors import LiftdspyError
+from liftdspy.redaction import redact_url
 
 
 class ServerIdentityError(LiftdspyError, RuntimeError):
@@ -64,8 +65,6 @@ def probe_vllm(
     base_url: str, served_name: str, api_key: str | None, *, timeout: float = 10.0
 ) -> ServerIdentity:
     """Ask the vLLM server at `base_url` (`.../v1`) what it is. Errors name the endpoint only."""
-    from liftdspy.redaction import redact_url
-
     where = redact_url(base_url)
     root = base_url.rstrip("/").removesuffix("/v1")
     try:
@@ -99,8 +98,6 @@ def check_server(
     timeout: float = 10.0,
 ) -> None:
     """Raise `ServerIdentityError` unless the live server is `declared`."""
-    from liftdspy.redaction import redact_url
-
     live = probe_vllm(base_url, served_name, api_key, timeout=timeout)
     if live != declared:
         raise ServerIdentityError(

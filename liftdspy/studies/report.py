@@ -123,6 +123,17 @@ def _latest_results(client: MlflowClient, parent) -> tuple[list[CellResult], lis
     return finished, sorted(cid for cid, r in by_cell.items() if r.status != "finished")
 
 
+def _arm_order(client: MlflowClient, run_id: str) -> dict[str, int]:
+    """Arm name -> position in the study config (the report lists arms in config order)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = client.download_artifacts(run_id, "study/config.json", tmp)
+            arms = json.loads(Path(path).read_text(encoding="utf-8")).get("arms", [])
+        except Exception:
+            return {}
+    return {arm["name"]: i for i, arm in enumerate(arms)}
+
+
 def _score_table(results: list[CellResult]) -> ScoreTable:
     rows = []
     for result in results:
@@ -170,6 +181,8 @@ def build_report(tracking_uri: str | None, study: str, **_: Any) -> StudyReport:
     params = parent.data.params
     baseline = params.get("baseline", "random-demos")
     results, not_finished = _latest_results(client, parent)
+    order = _arm_order(client, parent.info.run_id)
+    results.sort(key=lambda r: (order.get(r.cell.arm, len(order)), r.cell.lm, str(r.cell.seed)))
     if not results:
         raise StudyLookupError(f"study run {parent.info.run_id}: no finished cell to report on")
     table = _score_table(results)

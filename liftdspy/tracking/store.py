@@ -40,7 +40,16 @@ def configure_tracking(uri: str | None, experiment: str) -> str:
     if resolved.startswith("sqlite:///"):
         db_path = Path(resolved.removeprefix("sqlite:///"))
         artifact_location = (db_path.parent / DEFAULT_ARTIFACTS_DIR).resolve().as_uri()
-    experiment_id = mlflow.create_experiment(experiment, artifact_location=artifact_location)
+    try:
+        experiment_id = mlflow.create_experiment(experiment, artifact_location=artifact_location)
+    except mlflow.exceptions.MlflowException as exc:
+        # Another process (a concurrent run, a study worker) created it since the lookup.
+        if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+        found = mlflow.get_experiment_by_name(experiment)
+        if found is None:
+            raise
+        experiment_id = found.experiment_id
     mlflow.set_experiment(experiment_id=experiment_id)
     return experiment_id
 

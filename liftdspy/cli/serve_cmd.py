@@ -20,16 +20,13 @@ import yaml
 from pydantic import ValidationError
 from rich.console import Console
 
+from liftdspy.cli.server_process import raise_keyboard_interrupt
 from liftdspy.serving import local_vllm
 from liftdspy.serving.server_identity import ServerIdentityError, probe_vllm
 from liftdspy.serving.vllm_command import DEFAULT_MODEL, ServeCommandError, VLLMServeConfig
 
 app = typer.Typer(no_args_is_help=True)
 console = Console(stderr=True)
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
 
 
 @app.command("vllm")
@@ -96,7 +93,7 @@ def vllm(
         raise typer.Exit(code=1)
     console.print(f"starting vLLM on the {device} (up to {startup_timeout:.0f} s)")
     process = local_vllm.start(command, log_file)
-    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGTERM, raise_keyboard_interrupt)
     try:
         if not local_vllm.wait_until_healthy(base_url, process, startup_timeout):
             code = process.poll()

@@ -15,7 +15,11 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
-from liftdspy.cli.ui_cmd import wait_until_ready
+from liftdspy.cli.server_process import (
+    raise_keyboard_interrupt,
+    stop_process,
+    wait_until_ready,
+)
 from liftdspy.serving.mlflow_server import (
     DEFAULT_PASSWORD_ENV,
     TrackingServerConfig,
@@ -26,21 +30,6 @@ from liftdspy.serving.mlflow_server import (
 console = Console(stderr=True)
 
 READY_TIMEOUT_SECONDS = 240.0
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 def server(
@@ -86,7 +75,7 @@ def server(
         f"artifacts in {config.artifacts_destination.resolve()}"
     )
     process = subprocess.Popen(list(command.argv), env={**os.environ, **command.env})
-    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGTERM, raise_keyboard_interrupt)
     try:
         if not wait_until_ready(f"{config.url}/health", process, READY_TIMEOUT_SECONDS):
             code = process.poll()
@@ -105,4 +94,4 @@ def server(
     except KeyboardInterrupt:
         console.print("stopping the MLflow server")
     finally:
-        _stop(process)
+        stop_process(process, grace_seconds=20)

@@ -11,14 +11,16 @@ import os
 import signal
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import typer
 from rich.console import Console
 
+from liftdspy.cli.server_process import (
+    raise_keyboard_interrupt,
+    stop_process,
+    wait_until_ready,
+)
 from liftdspy.tracking import DEFAULT_ARTIFACTS_DIR, resolve_tracking_uri
 
 console = Console()
@@ -60,37 +62,6 @@ def mlflow_server_env() -> dict[str, str]:
     return {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
 
 
-def wait_until_ready(url: str, process: subprocess.Popen, timeout: float) -> bool:
-    """Poll `url` until it answers 200; False if the server exits or `timeout` passes."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            return False
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return True
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.5)
-    return False
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
 def ui(
     port: int = typer.Option(5000, "--port", help="Port to serve on."),
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind (keep it local)."),
@@ -110,11 +81,11 @@ def ui(
     command = mlflow_server_command(uri, host, port, workers)
     console.print(f"starting the MLflow UI for {uri} at {url} (artifacts: {artifacts_dir(uri)})")
     process = subprocess.Popen(command, env=mlflow_server_env())
-    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGTERM, raise_keyboard_interrupt)
     try:
         if not wait_until_ready(url, process, READY_TIMEOUT_SECONDS):
             code = process.poll()
-            _stop(process)
+            stop_process(process, grace_seconds=15)
             reason = f"exited with code {code}" if code is not None else "did not answer"
             console.print(
                 f"[red]mlflow server {reason} on {url}[/red]; is port {port} free? (try --port)"
@@ -130,4 +101,4 @@ def ui(
     except KeyboardInterrupt:
         console.print("stopping the MLflow UI")
     finally:
-        _stop(process)
+        stop_process(process, grace_seconds=15)

@@ -116,14 +116,12 @@ def test_a_seed_independent_arm_is_paired_with_every_baseline_seed():
     assert comparison.p_value >= 0.5
 
 
-def test_arms_on_different_seeds_and_a_missing_baseline_are_refused():
+def test_arms_on_partly_shared_seeds_pair_on_those_and_a_missing_baseline_is_refused():
     table = _table(
         [("random-demos", s, [0.0, 1.0]) for s in (0, 1)] + [("a", s, [1.0, 1.0]) for s in (1, 2)]
     )
-    with pytest.raises(
-        ScoreTableError, match=r"only 'a' has seed \[2\], only 'random-demos' has seed \[0\]"
-    ):
-        compare_to_baseline(table)
+    (comparison,) = compare_to_baseline(table)
+    assert comparison.seeds == [1] and comparison.difference.estimate == pytest.approx(0.5)
     with pytest.raises(ScoreTableError, match=r"baseline arm 'zero-shot' is not in the scores"):
         compare_to_baseline(table, baseline="zero-shot")
 
@@ -140,3 +138,32 @@ def test_study_statistics_serialize_to_json_and_back():
     assert study.version == "1" and study.baseline == "random-demos"
     assert [a.arm for a in study.arms] == ["random-demos", "mipro"]
     assert study.comparisons[0].mde_sentence.startswith("with 22 tasks × 3 seeds you can detect")
+
+
+def test_an_arm_with_fewer_finished_seeds_is_paired_on_the_seeds_both_have():
+    # a study still running: the optimizer arm finished seeds 0 and 1 of the baseline's 0, 1, 2
+    rng = np.random.default_rng(3)
+    baseline = rng.random((3, 6))
+    arm = baseline[:2] + 0.2
+    rows = [
+        {"arm": name, "seed": seed, "example": f"e{e}", "score": float(m[s, e])}
+        for name, m, seeds in (("random-demos", baseline, [0, 1, 2]), ("mipro", arm, [0, 1]))
+        for s, seed in enumerate(seeds)
+        for e in range(6)
+    ]
+    (comparison,) = compare_to_baseline(ScoreTable.from_records(rows), resamples=500)
+    assert comparison.seeds == [0, 1] and comparison.n_seeds == 2
+    assert comparison.difference.estimate == pytest.approx(0.2)
+    assert comparison.baseline_mean == pytest.approx(baseline[:2].mean())
+    assert comparison.wins == 6
+
+
+def test_arms_without_a_seed_in_common_cannot_be_paired():
+    rows = [
+        {"arm": name, "seed": seed, "example": f"e{e}", "score": 0.5}
+        for name, seeds in (("random-demos", [0, 1]), ("mipro", [2, 3]))
+        for seed in seeds
+        for e in range(3)
+    ]
+    with pytest.raises(ScoreTableError, match="none in common"):
+        compare_to_baseline(ScoreTable.from_records(rows), resamples=100)

@@ -1,10 +1,12 @@
 """Each arm against the baseline arm, paired on examples and seeds, Holm-corrected.
 
 **Pairing.** The difference matrix is ``D[s, e] = arm[s, e] - baseline[s, e]``. When both arms
-have several seeds they must have the same seed labels (row s of one is paired with row s of the
-other). A seed-independent arm (one seed, e.g. ``zero-shot``) is paired with every seed of the
-other arm: its single row is repeated. Examples are always paired (the table guarantees one
-example set).
+have several seeds, row s of one is paired with the row of the same seed label in the other, on
+the seeds both have: an arm whose study is still running (seeds 0 and 1 finished, 2 not) is
+compared on seeds 0 and 1, and `seeds` / `n_seeds` say so; arms with no seed in common cannot be
+paired (`ScoreTableError`). A seed-independent arm (one seed, e.g. ``zero-shot``) is paired with
+every seed of the other arm: its single row is repeated. Examples are always paired (the table
+guarantees one example set). Means and wins/losses are over the paired rows.
 
 **Interval and p-value from one resample set.** D is bootstrapped with the calibrated crossed
 two-level bootstrap of `liftdspy.stats.hierarchical` (seeds and examples resampled
@@ -67,7 +69,7 @@ class ArmComparison(BaseModel):
     n_seeds: int  # rows of the paired difference matrix
     n_examples: int
     seeds: list[Seed]  # the paired seed labels (the multi-seed side when one arm is seed-free)
-    arm_mean: float
+    arm_mean: float  # over the paired seeds (those both arms have)
     baseline_mean: float
     difference: Interval  # mean of arm - baseline with its bootstrap interval
     standard_error: float  # of the mean difference, from its variance components
@@ -85,21 +87,31 @@ class ArmComparison(BaseModel):
     mde_sentence: str
 
 
-def paired_difference(table: ScoreTable, arm: str, baseline: str) -> tuple[np.ndarray, list[Seed]]:
-    """D = arm - baseline as a (seeds × examples) array, and the seed labels of its rows."""
+def _paired_rows(
+    table: ScoreTable, arm: str, baseline: str
+) -> tuple[np.ndarray, np.ndarray, list[Seed]]:
+    """The arm's and the baseline's (seeds × examples) rows that pair, and their seed labels."""
     a, b = table.matrix(arm), table.matrix(baseline)
     seeds_a, seeds_b = table.seeds(arm), table.seeds(baseline)
     if len(seeds_a) == 1 or len(seeds_b) == 1:
         seeds = seeds_b if len(seeds_a) == 1 else seeds_a
-        return a - b, seeds  # broadcasting repeats the single row
-    if seeds_a != seeds_b:
-        only_a = [s for s in seeds_a if s not in seeds_b]
-        only_b = [s for s in seeds_b if s not in seeds_a]
+        rows = len(seeds)
+        return np.broadcast_to(a, (rows, a.shape[1])), np.broadcast_to(b, (rows, b.shape[1])), seeds
+    shared = [s for s in seeds_a if s in seeds_b]
+    if not shared:
         raise ScoreTableError(
-            f"arm {arm!r} and baseline {baseline!r} cannot be paired on seeds: only {arm!r} has "
-            f"seed {only_a!r}, only {baseline!r} has seed {only_b!r}"
+            f"arm {arm!r} and baseline {baseline!r} cannot be paired on seeds: {arm!r} has "
+            f"seeds {seeds_a!r}, {baseline!r} has {seeds_b!r}, none in common"
         )
-    return a - b, seeds_a
+    rows_a = [seeds_a.index(s) for s in shared]
+    rows_b = [seeds_b.index(s) for s in shared]
+    return a[rows_a], b[rows_b], shared
+
+
+def paired_difference(table: ScoreTable, arm: str, baseline: str) -> tuple[np.ndarray, list[Seed]]:
+    """D = arm - baseline as a (seeds × examples) array, and the seed labels of its rows."""
+    a, b, seeds = _paired_rows(table, arm, baseline)
+    return a - b, seeds
 
 
 def compare_to_baseline(
@@ -123,13 +135,14 @@ def compare_to_baseline(
     examples = table.examples
     partial: list[dict] = []
     for arm in arms:
-        d, seeds = paired_difference(table, arm, baseline)
+        paired_arm, paired_base, seeds = _paired_rows(table, arm, baseline)
+        d = paired_arm - paired_base
         inference = crossed_inference(
             d, resamples=resamples, rng=generator(seed, "vs", baseline, arm), level=level
         )
         per_example_d = d.mean(axis=0)
-        arm_by_example = table.matrix(arm).mean(axis=0)
-        base_by_example = table.matrix(baseline).mean(axis=0)
+        arm_by_example = paired_arm.mean(axis=0)
+        base_by_example = paired_base.mean(axis=0)
         components = variance_components(d)
         mde = minimum_detectable_effect(components, alpha=alpha, power=power)
         partial.append(
@@ -139,8 +152,8 @@ def compare_to_baseline(
                 n_seeds=d.shape[0],
                 n_examples=d.shape[1],
                 seeds=seeds,
-                arm_mean=float(table.matrix(arm).mean()),
-                baseline_mean=float(table.matrix(baseline).mean()),
+                arm_mean=float(paired_arm.mean()),
+                baseline_mean=float(paired_base.mean()),
                 difference=inference.interval,
                 standard_error=inference.standard_error,
                 df=inference.df,

@@ -286,3 +286,20 @@ def test_the_runtime_refuses_a_cut_off_answer(cut_server):
     with pytest.raises(TruncatedAnswerError, match="truncated at 64 tokens") as caught:
         endpoint.message_text({"messages": [{"role": "user", "content": "x"}], "max_tokens": 64})
     assert caught.value.output_tokens == 64
+
+
+def test_the_results_table_says_which_answers_the_engine_closed_on_budget():
+    from liftdspy.experiments.evaluation import EvaluationReport, ExampleResult
+    from liftdspy.stats.bootstrap import ConfidenceInterval
+
+    results = [
+        ExampleResult(id="a", score=0.0, truncated=True, budget_closed=True),
+        ExampleResult(id="b", score=0.5, truncated=False, budget_closed=False),
+        ExampleResult(id="c", score=0.5),  # an engine that does not say (OpenAI-compatible)
+    ]
+    interval = ConfidenceInterval(mean=1 / 3, low=0.0, high=0.5, n=3)
+    report = EvaluationReport(
+        label="t", n=3, score=interval, components={}, results=results, seconds=0.0
+    )
+    assert report.table()["budget_closed"] == [True, False, None]
+    assert report.table()["truncated"] == [True, False, False]

@@ -84,6 +84,7 @@ class EvaluationReport(BaseModel):
                 "id",
                 "score",
                 "truncated",
+                "budget_closed",
                 "error",
                 "tests_passed",
                 "tests_total",
@@ -99,6 +100,7 @@ class EvaluationReport(BaseModel):
             columns["id"].append(r.id)
             columns["score"].append(r.score)
             columns["truncated"].append(r.truncated)
+            columns["budget_closed"].append(r.budget_closed)
             columns["error"].append(r.error or "")
             columns["tests_passed"].append(r.tests_passed)
             columns["tests_total"].append(r.tests_total)

@@ -6,7 +6,8 @@ Reads `cache/recordings/demo.jsonl` as committed at each revision (the real call
 demo on the engine of that revision). An answer is complete when the model ended it
 (`finish_reason == "stop"`, not closed by the engine's budget) and it parses strictly as an
 `IntermediateRepresentation` (`json.loads`, no repair). Seconds are the recorded call latencies
-(on whatever machine recorded them).
+(on whatever machine recorded them). Only NL->IR answers count (requests whose response format is
+the `ir` output schema); MIPROv2's instruction proposals in the same recording are left out.
 """
 
 from __future__ import annotations
@@ -33,15 +34,24 @@ def complete(response: dict) -> bool:
     return True
 
 
+def is_nl_to_ir(request: dict) -> bool:
+    schema = ((request.get("config") or {}).get("response_format") or {}).get("schema") or {}
+    return "ir" in (schema.get("properties") or {})
+
+
+def forced_tokens(response: dict) -> int:
+    return (response.get("provider_data") or {}).get("local", {}).get("forced_tokens") or 0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("revisions", nargs="+")
     args = parser.parse_args()
     print(
         "| revision | answers | complete+valid | cut at max_tokens | s/answer (mean) | "
-        "tokens/answer (mean) | tokens/complete answer |"
+        "tokens/answer (mean) | tokens/complete answer | forced share |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for revision in args.revisions:
         text = subprocess.run(
             ["git", "show", f"{revision}:cache/recordings/demo.jsonl"],
@@ -50,6 +60,7 @@ def main() -> None:
             check=True,
         ).stdout
         rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+        rows = [r for r in rows if is_nl_to_ir(r["request"])]
         done = [r for r in rows if complete(r["response"])]
         cut = sum(r["response"]["finish_reason"] == "length" for r in rows)
         tokens = [r["response"]["usage"]["output_tokens"] for r in rows]
@@ -59,7 +70,8 @@ def main() -> None:
             f"| {revision} | {len(rows)} | {len(done)}/{len(rows)} "
             f"({100 * len(done) / len(rows):.0f}%) | {cut} "
             f"| {statistics.mean(r['latency_s'] for r in rows):.1f} "
-            f"| {statistics.mean(tokens):.0f} | {done_mean} |"
+            f"| {statistics.mean(tokens):.0f} | {done_mean} "
+            f"| {100 * sum(forced_tokens(r['response']) for r in rows) / sum(tokens):.0f}% |"
         )
 
 

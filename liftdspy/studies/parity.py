@@ -25,6 +25,7 @@ from liftdspy.lm.config import LMConfig, build_engine, build_lm, recorder_of
 from liftdspy.lm.recorder import IdentifiedEngine
 from liftdspy.lm.store import canonical_json, request_json
 from liftdspy.metrics import BreakdownMetric
+from liftdspy.tracking.layout import EXPORT_DIR
 
 logger = logging.getLogger(__name__)
 
@@ -221,7 +222,7 @@ def run_study_parity(prepared, engine_factory=None):
     engine = (engine_factory or build_engine)(lm_config)
     examples = to_examples(prepared.splits.eval, config.program.name)
     with tempfile.TemporaryDirectory() as tmp:
-        export_dir = Path(client.download_artifacts(cell.run_id, "export", tmp))
+        export_dir = Path(client.download_artifacts(cell.run_id, EXPORT_DIR, tmp))
         program = load_exported_program(export_dir)
         scores = score_parity(
             program,

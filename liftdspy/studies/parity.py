@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from typing import Any
+from typing import Any, Literal
 
 import dspy
 from dspy.lm15 import Config, Message, Request, Response
@@ -28,6 +28,8 @@ from liftdspy.metrics import BreakdownMetric
 from liftdspy.tracking.layout import EXPORT_DIR
 
 logger = logging.getLogger(__name__)
+
+PARITY_SCORES_VERSION = "1"
 
 
 class RequestLog:
@@ -113,6 +115,7 @@ class EngineEndpoint:
 
 
 class ParityScores(BaseModel):
+    version: Literal["1"] = PARITY_SCORES_VERSION
     eval_ids: list[str]
     dspy_scores: list[float]
     runtime_scores: list[float]

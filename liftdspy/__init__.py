@@ -41,6 +41,9 @@ _LAZY: dict[str, str] = {
     # experiments
     "ExperimentConfig": "liftdspy.experiments.config",
     "run_experiment": "liftdspy.experiments.runner",
+    # tracking
+    "RunRecord": "liftdspy.tracking.run_record",
+    "read_run": "liftdspy.tracking.run_record",
     # production
     "PromptRuntime": "liftdspy.runtime",
     # errors

@@ -11,6 +11,7 @@ import typer
 from typer.testing import CliRunner
 
 from liftdspy.cli.export_cmd import export
+from liftdspy.experiments.config import ExperimentConfig
 from liftdspy.lm.config import LMConfig
 from liftdspy.programs import build_program
 from liftdspy.runtime import load_pack
@@ -26,8 +27,8 @@ app.command()(export)
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """Three runs: with a program and resolved config; with params only; without a program
-    (the most recent)."""
+    """Three runs: with a program and resolved config; with params only (no resolved config);
+    without a program (the most recent)."""
     root = tmp_path_factory.mktemp("mlflow")
     uri = f"sqlite:///{root / 'mlflow.db'}"
     configure_tracking(uri, "export-test")
@@ -35,6 +36,15 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     program = build_program("pipeline", "cot", repair_rounds=1)
     program.nl_to_ir.translate.predict.signature = (
         program.nl_to_ir.translate.predict.signature.with_instructions("Optimized instructions.")
+    )
+    config = ExperimentConfig.model_validate(
+        {
+            "name": "export-test",
+            "dataset": {"paths": ["datasets/core"]},
+            "program": {"name": "pipeline", "predictor": "cot", "repair_rounds": 1},
+            "lm": lm.model_dump(mode="json"),
+            "optimizer": {"preset": "labeled-fewshot"},
+        }
     )
     saved = root / "program.json"
     program.save(str(saved))
@@ -54,7 +64,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
             params.update(flatten_params({"lm": lm.model_dump(mode="json")}))
             mlflow.log_params(params)
             if with_config:
-                mlflow.log_dict({"lm": lm.model_dump(mode="json")}, "config/resolved.json")
+                mlflow.log_dict(config.model_dump(mode="json"), "config/resolved.json")
             if with_program:
                 mlflow.log_artifact(str(saved), "program")
             runs[label] = run.info.run_id
@@ -78,15 +88,15 @@ def test_export_run_by_id_writes_a_loadable_export(store, tmp_path: Path) -> Non
     assert fresh.nl_to_ir.translate.predict.signature.instructions == "Optimized instructions."
 
 
-def test_export_uses_lm_params_when_the_config_artifact_is_missing(store, tmp_path) -> None:
+def test_a_run_without_its_resolved_config_is_a_clear_error(store, tmp_path) -> None:
+    # Every liftdspy run logs config/resolved.json; the LM is no longer rebuilt from params.
     out = tmp_path / "params"
     result = runner.invoke(
         app, [store["params"], "--out", str(out), "--tracking-uri", store["uri"]]
     )
-    assert result.exit_code == 0, result.output
-    prompt = load_pack(out).predictors[0]
-    assert load_pack(out).model.model == "m-1"
-    assert prompt.sampling.temperature == 0.0 and prompt.sampling.max_tokens == 1024
+    assert result.exit_code == 1
+    assert store["params"] in result.output and "config/resolved.json" in result.output
+    assert not out.exists()
 
 
 def test_latest_run_without_program_is_a_clear_error(store, tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from itertools import combinations
 
-from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 from liftdspy.compare.models import (
@@ -15,16 +14,15 @@ from liftdspy.compare.models import (
     ReportKind,
     RunSummary,
 )
-from liftdspy.compare.runs import load_report, require_report
 from liftdspy.experiments.evaluation import EvaluationReport
 from liftdspy.redaction import redact_url
 from liftdspy.stats import bootstrap_ci, paired_bootstrap
-from liftdspy.tracking import resolve_tracking_uri
-from liftdspy.tracking.runs import bootstrap_seed, resolve_run
+from liftdspy.tracking import layout, resolve_tracking_uri
+from liftdspy.tracking.run_record import RunRecord, read_run
+from liftdspy.tracking.runs import resolve_run
 
 logger = logging.getLogger(__name__)
 
-COST_PREFIXES = ("lm_", "wall_seconds.")
 MAX_LISTED_IDS = 20
 
 
@@ -47,19 +45,20 @@ def _component_means(report: EvaluationReport) -> dict[str, float]:
     }
 
 
-def _summary(client: MlflowClient, run: Run, report: EvaluationReport, seed: int) -> RunSummary:
-    info, tags = run.info, run.data.tags
-    experiment = client.get_experiment(info.experiment_id)
-    baseline = load_report(client, run, "baseline")
+def _summary(
+    client: MlflowClient, record: RunRecord, report: EvaluationReport, seed: int
+) -> RunSummary:
+    experiment = client.get_experiment(record.experiment_id)
+    baseline = record.reports.get("baseline")
     return RunSummary(
-        run_id=info.run_id,
-        name=info.run_name or info.run_id,
-        mlflow_experiment=experiment.name if experiment else info.experiment_id,
-        experiment=tags.get("liftdspy.experiment", ""),
-        program=tags.get("liftdspy.program", ""),
-        optimizer=tags.get("liftdspy.optimizer", ""),
-        status=info.status,
-        start_time=info.start_time,
+        run_id=record.run_id,
+        name=record.name,
+        mlflow_experiment=experiment.name if experiment else record.experiment_id,
+        experiment=record.tags.get(layout.EXPERIMENT_TAG, ""),
+        program=record.tags.get(layout.PROGRAM_TAG, ""),
+        optimizer=record.tags.get(layout.OPTIMIZER_TAG, ""),
+        status=record.status,
+        start_time=record.start_time,
         n=len(report.results),
         errors=sum(1 for r in report.results if r.error),
         truncated_rate=report.truncated_rate,
@@ -67,7 +66,7 @@ def _summary(client: MlflowClient, run: Run, report: EvaluationReport, seed: int
         score=bootstrap_ci(report.scores(), seed=seed),
         baseline=bootstrap_ci(baseline.scores(), seed=seed) if baseline else None,
         components=_component_means(report),
-        cost={k: v for k, v in run.data.metrics.items() if k.startswith(COST_PREFIXES)},
+        cost=record.cost.metrics(),
     )
 
 
@@ -132,19 +131,22 @@ def compare_runs(
     uri = resolve_tracking_uri(tracking_uri)
     client = MlflowClient(tracking_uri=uri)
     notes: list[str] = []
-    runs: list[Run] = []
+    run_ids_found: list[str] = []
     for reference in run_ids:
-        run = resolve_run(client, reference, uri)
-        if any(r.info.run_id == run.info.run_id for r in runs):
-            notes.append(f"{reference!r} is run {run.info.run_id}, already listed; compared once")
+        run_id = resolve_run(client, reference, uri).info.run_id
+        if run_id in run_ids_found:
+            notes.append(f"{reference!r} is run {run_id}, already listed; compared once")
             continue
-        runs.append(run)
+        run_ids_found.append(run_id)
 
     summaries: list[RunSummary] = []
     scores: list[dict[str, float]] = []
-    for run in runs:
-        report = require_report(client, run, which)
-        summary = _summary(client, run, report, bootstrap_seed(run) if seed is None else seed)
+    for run_id in run_ids_found:
+        record = read_run(run_id, client=client)
+        report = record.require_report(which)
+        summary = _summary(
+            client, record, report, record.bootstrap_seed() if seed is None else seed
+        )
         summaries.append(summary)
         scores.append(_scores_by_id(report, summary.name, notes))
 

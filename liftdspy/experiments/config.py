@@ -22,6 +22,8 @@ from liftdspy.programs.predictors import PredictorKind
 from liftdspy.programs.registry import ProgramName
 from liftdspy.validation_errors import validation_problems
 
+EXPERIMENT_CONFIG_VERSION = "1"
+
 MetricName = Literal["ir", "code", "end_to_end"]
 DEFAULT_METRIC: dict[str, MetricName] = {
     "nl_to_ir": "ir",
@@ -105,6 +107,7 @@ class SandboxConfig(_Section):
 
 
 class ExperimentConfig(_Section):
+    version: Literal["1"] = EXPERIMENT_CONFIG_VERSION  # configs without it are version "1"
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     description: str = ""
     dataset: DatasetConfig

@@ -12,7 +12,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import dspy
 from dspy.utils.exceptions import (
@@ -30,6 +30,7 @@ from liftdspy.stats import ConfidenceInterval, bootstrap_ci
 logger = logging.getLogger(__name__)
 
 MAX_TEXT = 4000
+REPORT_VERSION = "1"
 
 # Errors that say the setup is wrong (a recording missing in offline mode, a bad key, an
 # unreachable server after retries, a malformed recording store): every later example would fail
@@ -59,6 +60,7 @@ class ExampleResult(BaseModel):
 
 
 class EvaluationReport(BaseModel):
+    version: Literal["1"] = REPORT_VERSION  # reports of older runs have none: version "1"
     label: str
     n: int
     score: ConfidenceInterval

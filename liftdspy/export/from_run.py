@@ -1,8 +1,8 @@
 """Export the compiled program of an MLflow experiment run (as logged by the experiment runner).
 
-The run must carry the artifact `program/program.json` (`compiled.save()`) and the params
-`program.name`, `program.predictor` (and `program.repair_rounds` for the pipeline). The LM config
-comes from the `config/resolved.json` artifact, or else from the `lm.*` params.
+The run is read as a `RunRecord`: it must carry the artifact `program/program.json`
+(`compiled.save()`) and its resolved config `config/resolved.json` (every liftdspy experiment run
+logs both), which says the program (`program.name`, `predictor`, `repair_rounds`) and the LM.
 """
 
 from __future__ import annotations
@@ -13,20 +13,18 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from liftdspy.errors import LiftdspyError
 from liftdspy.export.writer import ExportManifest, write_export
 from liftdspy.lm.config import LMConfig
+from liftdspy.tracking.layout import PROGRAM_ARTIFACT
 
 logger = logging.getLogger(__name__)
 
-PROGRAM_ARTIFACT = "program/program.json"
-CONFIG_ARTIFACT = "config/resolved.json"
-
 
 class RunExportError(LiftdspyError, ValueError):
-    """A run that cannot be exported: unknown id, no program artifact, missing params."""
+    """A run that cannot be exported: unknown id, no program artifact, no resolved config."""
 
 
 class RunProgram(BaseModel):
@@ -58,61 +56,27 @@ def resolve_run_id(client, run: str) -> str:
         raise RunExportError(str(exc)) from None
 
 
-def _download(client, run_id: str, artifact: str, dst: Path) -> Path | None:
-    folder = artifact.rpartition("/")[0]
-    listed = {item.path for item in client.list_artifacts(run_id, folder)}
-    if artifact not in listed:
-        return None
-    return Path(client.download_artifacts(run_id, artifact, str(dst)))
-
-
-def _lm_from_params(params: dict[str, str]) -> LMConfig | None:
-    nested: dict[str, Any] = {}
-    for key, value in params.items():
-        # `version` is the Literal 1, which the string "1" does not satisfy; the rest coerce.
-        if not key.startswith("lm.") or key == "lm.version" or value in ("", "None", "<redacted>"):
-            continue
-        target = nested
-        *parents, leaf = key.removeprefix("lm.").split(".")
-        for part in parents:
-            target = target.setdefault(part, {})
-        target[leaf] = value
-    if not nested:
-        return None
-    return LMConfig.model_validate(nested)
-
-
 def read_run_program(client, run_id: str, work_dir: Path) -> tuple[RunProgram, Path]:
-    """The run's program description and the downloaded `program.json`."""
-    run = client.get_run(run_id)
-    params = run.data.params
-    program_file = _download(client, run_id, PROGRAM_ARTIFACT, work_dir)
-    if program_file is None:
-        raise RunExportError(
-            f"run {run_id} has no {PROGRAM_ARTIFACT} artifact (did the compile phase finish?)"
-        )
-    missing = [key for key in ("program.name", "program.predictor") if not params.get(key)]
-    if missing:
-        raise RunExportError(f"run {run_id} lacks the params {missing}")
-    options: dict[str, Any] = {}
-    if params["program.name"] == "pipeline" and params.get("program.repair_rounds"):
-        options["repair_rounds"] = int(params["program.repair_rounds"])
-    lm: LMConfig | None
-    config_file = _download(client, run_id, CONFIG_ARTIFACT, work_dir)
+    """The run's program description (from its resolved config) and the downloaded
+    `program.json`."""
+    from liftdspy.tracking.run_record import RunRecordError, download_program, read_run
+
     try:
-        if config_file is not None:
-            data = json.loads(config_file.read_text(encoding="utf-8"))
-            lm = LMConfig.model_validate(data["lm"]) if data.get("lm") else None
-        else:
-            lm = _lm_from_params(params)
-    except (ValidationError, KeyError, json.JSONDecodeError) as exc:
-        raise RunExportError(f"run {run_id}: the LM config is not valid: {exc}") from exc
+        record = read_run(run_id, client=client)
+        program_file = download_program(record, work_dir, client=client)
+        config = record.require_config()
+    except RunRecordError as exc:
+        raise RunExportError(str(exc)) from None
+    program = config.program
+    options: dict[str, Any] = {}
+    if program.name == "pipeline":
+        options["repair_rounds"] = program.repair_rounds
     description = RunProgram(
         run_id=run_id,
-        name=params["program.name"],
-        predictor=params["program.predictor"],
+        name=program.name,
+        predictor=program.predictor,
         options=options,
-        lm=lm,
+        lm=config.lm,
     )
     return description, program_file
 

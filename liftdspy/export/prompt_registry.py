@@ -13,6 +13,7 @@ import re
 from pydantic import BaseModel
 
 from liftdspy.runtime.pack import PromptPack
+from liftdspy.tracking.layout import PROGRAM_TAG, SOURCE_RUN_ID_TAG
 
 logger = logging.getLogger(__name__)
 
@@ -48,9 +49,9 @@ def register_prompts(
             "liftdspy.prompt_pack_format": pack.format_version,
         }
         if pack.program:
-            tags["liftdspy.program"] = pack.program
+            tags[PROGRAM_TAG] = pack.program
         if source_run_id:
-            tags["liftdspy.source_run_id"] = source_run_id
+            tags[SOURCE_RUN_ID_TAG] = source_run_id
         model_config = prompt.sampling.body()
         if pack.model is not None:
             model_config["model_name"] = pack.model.model

@@ -27,6 +27,8 @@ OptimizerName = Literal[
     "SIMBA",
 ]
 
+PRESET_VERSION = "1"
+
 # Arguments liftdspy supplies itself; a preset may not set them.
 SUPPLIED_INIT = {"metric", "prompt_model", "task_model", "reflection_lm", "teacher_settings"}
 SUPPLIED_COMPILE = {"student", "trainset", "valset", "teacher", "program"}
@@ -49,6 +51,7 @@ def _accepted(fn) -> tuple[set[str], bool]:
 class OptimizerPreset(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    version: Literal["1"] = PRESET_VERSION  # presets without it are version "1"
     name: str
     optimizer: OptimizerName
     description: str = ""

@@ -9,7 +9,6 @@ takes and returns plain pydantic data, so it pickles; the LM engine is built ins
 from __future__ import annotations
 
 import logging
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,7 +29,8 @@ from liftdspy.studies.cells import Cell, experiment_config
 from liftdspy.studies.config import StudyConfig
 from liftdspy.studies.fixed_arms import fixed_demo_ids, fixed_program
 from liftdspy.studies.results import CELL_ARTIFACT, CellCost, CellResult
-from liftdspy.tracking import configure_tracking, flatten_params
+from liftdspy.tracking import configure_tracking, layout
+from liftdspy.tracking.run_record import RunRecord, open_run, read_run
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +40,7 @@ STUDY_TAG = "liftdspy.study"
 CELL_TAG = "liftdspy.study.cell"
 CELL_HASH_TAG = "liftdspy.study.cell_hash"
 STATUS_TAG = "liftdspy.study.status"
+DEMOS_ARTIFACT = "study/demos.json"  # a fixed arm's demos (example ids per predictor)
 
 
 class CellTask(BaseModel):
@@ -100,20 +101,11 @@ def _cost(now: RecorderStats, before: RecorderStats | None, wall: float) -> Cell
 
 
 def _selected_val_score(tracking_uri: str, run_id: str) -> tuple[float | None, int]:
-    """The best full-evaluation candidate score among the run's candidate child runs (the one
-    MIPROv2 / COPRO / random search select), and the number of candidates."""
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(tracking_uri=tracking_uri)
-    run = client.get_run(run_id)
-    children = client.search_runs([run.info.experiment_id], f"tags.mlflow.parentRunId = '{run_id}'")
-    scores = [
-        c.data.metrics["candidate_score"]
-        for c in children
-        if "candidate_score" in c.data.metrics
-        and c.data.params.get("candidate.full_eval", "True") == "True"
-    ]
-    return (max(scores) if scores else None), len(children)
+    """The best full-evaluation candidate score among the run's candidates (the one MIPROv2 /
+    COPRO / random search select), and the number of candidates."""
+    candidates = read_run(run_id, tracking_uri).candidates
+    scores = [c.score for c in candidates if c.score is not None and c.full_eval]
+    return (max(scores) if scores else None), len(candidates)
 
 
 def _finish(tracking_uri: str, result: CellResult) -> CellResult:
@@ -196,12 +188,8 @@ def _run_fixed(
     lm_factory: Callable[[LMConfig], dspy.LM],
     run_ids: list[str],
 ) -> tuple[EvaluationReport, list[list[str]]]:
-    """A fixed arm: build its program, evaluate it on the eval split, log it like an experiment
-    run (params, scores, per-example table, program.json and the export)."""
-    import mlflow
-
-    from liftdspy.export import write_export
-
+    """A fixed arm: build its program, evaluate it on the eval split, log it as an experiment
+    run's record (params, scores, per-example table, program.json and the export)."""
     study, cell = task.study, task.cell
     arm = study.arm(cell.arm)
     splits = select_tasks(config)
@@ -212,57 +200,38 @@ def _run_fixed(
     demo_ids = fixed_demo_ids(study, arm, cell.seed, splits.train)
     lm = lm_factory(config.lm)
     configure_tracking(config.tracking.uri, config.tracking.experiment)
-    run_name = f"{config.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    with (
-        mlflow.start_run(
-            run_name=run_name, parent_run_id=task.parent_run_id, tags=cell_tags(task)
-        ) as run,
-        tempfile.TemporaryDirectory() as tmp_dir,
-    ):
-        run_ids.append(run.info.run_id)
-        params = flatten_params(config.model_dump(mode="json"))
-        params.pop("optimizer.preset", None)
-        params.update(
-            {
-                "arm.fixed": arm.fixed or "",
-                "arm.k": str(arm.k) if arm.fixed == "random-demos" else "0",
-                "data.train_size": str(len(splits.train)),
-                "data.val_size": str(len(splits.val)),
-                "data.eval_size": str(len(evalset)),
-                "version.liftdspy": liftdspy.__version__,
-                "version.dspy": dspy.__version__,
-            }
-        )
-        mlflow.log_params(params)
-        mlflow.set_tags(
-            {
-                "liftdspy.role": "experiment",
-                "liftdspy.experiment": config.name,
-                "liftdspy.program": config.program.name,
-                "liftdspy.optimizer": arm.fixed or "",
-                "liftdspy.eval_ids": ",".join(t.id for t in splits.eval)[:5000],
-            }
-        )
-        mlflow.log_dict(config.model_dump(mode="json"), "config/resolved.json")
-        mlflow.log_dict({"demo_ids": demo_ids}, "study/demos.json")
+    record = RunRecord(
+        config=config,  # no preset: a fixed arm has no optimizer (and no `optimizer.preset`)
+        params={
+            "arm.fixed": arm.fixed or "",
+            "arm.k": str(arm.k) if arm.fixed == "random-demos" else "0",
+            "data.train_size": str(len(splits.train)),
+            "data.val_size": str(len(splits.val)),
+            "data.eval_size": str(len(evalset)),
+            "version.liftdspy": liftdspy.__version__,
+            "version.dspy": dspy.__version__,
+        },
+        tags=cell_tags(task)
+        | {
+            layout.ROLE_TAG: layout.EXPERIMENT_ROLE,
+            layout.EXPERIMENT_TAG: config.name,
+            layout.PROGRAM_TAG: config.program.name,
+            layout.OPTIMIZER_TAG: arm.fixed or "",
+            layout.EVAL_IDS_TAG: ",".join(t.id for t in splits.eval)[: layout.MAX_TAG_CHARS],
+        },
+    )
+    with open_run(
+        record,
+        run_name=f"{config.name}-{time.strftime('%Y%m%d-%H%M%S')}",
+        parent_run_id=task.parent_run_id,
+        on_started=run_ids.append,
+    ) as writer:
+        writer.artifact({"demo_ids": demo_ids}, DEMOS_ARTIFACT)
         with dspy.context(lm=lm, adapter=dspy.JSONAdapter()):
             report = evaluate_program(
                 program, evalset, metric, label="optimized", threads=config.num_threads
             )
-        mlflow.log_metrics(
-            {
-                "optimized_score": report.score.mean,
-                "optimized_score_ci_low": report.score.low,
-                "optimized_score_ci_high": report.score.high,
-                "optimized_seconds": report.seconds,
-            }
-            | {f"optimized.{k}": v for k, v in report.components.items()}
-        )
-        mlflow.log_table(data=report.table(), artifact_file="results/optimized.json")
-        mlflow.log_dict(report.model_dump(mode="json"), "reports/optimized.json")
-        tmp = Path(tmp_dir)
-        program.save(str(tmp / "program.json"))
-        mlflow.log_artifact(str(tmp / "program.json"), "program")
-        write_export(program, tmp / "export", lm_config=config.lm)
-        mlflow.log_artifacts(str(tmp / "export"), "export")
+        writer.report(report, "optimized")
+        writer.program(program)
+        writer.export(program, config.lm)
     return report, demo_ids

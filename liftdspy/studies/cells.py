@@ -116,6 +116,7 @@ def cell_hash(study: StudyConfig, cell: Cell, root: Path) -> str:
     """What decides one cell's result: its experiment config minus where things are stored. A
     finished cell with the same hash is skipped on a re-run."""
     config = experiment_config(study, cell, root).model_dump(mode="json")
+    config.pop("version", None)  # the config format's version decides no result
     config["lm"].pop("recorder", None)
     if config.get("reflection_lm"):
         config["reflection_lm"].pop("recorder", None)

@@ -27,7 +27,8 @@ from liftdspy.experiments.metric_factory import make_metric
 from liftdspy.lm.config import LMConfig, build_engine, build_lm, recorder_of
 from liftdspy.lm.recorder import IdentifiedEngine
 from liftdspy.stats import PairedComparison, paired_bootstrap
-from liftdspy.tracking import configure_tracking, flatten_params, resolve_tracking_uri
+from liftdspy.tracking import configure_tracking, flatten_params, layout, resolve_tracking_uri
+from liftdspy.tracking.run_record import RunRecord, open_run
 
 logger = logging.getLogger(__name__)
 
@@ -186,31 +187,31 @@ def evaluate_heldout(
         inner = engine if engine is not None else build_engine(lm_config)
         started = time.perf_counter()
         configure_tracking(tracking_uri, experiment)
-        with mlflow.start_run(run_name=f"evaluate-{time.strftime('%Y%m%d-%H%M%S')}") as run:
-            mlflow.set_tags(
-                {
-                    "liftdspy.role": "evaluation",
-                    "liftdspy.source": source.source[:500],
-                    "liftdspy.source_run_id": source.source_run_id or "",
-                    "liftdspy.program": source.name,
-                    "liftdspy.eval_ids": ",".join(t.id for t in tasks)[:5000],
-                }
-            )
-            params = flatten_params({"lm": lm_config.model_dump(mode="json")})
-            params.update(
-                {
-                    "program.name": source.name,
-                    "program.predictor": source.predictor,
-                    "dataset.paths": ",".join(str(p) for p in dataset),
-                    "dataset.split": split,
-                    "data.eval_size": str(len(tasks)),
-                    "metric.name": str(metric_config.name),
-                    "runtime": str(runtime),
-                    "version.liftdspy": liftdspy.__version__,
-                    "version.dspy": dspy.__version__,
-                }
-            )
-            mlflow.log_params(params)
+        params = flatten_params({"lm": lm_config.model_dump(mode="json")})
+        params.update(
+            {
+                "program.name": source.name,
+                "program.predictor": source.predictor,
+                "dataset.paths": ",".join(str(p) for p in dataset),
+                "dataset.split": split,
+                "data.eval_size": str(len(tasks)),
+                "metric.name": str(metric_config.name),
+                "runtime": str(runtime),
+                "version.liftdspy": liftdspy.__version__,
+                "version.dspy": dspy.__version__,
+            }
+        )
+        record = RunRecord(
+            params=params,
+            tags={
+                layout.ROLE_TAG: layout.EVALUATION_ROLE,
+                layout.SOURCE_TAG: source.source[:500],
+                layout.SOURCE_RUN_ID_TAG: source.source_run_id or "",
+                layout.PROGRAM_TAG: source.name,
+                layout.EVAL_IDS_TAG: ",".join(t.id for t in tasks)[: layout.MAX_TAG_CHARS],
+            },
+        )
+        with open_run(record, run_name=f"evaluate-{time.strftime('%Y%m%d-%H%M%S')}") as writer:
             runtime_scores = comparison = identical = None
             if runtime:
                 from liftdspy.export import write_export
@@ -231,7 +232,7 @@ def evaluate_heldout(
                 runtime_scores, identical = scores.runtime_scores, scores.identical_requests
                 report = scores.dspy_report or _report_from_scores(examples, scores.dspy_scores)
                 comparison = paired_bootstrap(scores.dspy_scores, scores.runtime_scores)
-                mlflow.log_metrics(
+                writer.metrics(
                     {
                         "runtime_score": sum(runtime_scores) / len(runtime_scores),
                         "runtime_minus_dspy": comparison.difference.mean,
@@ -240,7 +241,7 @@ def evaluate_heldout(
                         "runtime_identical_requests": float(identical),
                     }
                 )
-                mlflow.log_dict(scores.model_dump(mode="json"), "reports/runtime.json")
+                writer.artifact(scores.model_dump(mode="json"), layout.RUNTIME_ARTIFACT)
                 cost = {"lm_requests": float(scores.requests * 2)}
             else:
                 lm_obj = build_lm(lm_config, engine=inner)
@@ -256,9 +257,11 @@ def evaluate_heldout(
                         stats.live_output_tokens + stats.replayed_output_tokens
                     ),
                 }
-                mlflow.log_table(data=report.table(), artifact_file="results/evaluation.json")
+                mlflow.log_table(
+                    data=report.table(), artifact_file=layout.results_artifact("evaluation")
+                )
             cost["wall_seconds"] = time.perf_counter() - started
-            mlflow.log_metrics(
+            writer.metrics(
                 {
                     "eval_score": report.score.mean,
                     "eval_score_ci_low": report.score.low,
@@ -266,9 +269,9 @@ def evaluate_heldout(
                     **cost,
                 }
             )
-            mlflow.log_dict(report.model_dump(mode="json"), "reports/evaluation.json")
+            writer.artifact(report.model_dump(mode="json"), layout.report_artifact("evaluation"))
             return HeldoutOutcome(
-                run_id=run.info.run_id,
+                run_id=writer.run_id,
                 source=source.source,
                 source_run_id=source.source_run_id,
                 dataset=[str(p) for p in dataset],

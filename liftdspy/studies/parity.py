@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from typing import Any
+from typing import Any, Literal
 
 import dspy
 from dspy.lm15 import Config, Message, Request, Response
@@ -25,8 +25,11 @@ from liftdspy.lm.config import LMConfig, build_engine, build_lm, recorder_of
 from liftdspy.lm.recorder import IdentifiedEngine
 from liftdspy.lm.store import canonical_json, request_json
 from liftdspy.metrics import BreakdownMetric
+from liftdspy.tracking.layout import EXPORT_DIR
 
 logger = logging.getLogger(__name__)
+
+PARITY_SCORES_VERSION = "1"
 
 
 class RequestLog:
@@ -112,6 +115,7 @@ class EngineEndpoint:
 
 
 class ParityScores(BaseModel):
+    version: Literal["1"] = PARITY_SCORES_VERSION
     eval_ids: list[str]
     dspy_scores: list[float]
     runtime_scores: list[float]
@@ -221,7 +225,7 @@ def run_study_parity(prepared, engine_factory=None):
     engine = (engine_factory or build_engine)(lm_config)
     examples = to_examples(prepared.splits.eval, config.program.name)
     with tempfile.TemporaryDirectory() as tmp:
-        export_dir = Path(client.download_artifacts(cell.run_id, "export", tmp))
+        export_dir = Path(client.download_artifacts(cell.run_id, EXPORT_DIR, tmp))
         program = load_exported_program(export_dir)
         scores = score_parity(
             program,

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from liftdspy.studies.cells import Cell
 
 RESULT_VERSION = 1
+PARITY_VERSION = "1"
 CELL_ARTIFACT = "study/cell.json"
 
 CellStatus = Literal["finished", "failed", "budget", "not-run"]
@@ -56,6 +57,7 @@ class CellResult(BaseModel):
 class ParityResult(BaseModel):
     """The best arm's program scored in DSPy and through its exported prompt pack (runtime)."""
 
+    version: Literal["1"] = PARITY_VERSION
     arm: str
     cell: str
     run_id: str

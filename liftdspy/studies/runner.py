@@ -30,15 +30,9 @@ from liftdspy.studies.fixed_arms import build_study_program, fixed_demo_ids
 from liftdspy.studies.leakage import check_leakage
 from liftdspy.studies.plan import StudyPlan, make_plan
 from liftdspy.studies.results import CellResult
-from liftdspy.studies.tracking import (
-    HASH_TAG,
-    ROLE_TAG,
-    STUDY_ROLE,
-    close_interrupted,
-    find_study_run,
-    finished_cells,
-)
+from liftdspy.studies.tracking import HASH_TAG, close_interrupted, find_study_run, finished_cells
 from liftdspy.tracking import configure_tracking, flatten_params
+from liftdspy.tracking.layout import ROLE_TAG, STUDY_ROLE
 from liftdspy.validation_errors import validation_problems
 
 logger = logging.getLogger(__name__)

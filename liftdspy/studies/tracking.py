@@ -19,11 +19,10 @@ from pydantic import ValidationError
 from liftdspy.errors import LiftdspyError
 from liftdspy.studies.cell_runner import CELL_HASH_TAG, CELL_TAG, STATUS_TAG, STUDY_TAG
 from liftdspy.studies.results import CELL_ARTIFACT, CellResult
+from liftdspy.tracking.layout import PARENT_RUN_TAG, ROLE_TAG, STUDY_ROLE
 
 logger = logging.getLogger(__name__)
 
-ROLE_TAG = "liftdspy.role"
-STUDY_ROLE = "study"
 HASH_TAG = "liftdspy.study.hash"
 
 
@@ -62,7 +61,7 @@ def resolve_study_run(client: MlflowClient, study: str) -> Run:
 def cell_runs(client: MlflowClient, parent: Run) -> list[Run]:
     return client.search_runs(
         [parent.info.experiment_id],
-        f"tags.mlflow.parentRunId = '{parent.info.run_id}'",
+        f"tags.`{PARENT_RUN_TAG}` = '{parent.info.run_id}'",
         order_by=["attributes.start_time ASC"],
         max_results=5000,
     )

@@ -15,27 +15,11 @@ from mlflow.tracking import MlflowClient
 
 from liftdspy.errors import LiftdspyError
 from liftdspy.redaction import redact_url
+from liftdspy.tracking.layout import EXPERIMENT_ROLE, ROLE_TAG
 
 logger = logging.getLogger(__name__)
 
-# The seed of every bootstrap of a run (its score intervals and its paired comparison), so
-# `liftdspy compare` redraws the same resamples.
-BOOTSTRAP_SEED_TAG = "liftdspy.bootstrap_seed"
-
-
-def bootstrap_seed(run: Run, default: int = 0) -> int:
-    """The bootstrap seed stored on `run` (tag, else the `seed` param of older runs)."""
-    for value in (run.data.tags.get(BOOTSTRAP_SEED_TAG), run.data.params.get("seed")):
-        try:
-            return int(value)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            continue
-    return default
-
-
 LATEST = "latest"
-ROLE_TAG = "liftdspy.role"
-EXPERIMENT_ROLE = "experiment"
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 
 

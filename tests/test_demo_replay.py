@@ -74,6 +74,8 @@ def test_demo_replays_offline_and_the_readme_table_is_what_it_gives(tmp_path, de
     )
     assert len(children) >= 2  # MIPROv2's candidate programs
     assert all("candidate_score" in c.data.metrics for c in children)
+    # on the metric's 0-1 scale like optimized_score, not dspy.Evaluate's percentage
+    assert all(0.0 <= c.data.metrics["candidate_score"] <= 1.0 for c in children)
 
     demo_table = _demo_table_module()
     rendered = demo_table.render_table(outcome, demo_table.recording_endings(RECORDING))

@@ -84,3 +84,17 @@ def test_bootstrap_gets_a_threshold_and_gepa_needs_feedback_and_reflection():
         build_optimizer(gepa, metric=metric, seed=0, reflection_lm=LM)
     with pytest.raises(ValueError, match="reflection LM"):
         build_optimizer(gepa, metric=metric, feedback_metric=metric.feedback, seed=0)
+
+
+def test_candidate_scores_are_on_the_metric_scale_not_evaluates_percentage():
+    from liftdspy.optimize.candidates import extract_candidates
+
+    compiled, other = dspy.Predict("question -> answer"), dspy.Predict("question -> answer")
+    # what MIPROv2 / COPRO / random search leave: dspy.Evaluate's score, a percentage
+    compiled.candidate_programs = [
+        {"score": 37.75, "program": compiled, "full_eval": True},
+        {"score": 20.0, "program": other, "full_eval": True},
+    ]
+    compiled.mb_candidate_programs = [(50.0, other)]
+    scores = [c.score for c in extract_candidates(compiled)]
+    assert scores == pytest.approx([0.3775, 0.2, 0.5])

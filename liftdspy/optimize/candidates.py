@@ -11,6 +11,11 @@ from pydantic import BaseModel, ConfigDict
 logger = logging.getLogger(__name__)
 
 MAX_INSTRUCTION_CHARS = 500
+# dspy.Evaluate reports a score as a percentage (`round(100 * ncorrect / ntotal, 2)`); MIPROv2,
+# COPRO and random search keep that number in `candidate_programs` / `mb_candidate_programs`.
+# Candidates carry the metric's own 0-1 scale, like every evaluation report, so a selected
+# candidate's validation score can be set against its evaluation score (winner's curse).
+EVALUATE_PERCENT = 100.0
 
 
 class PredictorSnapshot(BaseModel):
@@ -23,7 +28,7 @@ class Candidate(BaseModel):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     index: int
-    score: float | None
+    score: float | None  # on the metric's 0-1 scale
     full_eval: bool = True
     predictors: list[PredictorSnapshot]
     program: Any = None  # the dspy.Module, when the optimizer kept it
@@ -41,11 +46,13 @@ def snapshot(program: dspy.Module) -> list[PredictorSnapshot]:
 
 
 def _from_entry(index: int, entry: Any) -> Candidate | None:
+    """A `candidate_programs` entry (its score a `dspy.Evaluate` percentage) as a Candidate."""
     if isinstance(entry, dict) and isinstance(entry.get("program"), dspy.Module):
         program = entry["program"]
+        score = entry.get("score")
         return Candidate(
             index=index,
-            score=float(entry["score"]) if entry.get("score") is not None else None,
+            score=float(score) / EVALUATE_PERCENT if score is not None else None,
             full_eval=bool(entry.get("full_eval", True)),
             predictors=snapshot(program),
             program=program,
@@ -53,7 +60,10 @@ def _from_entry(index: int, entry: Any) -> Candidate | None:
     if isinstance(entry, tuple) and entry and isinstance(entry[-1], dspy.Module):
         program = entry[-1]
         return Candidate(
-            index=index, score=float(entry[0]), predictors=snapshot(program), program=program
+            index=index,
+            score=float(entry[0]) / EVALUATE_PERCENT,
+            predictors=snapshot(program),
+            program=program,
         )
     return None
 
@@ -61,7 +71,8 @@ def _from_entry(index: int, entry: Any) -> Candidate | None:
 def extract_candidates(compiled: dspy.Module) -> list[Candidate]:
     """Candidates recorded on the compiled program by MIPROv2, COPRO, random search, SIMBA
     (`candidate_programs`, `mb_candidate_programs`) or GEPA (`detailed_results`). Optimizers that
-    keep none (BootstrapFewShot, LabeledFewShot) yield the compiled program alone."""
+    keep none (BootstrapFewShot, LabeledFewShot) yield the compiled program alone. Scores are on
+    the metric's 0-1 scale (GEPA's already are; the others' percentages are divided by 100)."""
     candidates: list[Candidate] = []
     for attribute, full in (("candidate_programs", True), ("mb_candidate_programs", False)):
         for entry in getattr(compiled, attribute, None) or []:

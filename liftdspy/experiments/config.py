@@ -7,7 +7,7 @@ overrides (values parsed as YAML scalars) are applied to the raw YAML before val
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -15,19 +15,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from liftdspy.datasets.row import Split
 from liftdspy.errors import LiftdspyError
 from liftdspy.lm.config import LMConfig
+from liftdspy.metrics.base import MetricName
 from liftdspy.metrics.code_metric import CodeMetricWeights
 from liftdspy.metrics.end_to_end import EndToEndWeights
 from liftdspy.metrics.ir_metric import IRMetricWeights
 from liftdspy.programs.predictors import PredictorKind
-from liftdspy.programs.registry import ProgramName
+from liftdspy.programs.registry import ProgramName, program_spec, programs_taking
 from liftdspy.validation_errors import validation_problems
 
-MetricName = Literal["ir", "code", "end_to_end"]
-DEFAULT_METRIC: dict[str, MetricName] = {
-    "nl_to_ir": "ir",
-    "ir_to_code": "code",
-    "pipeline": "end_to_end",
-}
+if TYPE_CHECKING:
+    import dspy
 
 
 class _Section(BaseModel):
@@ -54,6 +51,10 @@ class DatasetConfig(_Section):
         return self
 
 
+# ProgramConfig fields that are build options of some programs (ProgramSpec.options), and why.
+OPTION_FIELDS = {"repair_rounds": "it runs the tests"}
+
+
 class ProgramConfig(_Section):
     name: ProgramName = "nl_to_ir"
     predictor: PredictorKind = "predict"
@@ -62,13 +63,29 @@ class ProgramConfig(_Section):
     )
 
     @model_validator(mode="after")
-    def _repair_needs_the_pipeline(self) -> ProgramConfig:
-        if self.repair_rounds and self.name != "pipeline":
-            raise ValueError(
-                f"repair_rounds applies to the pipeline program only (it runs the tests), not "
-                f"to {self.name!r}"
-            )
+    def _options_fit_the_program(self) -> ProgramConfig:
+        accepted = program_spec(self.name).options
+        for key, why in OPTION_FIELDS.items():
+            if getattr(self, key) != type(self).model_fields[key].default and key not in accepted:
+                takers = " / ".join(programs_taking(key))
+                raise ValueError(
+                    f"{key} applies to the {takers} program only ({why}), not to {self.name!r}"
+                )
         return self
+
+    def options(self) -> dict[str, Any]:
+        """The program's build options (`build_program(name, predictor, **options)`)."""
+        spec = program_spec(self.name)
+        return spec.resolve_options(
+            {k: getattr(self, k) for k in OPTION_FIELDS if k in spec.options}
+        )
+
+    def build(self) -> dspy.Module:
+        return program_spec(self.name).build(self.predictor, **self.options())
+
+    @property
+    def default_metric(self) -> MetricName:
+        return program_spec(self.name).default_metric
 
 
 class OptimizerConfig(_Section):
@@ -121,7 +138,7 @@ class ExperimentConfig(_Section):
     @model_validator(mode="after")
     def _default_metric(self) -> ExperimentConfig:
         if self.metric.name is None:
-            self.metric.name = DEFAULT_METRIC[self.program.name]
+            self.metric.name = self.program.default_metric
         return self
 
 

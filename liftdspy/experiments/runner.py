@@ -37,7 +37,6 @@ from liftdspy.optimize import (
     extract_candidates,
     load_preset,
 )
-from liftdspy.programs import build_program
 from liftdspy.redaction import redact_data, redact_text
 from liftdspy.stats import PairedComparison, paired_bootstrap
 from liftdspy.tracking import configure_tracking, flatten_params
@@ -200,15 +199,7 @@ def run_experiment(
     splits = select_tasks(config)
     preset = resolved_preset(config)
     metric = make_metric(config.metric)
-    program = build_program(
-        config.program.name,
-        config.program.predictor,
-        **(
-            {"repair_rounds": config.program.repair_rounds}
-            if config.program.name == "pipeline"
-            else {}
-        ),
-    )
+    program = config.program.build()
     # A repair loop needs the tests as inputs (it runs them and shows the LM the failures).
     with_tests = config.program.repair_rounds > 0
     trainset = to_examples(splits.train, config.program.name, with_tests=with_tests)
@@ -317,7 +308,14 @@ def run_experiment(
         export_dir = tmp / "export"
         from liftdspy.export import write_export
 
-        write_export(compiled, export_dir, lm_config=config.lm)
+        write_export(
+            compiled,
+            export_dir,
+            lm_config=config.lm,
+            program_name=config.program.name,
+            predictor=config.program.predictor,
+            program_options=config.program.options(),
+        )
         mlflow.log_artifacts(str(export_dir), "export")
 
         comparison = paired_bootstrap(baseline.scores(), optimized.scores(), seed=config.seed)

@@ -82,6 +82,17 @@ def _lm_from_params(params: dict[str, str]) -> LMConfig | None:
     return LMConfig.model_validate(nested)
 
 
+def _options_from_params(run_id: str, params: dict[str, str]) -> dict[str, Any]:
+    """The build options the run's program took, from its `program.<option>` params."""
+    from liftdspy.programs.registry import ProgramError, program_spec
+
+    logged = {k.removeprefix("program."): v for k, v in params.items() if k.startswith("program.")}
+    try:
+        return program_spec(params["program.name"]).parse_options(logged)
+    except ProgramError as exc:
+        raise RunExportError(f"run {run_id}: {exc}") from None
+
+
 def read_run_program(client, run_id: str, work_dir: Path) -> tuple[RunProgram, Path]:
     """The run's program description and the downloaded `program.json`."""
     run = client.get_run(run_id)
@@ -94,9 +105,7 @@ def read_run_program(client, run_id: str, work_dir: Path) -> tuple[RunProgram, P
     missing = [key for key in ("program.name", "program.predictor") if not params.get(key)]
     if missing:
         raise RunExportError(f"run {run_id} lacks the params {missing}")
-    options: dict[str, Any] = {}
-    if params["program.name"] == "pipeline" and params.get("program.repair_rounds"):
-        options["repair_rounds"] = int(params["program.repair_rounds"])
+    options = _options_from_params(run_id, params)
     lm: LMConfig | None
     config_file = _download(client, run_id, CONFIG_ARTIFACT, work_dir)
     try:

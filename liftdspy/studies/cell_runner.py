@@ -263,6 +263,13 @@ def _run_fixed(
         tmp = Path(tmp_dir)
         program.save(str(tmp / "program.json"))
         mlflow.log_artifact(str(tmp / "program.json"), "program")
-        write_export(program, tmp / "export", lm_config=config.lm)
+        write_export(
+            program,
+            tmp / "export",
+            lm_config=config.lm,
+            program_name=config.program.name,
+            predictor=config.program.predictor,
+            program_options=config.program.options(),
+        )
         mlflow.log_artifacts(str(tmp / "export"), "export")
     return report, demo_ids

@@ -17,7 +17,6 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from liftdspy.experiments.config import (
-    DEFAULT_METRIC,
     ConfigError,
     DatasetConfig,
     MetricConfig,
@@ -115,7 +114,7 @@ class StudyConfig(_Section):
         if self.baseline not in names:
             raise ValueError(f"baseline: {self.baseline!r} is not an arm; arms are {names}")
         if self.metric.name is None:
-            self.metric.name = DEFAULT_METRIC[self.program.name]
+            self.metric.name = self.program.default_metric
         return self
 
     def arm(self, name: str) -> ArmConfig:

@@ -14,9 +14,10 @@ import logging
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import dspy
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 import liftdspy
 from liftdspy.errors import LiftdspyError
@@ -47,6 +48,7 @@ class ProgramSource(BaseModel):
     program: dspy.Module
     name: str
     predictor: str
+    options: dict[str, Any] = Field(default_factory=dict)
     source: str
     source_run_id: str | None = None
     lm: LMConfig | None = None
@@ -99,6 +101,7 @@ def load_source(reference: str, *, tracking_uri: str | None, work_dir: Path) -> 
             program=load_exported_program(path),
             name=manifest.program or "nl_to_ir",
             predictor=manifest.predictor_kind or "predict",
+            options=manifest.program_options,
             source=str(path),
             source_run_id=manifest.source_run_id,
             export_dir=path,
@@ -133,11 +136,20 @@ def load_source(reference: str, *, tracking_uri: str | None, work_dir: Path) -> 
     program = build_program(description.name, description.predictor, **description.options)  # type: ignore[arg-type]
     program.load(str(program_file))
     export_dir = work_dir / "export"
-    write_export(program, export_dir, lm_config=description.lm, source_run_id=run_id)
+    write_export(
+        program,
+        export_dir,
+        lm_config=description.lm,
+        program_name=description.name,
+        predictor=description.predictor,
+        program_options=description.options,
+        source_run_id=run_id,
+    )
     return ProgramSource(
         program=program,
         name=description.name,
         predictor=description.predictor,
+        options=description.options,
         source=f"run {run_id}",
         source_run_id=run_id,
         lm=description.lm,
@@ -178,9 +190,9 @@ def evaluate_heldout(
             raise EvaluateError(f"--split {split}: no {split!r} rows in {where}")
         metric_config = metric or MetricConfig()
         if metric_config.name is None:
-            from liftdspy.experiments.config import DEFAULT_METRIC
+            from liftdspy.programs.registry import program_spec
 
-            metric_config.name = DEFAULT_METRIC[source.name]
+            metric_config.name = program_spec(source.name).default_metric
         scorer = make_metric(metric_config)
         examples = to_examples(tasks, source.name)
         inner = engine if engine is not None else build_engine(lm_config)
@@ -224,6 +236,7 @@ def evaluate_heldout(
                     lm_config=lm_config,
                     program_name=source.name,
                     predictor=source.predictor,
+                    program_options=source.options,
                 )
                 scores = score_parity(
                     source.program, pack_dir, source.name, examples, scorer, lm_config, inner

@@ -1,7 +1,8 @@
 """Experiment configs: one YAML file per experiment, validated before any LM call.
 
 Every section forbids unknown keys, so a typo fails with the key's dotted path. `--set a.b=v`
-overrides (values parsed as YAML scalars) are applied to the raw YAML before validation.
+overrides (values parsed as YAML scalars) are applied to the raw YAML before validation
+(`liftdspy.experiments.yaml_config`, shared with study configs).
 """
 
 from __future__ import annotations
@@ -9,11 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from liftdspy.datasets.row import Split
-from liftdspy.errors import LiftdspyError
+from liftdspy.experiments.yaml_config import ConfigError as ConfigError  # re-exported
+from liftdspy.experiments.yaml_config import load_yaml_config
 from liftdspy.lm.config import LMConfig
 from liftdspy.metrics.base import MetricName
 from liftdspy.metrics.code_metric import CodeMetricWeights
@@ -21,7 +22,6 @@ from liftdspy.metrics.end_to_end import EndToEndWeights
 from liftdspy.metrics.ir_metric import IRMetricWeights
 from liftdspy.programs.predictors import PredictorKind
 from liftdspy.programs.registry import ProgramName, program_spec, programs_taking
-from liftdspy.validation_errors import validation_problems
 
 if TYPE_CHECKING:
     import dspy
@@ -142,59 +142,5 @@ class ExperimentConfig(_Section):
         return self
 
 
-class ConfigError(LiftdspyError, ValueError):
-    """An experiment config is invalid; the message names the file and the key."""
-
-
-def _format(exc: ValidationError) -> str:
-    return "\n".join(f"  {problem}" for problem in validation_problems(exc))
-
-
-def parse_override(text: str) -> tuple[list[str], Any]:
-    key, sep, raw = text.partition("=")
-    if not sep or not key.strip():
-        raise ConfigError(
-            f"--set {text!r}: expected KEY=VALUE, e.g. optimizer.compile.num_trials=5"
-        )
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"--set {text!r}: value is not valid YAML: {exc}") from exc
-    return key.strip().split("."), value
-
-
-def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Set dotted keys in (a copy of) the raw config. Intermediate sections are created."""
-    import copy
-
-    data = copy.deepcopy(data)
-    for text in overrides:
-        path, value = parse_override(text)
-        node = data
-        for i, part in enumerate(path[:-1]):
-            child = node.get(part)
-            if child is None:
-                child = node[part] = {}
-            if not isinstance(child, dict):
-                where = ".".join(path[: i + 1])
-                raise ConfigError(f"--set {text!r}: {where} is a value, not a section")
-            node = child
-        node[path[-1]] = value
-    return data
-
-
 def load_config(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such experiment config")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
-    data = apply_overrides(data, overrides or [])
-    try:
-        return ExperimentConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(f"{path}: invalid experiment config:\n{_format(exc)}") from exc
+    return load_yaml_config(path, ExperimentConfig, overrides, what="experiment config")

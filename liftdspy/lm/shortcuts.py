@@ -20,12 +20,38 @@ from liftdspy.lm.openai_engine import DEFAULT_API_KEY_ENV
 if TYPE_CHECKING:
     import dspy
 
-# Keyword arguments of the remote wrappers that are `LMConfig` fields (the rest go to the engine).
-_REMOTE_CONFIG_FIELDS = frozenset({"timeout", "server", "max_string_chars", "max_array_items"})
+# Keyword arguments of the shortcuts that are `LMConfig` fields (the rest go to the engine).
+_CONFIG_OPTIONS = {
+    "local": frozenset({"max_string_chars", "max_array_items"}),
+    "remote": frozenset({"timeout", "server", "max_string_chars", "max_array_items"}),
+}
 
 
-def _build(config: LMConfig, engine_options: dict[str, Any]) -> dspy.LM:
-    engine = build_engine(config, **engine_options) if engine_options else None
+def _build(
+    kind: str,
+    fields: dict[str, Any],
+    sampling: tuple[float, int],
+    recorder: RecorderConfig | None,
+    options: dict[str, Any],
+) -> dspy.LM:
+    """`build_lm(LMConfig(kind, **fields, ...))`; `options` that are no config field go to the
+    engine's constructor."""
+    accepted = _CONFIG_OPTIONS["local" if kind == "local" else "remote"]
+    extra = {key: options.pop(key) for key in accepted & options.keys()}
+    if kind != "local" and fields["api_key_env"] is None:
+        options["api_key_env"] = None  # a server without auth (LMConfig's None means the default)
+    temperature, max_tokens = sampling
+    config = LMConfig.model_validate(
+        {
+            "kind": kind,
+            **fields,
+            **extra,
+            "temperature": temperature,
+            "max_tokens": max_tokens,
+            "recorder": recorder or RecorderConfig(),
+        }
+    )
+    engine = build_engine(config, **options) if options else None
     return build_lm(config, engine=engine)
 
 
@@ -42,44 +68,10 @@ def local_lm(
     **engine_options: Any,
 ) -> dspy.LM:
     """The embedded llama.cpp model (greedy decoding by default), recorded."""
-    config = LMConfig(
-        kind="local",
-        model=model,
-        model_path=Path(model_path) if model_path is not None else None,
-        n_threads=n_threads,
-        n_ctx=n_ctx,
-        seed=seed,
-        temperature=temperature,
-        max_tokens=max_tokens,
-        recorder=recorder or RecorderConfig(),
-    )
-    return _build(config, engine_options)
-
-
-def _remote(
-    kind: str,
-    base_url: str | None,
-    model: str,
-    api_key_env: str | None,
-    temperature: float,
-    max_tokens: int,
-    recorder: RecorderConfig | None,
-    options: dict[str, Any],
-) -> dspy.LM:
-    fields = {key: options.pop(key) for key in _REMOTE_CONFIG_FIELDS & options.keys()}
-    if api_key_env is None:
-        options["api_key_env"] = None  # a server without auth (LMConfig's None means the default)
-    config = LMConfig(
-        kind=kind,  # type: ignore[arg-type]
-        model=model,
-        base_url=base_url,
-        api_key_env=api_key_env,
-        temperature=temperature,
-        max_tokens=max_tokens,
-        recorder=recorder or RecorderConfig(),
-        **fields,
-    )
-    return _build(config, options)
+    path = Path(model_path) if model_path is not None else None
+    fields = {"model": model, "model_path": path, "n_threads": n_threads, "n_ctx": n_ctx}
+    fields["seed"] = seed
+    return _build("local", fields, (temperature, max_tokens), recorder, engine_options)
 
 
 def openai_lm(
@@ -94,9 +86,8 @@ def openai_lm(
 ) -> dspy.LM:
     """Any OpenAI-compatible server (`kind: openai`), recorded; retries live in the engine.
     `api_key_env=None`: the server takes no key."""
-    return _remote(
-        "openai", base_url, model, api_key_env, temperature, max_tokens, recorder, options
-    )
+    fields = {"base_url": base_url, "model": model, "api_key_env": api_key_env}
+    return _build("openai", fields, (temperature, max_tokens), recorder, options)
 
 
 def modal_lm(
@@ -122,6 +113,5 @@ def modal_lm(
         from liftdspy.serving.modal_endpoint import ModalDeployment
 
         model = ModalDeployment.from_env().served_model_name
-    return _remote(
-        "modal", base_url, model, api_key_env, temperature, max_tokens, recorder, options
-    )
+    fields = {"base_url": base_url, "model": model, "api_key_env": api_key_env}
+    return _build("modal", fields, (temperature, max_tokens), recorder, options)

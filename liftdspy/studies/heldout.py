@@ -125,26 +125,23 @@ def load_source(reference: str, *, tracking_uri: str | None, work_dir: Path) -> 
         )
     from mlflow.tracking import MlflowClient
 
-    from liftdspy.export.from_run import RunExportError, read_run_program, resolve_run_id
+    from liftdspy.export.from_run import (
+        RunExportError,
+        read_run_program,
+        rebuild_program,
+        resolve_run_id,
+        write_run_export,
+    )
 
     client = MlflowClient(tracking_uri=resolve_tracking_uri(tracking_uri))
     try:
         run_id = resolve_run_id(client, reference)
         description, program_file = read_run_program(client, run_id, work_dir)
+        program = rebuild_program(description, program_file)
     except RunExportError as exc:
         raise EvaluateError(str(exc)) from None
-    program = build_program(description.name, description.predictor, **description.options)  # type: ignore[arg-type]
-    program.load(str(program_file))
     export_dir = work_dir / "export"
-    write_export(
-        program,
-        export_dir,
-        lm_config=description.lm,
-        program_name=description.name,
-        predictor=description.predictor,
-        program_options=description.options,
-        source_run_id=run_id,
-    )
+    write_run_export(program, description, export_dir)
     return ProgramSource(
         program=program,
         name=description.name,

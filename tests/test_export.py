@@ -56,7 +56,13 @@ def lm_config(base_url: str = "http://127.0.0.1:9/v1") -> LMConfig:
 
 def test_export_files_match_manifest_and_program_reloads(tmp_path: Path, tasks) -> None:
     program = optimized_pipeline(tasks)
-    manifest = write_export(program, tmp_path / "out", lm_config=lm_config())
+    manifest = write_export(
+        program,
+        tmp_path / "out",
+        lm_config=lm_config(),
+        program_name="pipeline",
+        predictor="predict",
+    )
     out = tmp_path / "out"
 
     assert manifest.program == "pipeline" and manifest.predictor_kind == "predict"

@@ -132,3 +132,18 @@ def test_register_puts_each_predictor_in_the_prompt_registry(store, tmp_path: Pa
     filled = registered.format(function_stub="def f(): ...")
     assert filled == prompt.render({"function_stub": "def f(): ..."})
     assert registered.response_format == prompt.response_format
+
+
+def test_evaluate_rebuilds_a_run_program_as_the_export_does(store, tmp_path: Path) -> None:
+    from liftdspy.studies.heldout import load_source
+
+    source = load_source(store["full"], tracking_uri=store["uri"], work_dir=tmp_path)
+    assert (source.name, source.predictor, source.options) == (
+        "pipeline",
+        "cot",
+        {"repair_rounds": 1},
+    )
+    assert source.program.repair_rounds == 1
+    manifest = json.loads((source.export_dir / "manifest.json").read_text())
+    assert manifest["program_options"] == {"repair_rounds": 1}
+    assert manifest["source_run_id"] == store["full"]

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field, StringConstraints, ValidationError
 from typer.testing import CliRunner
 
 from liftdspy.ir import IntermediateRepresentation, ir_json_schema
-from liftdspy.lm.local_engine import LocalEngine, local_lm
+from liftdspy.lm.local_engine import LocalEngine
 from liftdspy.lm.models import ModelNotFoundError, locate_model
 
 pytest.importorskip("llama_cpp", reason="llama-cpp-python is in the `local` extra")
@@ -95,6 +95,13 @@ def test_constrained_ir_output_always_matches_the_ir_schema(
     assert response.provider_data["local"]["mask_ms_per_token"] < 5
 
 
+def bare_lm(engine: LocalEngine, max_tokens: int) -> dspy.LM:
+    """The engine under DSPy, unrecorded: these tests are about the engine."""
+    return dspy.LM(
+        "local/smollm2-135m", engine=engine, cache=False, temperature=0.0, max_tokens=max_tokens
+    )
+
+
 class FunctionSketch(BaseModel):
     name: str = Field(max_length=40, pattern=r"^[a-z_][a-z0-9_]{0,39}$")
     parameters: list[Annotated[str, StringConstraints(max_length=20)]] = Field(max_length=4)
@@ -108,7 +115,7 @@ class SketchSpec(dspy.Signature):
 
 
 def test_dspy_predict_with_a_pydantic_output_through_json_adapter() -> None:
-    lm = local_lm(n_threads=2, max_tokens=150, cache=False)
+    lm = bare_lm(LocalEngine(n_threads=2), max_tokens=150)
     assert lm.supports_response_schema and "response_format" in lm.supported_params
     predict = dspy.Predict(SketchSpec)
     with dspy.context(lm=lm, adapter=dspy.JSONAdapter(), track_usage=True):
@@ -132,12 +139,26 @@ def test_identity_names_what_changes_answers(engine: LocalEngine) -> None:
 
 
 def test_lm_with_local_engine_saves_and_loads() -> None:
-    lm = local_lm(n_threads=1, n_ctx=2048, max_tokens=64)
+    lm = bare_lm(LocalEngine(n_threads=1, n_ctx=2048), max_tokens=64)
     state = json.loads(json.dumps(lm.dump_state()))
     loaded = dspy.LM.load_state(state, allow_custom_lm_class=True)
     assert isinstance(loaded.engine, LocalEngine)
     assert loaded.engine.dump_state() == lm.engine.dump_state()
     assert loaded.kwargs["max_tokens"] == 64 and loaded.kwargs["temperature"] == 0.0
+
+
+def test_local_lm_is_build_lm_of_its_config(tmp_path, monkeypatch) -> None:
+    """The shortcut records like any configured LM (no model call: the identity hashes the file)."""
+    from liftdspy.lm import LMConfig, RecorderConfig, build_lm, local_lm, recorder_of
+    from liftdspy.lm.recorder import RECORDER_MODE_ENV
+
+    monkeypatch.delenv(RECORDER_MODE_ENV, raising=False)
+    recorder = RecorderConfig(mode="offline", path=tmp_path / "store")
+    lm = local_lm(n_ctx=2048, max_tokens=64, recorder=recorder)
+    config = LMConfig(kind="local", model="smollm2-135m", n_ctx=2048, max_tokens=64)
+    configured = build_lm(config.model_copy(update={"recorder": recorder}))
+    assert recorder_of(lm).identity() == recorder_of(configured).identity()
+    assert lm.cache is False and lm.kwargs == configured.kwargs
 
 
 @pytest.mark.slow

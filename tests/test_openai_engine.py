@@ -21,7 +21,6 @@ from liftdspy.lm.openai_engine import (
     RetryPolicy,
     _retry_after_seconds,
     chat_body,
-    openai_lm,
     redact_url,
 )
 
@@ -33,6 +32,14 @@ SECRET = "sk-secret-value-never-shown-5f1c"
 def api_key(monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv(KEY_ENV, SECRET)
     return SECRET
+
+
+def bare_lm(base_url: str) -> dspy.LM:
+    """The engine under DSPy, unrecorded (the recorder is tested in test_lm_shortcuts.py)."""
+    engine = OpenAIEngine(base_url, "stub-model", api_key_env=KEY_ENV)
+    return dspy.LM(
+        "stub-model", engine=engine, cache=False, num_retries=0, temperature=0.0, max_tokens=2048
+    )
 
 
 def fast_engine(base_url: str, **options: object) -> OpenAIEngine:
@@ -148,7 +155,7 @@ def test_chat_body_refuses_tools_instead_of_dropping_them() -> None:
 
 def test_plain_call_through_dspy_sends_key_and_reports_usage(api_key: str) -> None:
     with ScriptedChatServer(script=[]) as server:
-        lm = openai_lm(server.base_url, "stub-model", api_key_env=KEY_ENV, cache=False)
+        lm = bare_lm(server.base_url)
         with dspy.context(track_usage=True):
             outputs = lm("hello")
         assert outputs == ["stub answer"]
@@ -190,7 +197,7 @@ def test_stub_500_without_retries_is_a_server_error_in_dspy_terms(api_key: str) 
 
 def test_auth_failure_names_endpoint_and_variable_not_key(api_key: str) -> None:
     with ScriptedChatServer(script=[(401, {})]) as server:
-        lm = openai_lm(server.base_url, "stub-model", api_key_env=KEY_ENV, cache=False)
+        lm = bare_lm(server.base_url)
         with pytest.raises(LMAuthError) as caught:
             lm("hello")
         message = str(caught.value)
@@ -202,7 +209,7 @@ def test_auth_failure_names_endpoint_and_variable_not_key(api_key: str) -> None:
 def test_missing_key_is_reported_before_any_request(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(KEY_ENV, raising=False)
     with ScriptedChatServer(script=[]) as server:
-        lm = openai_lm(server.base_url, "stub-model", api_key_env=KEY_ENV, cache=False)
+        lm = bare_lm(server.base_url)
         with pytest.raises(LMNotConfiguredError, match=KEY_ENV):
             lm("hello")
         assert server.request_times == []
@@ -228,7 +235,7 @@ def test_json_adapter_sends_schema_and_parses_the_answer(api_key: str) -> None:
         total: int = dspy.OutputField()
 
     with ScriptedChatServer(script=[], reply=json.dumps({"total": 5})) as server:
-        lm = openai_lm(server.base_url, "stub-model", api_key_env=KEY_ENV, cache=False)
+        lm = bare_lm(server.base_url)
         with dspy.context(lm=lm, adapter=dspy.JSONAdapter()):
             prediction = dspy.Predict(Add)(a=2, b=3)
         assert prediction.total == 5
@@ -243,7 +250,7 @@ def test_key_never_in_state_repr_or_logs(api_key: str, caplog: pytest.LogCapture
     for name in ("openai", "httpx", "httpcore", "liftdspy", "dspy"):
         caplog.set_level(logging.DEBUG, logger=name)
     with ScriptedChatServer(script=[(503, {})]) as server:
-        lm = openai_lm(server.base_url, "stub-model", api_key_env=KEY_ENV, cache=False)
+        lm = bare_lm(server.base_url)
         lm("hello")
         engine = lm.engine
         state = lm.dump_state()
@@ -253,7 +260,7 @@ def test_key_never_in_state_repr_or_logs(api_key: str, caplog: pytest.LogCapture
             "base_url": server.base_url,
         }
     with ScriptedChatServer(script=[(401, {})]) as server:
-        failing = openai_lm(server.base_url, "stub-model", api_key_env=KEY_ENV, cache=False)
+        failing = bare_lm(server.base_url)
         with pytest.raises(LMAuthError):
             failing("hello")
     assert "retrying" in caplog.text  # the retry was logged...
@@ -265,7 +272,7 @@ def test_key_never_in_state_repr_or_logs(api_key: str, caplog: pytest.LogCapture
 
 def test_saved_lm_reloads_with_the_same_endpoint(api_key: str) -> None:
     with ScriptedChatServer(script=[]) as server:
-        lm = openai_lm(server.base_url, "stub-model", api_key_env=KEY_ENV, cache=False)
+        lm = bare_lm(server.base_url)
         state = json.loads(json.dumps(lm.dump_state()))
         loaded = dspy.LM.load_state(state, allow_custom_lm_class=True)
         assert isinstance(loaded.engine, OpenAIEngine)

@@ -19,7 +19,7 @@ import pytest
 from dspy.utils.exceptions import LMAuthError, LMServerError, LMTransportError
 from fixtures_server import LlamaServer, free_port  # llama_server: tests/conftest.py
 
-from liftdspy.lm.openai_engine import OpenAIEngine, openai_lm
+from liftdspy.lm.openai_engine import OpenAIEngine
 
 pytestmark = pytest.mark.local
 
@@ -32,8 +32,21 @@ def keyed(llama_server: LlamaServer, monkeypatch: pytest.MonkeyPatch) -> LlamaSe
     return llama_server
 
 
+def bare_lm(server: LlamaServer, max_tokens: int = 2048, **engine_options: object) -> dspy.LM:
+    """The engine under DSPy, unrecorded: these tests are about the server and the engine."""
+    engine = OpenAIEngine(server.base_url, server.model, api_key_env=KEY_ENV, **engine_options)
+    return dspy.LM(
+        server.model,
+        engine=engine,
+        cache=False,
+        num_retries=0,
+        temperature=0.0,
+        max_tokens=max_tokens,
+    )
+
+
 def test_plain_completion_through_dspy_reports_usage(keyed: LlamaServer) -> None:
-    lm = openai_lm(keyed.base_url, keyed.model, api_key_env=KEY_ENV, cache=False, max_tokens=16)
+    lm = bare_lm(keyed, max_tokens=16)
     with dspy.context(track_usage=True):
         outputs = lm("The capital of France is")
     assert len(outputs) == 1 and isinstance(outputs[0], str) and outputs[0].strip()
@@ -44,14 +57,7 @@ def test_plain_completion_through_dspy_reports_usage(keyed: LlamaServer) -> None
 
 @pytest.mark.slow
 def test_json_schema_output_conforms_and_parses(keyed: LlamaServer) -> None:
-    lm = openai_lm(
-        keyed.base_url,
-        keyed.model,
-        api_key_env=KEY_ENV,
-        cache=False,
-        max_tokens=64,
-        response_format_style="json_object_schema",
-    )
+    lm = bare_lm(keyed, max_tokens=64, response_format_style="json_object_schema")
     with dspy.context(lm=lm, adapter=dspy.JSONAdapter()):
         prediction = dspy.Predict(person_signature())(text="Ada is 36 years old.")
     assert isinstance(prediction.name, str)
@@ -93,7 +99,7 @@ def test_wrong_key_names_the_endpoint_not_the_key(
     caplog.set_level(logging.DEBUG)
     wrong = "sk-wrong-key-for-this-test-987654"
     monkeypatch.setenv(KEY_ENV, wrong)
-    lm = openai_lm(keyed.base_url, keyed.model, api_key_env=KEY_ENV, cache=False)
+    lm = bare_lm(keyed)
     with pytest.raises(LMAuthError) as caught:
         lm("hello")
     message = str(caught.value)

@@ -60,9 +60,11 @@ def test_documented_url_pattern() -> None:
         ModalDeployment(workspace="acme", app_name="x" * 70).web_url()
 
 
-def test_modal_lm_points_at_the_deployment(monkeypatch: pytest.MonkeyPatch) -> None:
-    from liftdspy.lm.openai_engine import modal_lm
+def test_modal_lm_points_at_the_deployment(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    from liftdspy.lm import modal_lm, recorder_of
+    from liftdspy.lm.store import CACHE_DIR_ENV
 
+    monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path))  # its recorder's store
     monkeypatch.setenv("LIFTDSPY_MODAL_WORKSPACE", "acme")
     monkeypatch.delenv("LIFTDSPY_MODAL_URL", raising=False)
     lm = modal_lm()
@@ -71,7 +73,7 @@ def test_modal_lm_points_at_the_deployment(monkeypatch: pytest.MonkeyPatch) -> N
         "model": "Qwen/Qwen2.5-Coder-7B-Instruct",
         "base_url": "https://acme--liftdspy-vllm-serve.modal.run/v1",
     }
-    assert lm.engine.first_call_timeout >= 600  # cold starts load the model
+    assert recorder_of(lm).inner.first_call_timeout >= 600  # cold starts load the model
     assert lm.num_retries == 0  # the engine retries; DSPy must not retry again
 
 

@@ -14,7 +14,7 @@ def _lm_config(path: Path | None, overrides: list[str]):
     """An LM config from a YAML file (an LM config, or any config with an `lm:` section)."""
     from pydantic import ValidationError
 
-    from liftdspy.experiments.config import ConfigError, apply_overrides
+    from liftdspy.experiments.yaml_config import ConfigError, apply_overrides
     from liftdspy.lm.config import LMConfig
     from liftdspy.validation_errors import validation_problems
 

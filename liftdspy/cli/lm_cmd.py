@@ -52,11 +52,13 @@ def try_prompt(
     """Send PROMPT to the model and print its answer (with --schema ir: a validated IR)."""
     from dspy.lm15 import Config, Message, Request
 
-    from liftdspy.lm.local_engine import local_lm
+    from liftdspy.lm.local_engine import PROVIDER, LocalEngine
 
     if schema is not None and schema not in SCHEMAS:
         raise typer.BadParameter(f"--schema {schema!r}: choose one of {', '.join(SCHEMAS)}")
-    language_model = local_lm(_local_model_name(lm), model_path=model_path, cache=False)
+    name = _local_model_name(lm)
+    # The engine itself answers, unrecorded: this command is for trying the model.
+    engine = LocalEngine(model=name, model_path=model_path)
     response_format: dict[str, Any] | None = None
     if max_tokens is None:
         max_tokens = 1200 if schema else 256
@@ -71,12 +73,12 @@ def try_prompt(
             "strict": True,
         }
     request = Request(
-        model=language_model.model,
+        model=f"{PROVIDER}/{name}",
         messages=(Message.user(prompt),),
         system=system,
         config=Config(max_tokens=max_tokens, temperature=0.0, response_format=response_format),
     )
-    response = language_model(request)
+    response = engine.complete(request)
     text = response.text or ""
     if schema == "ir":
         _show_ir(text)

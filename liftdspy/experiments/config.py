@@ -1,35 +1,32 @@
 """Experiment configs: one YAML file per experiment, validated before any LM call.
 
 Every section forbids unknown keys, so a typo fails with the key's dotted path. `--set a.b=v`
-overrides (values parsed as YAML scalars) are applied to the raw YAML before validation.
+overrides (values parsed as YAML scalars) are applied to the raw YAML before validation
+(`liftdspy.experiments.yaml_config`, shared with study configs).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from liftdspy.datasets.row import Split
-from liftdspy.errors import LiftdspyError
+from liftdspy.experiments.yaml_config import ConfigError as ConfigError  # re-exported
+from liftdspy.experiments.yaml_config import load_yaml_config
 from liftdspy.lm.config import LMConfig
+from liftdspy.metrics.base import MetricName
 from liftdspy.metrics.code_metric import CodeMetricWeights
 from liftdspy.metrics.end_to_end import EndToEndWeights
 from liftdspy.metrics.ir_metric import IRMetricWeights
 from liftdspy.programs.predictors import PredictorKind
-from liftdspy.programs.registry import ProgramName
-from liftdspy.validation_errors import validation_problems
+from liftdspy.programs.registry import ProgramName, program_spec, programs_taking
+
+if TYPE_CHECKING:
+    import dspy
 
 EXPERIMENT_CONFIG_VERSION = "1"
-
-MetricName = Literal["ir", "code", "end_to_end"]
-DEFAULT_METRIC: dict[str, MetricName] = {
-    "nl_to_ir": "ir",
-    "ir_to_code": "code",
-    "pipeline": "end_to_end",
-}
 
 
 class _Section(BaseModel):
@@ -56,6 +53,10 @@ class DatasetConfig(_Section):
         return self
 
 
+# ProgramConfig fields that are build options of some programs (ProgramSpec.options), and why.
+OPTION_FIELDS = {"repair_rounds": "it runs the tests"}
+
+
 class ProgramConfig(_Section):
     name: ProgramName = "nl_to_ir"
     predictor: PredictorKind = "predict"
@@ -64,13 +65,29 @@ class ProgramConfig(_Section):
     )
 
     @model_validator(mode="after")
-    def _repair_needs_the_pipeline(self) -> ProgramConfig:
-        if self.repair_rounds and self.name != "pipeline":
-            raise ValueError(
-                f"repair_rounds applies to the pipeline program only (it runs the tests), not "
-                f"to {self.name!r}"
-            )
+    def _options_fit_the_program(self) -> ProgramConfig:
+        accepted = program_spec(self.name).options
+        for key, why in OPTION_FIELDS.items():
+            if getattr(self, key) != type(self).model_fields[key].default and key not in accepted:
+                takers = " / ".join(programs_taking(key))
+                raise ValueError(
+                    f"{key} applies to the {takers} program only ({why}), not to {self.name!r}"
+                )
         return self
+
+    def options(self) -> dict[str, Any]:
+        """The program's build options (`build_program(name, predictor, **options)`)."""
+        spec = program_spec(self.name)
+        return spec.resolve_options(
+            {k: getattr(self, k) for k in OPTION_FIELDS if k in spec.options}
+        )
+
+    def build(self) -> dspy.Module:
+        return program_spec(self.name).build(self.predictor, **self.options())
+
+    @property
+    def default_metric(self) -> MetricName:
+        return program_spec(self.name).default_metric
 
 
 class OptimizerConfig(_Section):
@@ -124,63 +141,9 @@ class ExperimentConfig(_Section):
     @model_validator(mode="after")
     def _default_metric(self) -> ExperimentConfig:
         if self.metric.name is None:
-            self.metric.name = DEFAULT_METRIC[self.program.name]
+            self.metric.name = self.program.default_metric
         return self
 
 
-class ConfigError(LiftdspyError, ValueError):
-    """An experiment config is invalid; the message names the file and the key."""
-
-
-def _format(exc: ValidationError) -> str:
-    return "\n".join(f"  {problem}" for problem in validation_problems(exc))
-
-
-def parse_override(text: str) -> tuple[list[str], Any]:
-    key, sep, raw = text.partition("=")
-    if not sep or not key.strip():
-        raise ConfigError(
-            f"--set {text!r}: expected KEY=VALUE, e.g. optimizer.compile.num_trials=5"
-        )
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"--set {text!r}: value is not valid YAML: {exc}") from exc
-    return key.strip().split("."), value
-
-
-def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Set dotted keys in (a copy of) the raw config. Intermediate sections are created."""
-    import copy
-
-    data = copy.deepcopy(data)
-    for text in overrides:
-        path, value = parse_override(text)
-        node = data
-        for i, part in enumerate(path[:-1]):
-            child = node.get(part)
-            if child is None:
-                child = node[part] = {}
-            if not isinstance(child, dict):
-                where = ".".join(path[: i + 1])
-                raise ConfigError(f"--set {text!r}: {where} is a value, not a section")
-            node = child
-        node[path[-1]] = value
-    return data
-
-
 def load_config(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such experiment config")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
-    data = apply_overrides(data, overrides or [])
-    try:
-        return ExperimentConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(f"{path}: invalid experiment config:\n{_format(exc)}") from exc
+    return load_yaml_config(path, ExperimentConfig, overrides, what="experiment config")

@@ -36,7 +36,6 @@ from liftdspy.optimize import (
     extract_candidates,
     load_preset,
 )
-from liftdspy.programs import build_program
 from liftdspy.stats import PairedComparison, paired_bootstrap
 from liftdspy.tracking import configure_tracking, layout
 from liftdspy.tracking.run_record import (
@@ -142,15 +141,7 @@ def _load(config: ExperimentConfig, lm_factory: Callable[[LMConfig], dspy.LM]) -
     splits = select_tasks(config)
     preset = resolved_preset(config)
     metric = make_metric(config.metric)
-    program = build_program(
-        config.program.name,
-        config.program.predictor,
-        **(
-            {"repair_rounds": config.program.repair_rounds}
-            if config.program.name == "pipeline"
-            else {}
-        ),
-    )
+    program = config.program.build()
     # A repair loop needs the tests as inputs (it runs them and shows the LM the failures).
     with_tests = config.program.repair_rounds > 0
     trainset = to_examples(splits.train, config.program.name, with_tests=with_tests)
@@ -302,7 +293,13 @@ def run_experiment(
             baseline = _evaluate(setup, writer, progress, "baseline", setup.program)
             compiled = _optimize(setup, writer, progress)
             optimized = _evaluate(setup, writer, progress, "optimized", compiled)
-        writer.export(compiled, config.lm)
+        writer.export(
+            compiled,
+            config.lm,
+            program_name=config.program.name,
+            predictor=config.program.predictor,
+            program_options=config.program.options(),
+        )
         comparison = _compare(baseline, optimized, config.seed, writer)
         cost = run_cost(setup.lms, setup.wall)  # already logged after the optimized evaluation
         writer.cost_artifact(cost)

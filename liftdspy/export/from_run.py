@@ -11,7 +11,7 @@ import json
 import logging
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -19,6 +19,9 @@ from liftdspy.errors import LiftdspyError
 from liftdspy.export.writer import ExportManifest, write_export
 from liftdspy.lm.config import LMConfig
 from liftdspy.tracking.layout import PROGRAM_ARTIFACT
+
+if TYPE_CHECKING:
+    import dspy
 
 logger = logging.getLogger(__name__)
 
@@ -68,9 +71,7 @@ def read_run_program(client, run_id: str, work_dir: Path) -> tuple[RunProgram, P
     except RunRecordError as exc:
         raise RunExportError(str(exc)) from None
     program = config.program
-    options: dict[str, Any] = {}
-    if program.name == "pipeline":
-        options["repair_rounds"] = program.repair_rounds
+    options = program.options()
     description = RunProgram(
         run_id=run_id,
         name=program.name,
@@ -81,25 +82,29 @@ def read_run_program(client, run_id: str, work_dir: Path) -> tuple[RunProgram, P
     return description, program_file
 
 
-def export_run(run: str, out_dir: Path, *, tracking_uri: str | None = None) -> ExportManifest:
-    """Rebuild the run's program, load its saved state and write the export to `out_dir`."""
+def rebuild_program(description: RunProgram, program_file: Path) -> dspy.Module:
+    """The run's program: built from the registry as the run built it, its saved state loaded."""
     from liftdspy.programs import build_program
 
-    client = _client(tracking_uri)
-    run_id = resolve_run_id(client, run)
-    with tempfile.TemporaryDirectory() as tmp:
-        description, program_file = read_run_program(client, run_id, Path(tmp))
-        try:
-            program = build_program(description.name, description.predictor, **description.options)
-        except (ValueError, TypeError) as exc:
-            raise RunExportError(f"run {run_id}: cannot rebuild the program: {exc}") from exc
-        try:
-            program.load(str(program_file))
-        except (KeyError, ValueError, json.JSONDecodeError) as exc:
-            raise RunExportError(
-                f"run {run_id}: {PROGRAM_ARTIFACT} does not fit a {description.name!r} "
-                f"program with predictor {description.predictor!r}: {exc}"
-            ) from exc
+    run_id = description.run_id
+    try:
+        program = build_program(description.name, description.predictor, **description.options)  # type: ignore[arg-type]
+    except (ValueError, TypeError) as exc:
+        raise RunExportError(f"run {run_id}: cannot rebuild the program: {exc}") from exc
+    try:
+        program.load(str(program_file))
+    except (KeyError, ValueError, json.JSONDecodeError) as exc:
+        raise RunExportError(
+            f"run {run_id}: {PROGRAM_ARTIFACT} does not fit a {description.name!r} "
+            f"program with predictor {description.predictor!r}: {exc}"
+        ) from exc
+    return program
+
+
+def write_run_export(
+    program: dspy.Module, description: RunProgram, out_dir: Path
+) -> ExportManifest:
+    """Export the run's rebuilt program, the manifest naming the run and how it was built."""
     return write_export(
         program,
         out_dir,
@@ -107,5 +112,15 @@ def export_run(run: str, out_dir: Path, *, tracking_uri: str | None = None) -> E
         program_name=description.name,
         predictor=description.predictor,
         program_options=description.options,
-        source_run_id=run_id,
+        source_run_id=description.run_id,
     )
+
+
+def export_run(run: str, out_dir: Path, *, tracking_uri: str | None = None) -> ExportManifest:
+    """Rebuild the run's program, load its saved state and write the export to `out_dir`."""
+    client = _client(tracking_uri)
+    run_id = resolve_run_id(client, run)
+    with tempfile.TemporaryDirectory() as tmp:
+        description, program_file = read_run_program(client, run_id, Path(tmp))
+        program = rebuild_program(description, program_file)
+    return write_run_export(program, description, out_dir)

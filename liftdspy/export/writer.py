@@ -62,20 +62,6 @@ class ExportManifest(BaseModel):
     files: list[ExportedFile]
 
 
-def describe_program(program: dspy.Module) -> tuple[str | None, str | None, dict[str, Any]]:
-    """(registry name, predictor kind, build options) of a liftdspy program, None if unknown."""
-    from liftdspy.programs.registry import PROGRAMS
-
-    name = next((key for key, cls in PROGRAMS.items() if type(program) is cls), None)
-    kind = getattr(program, "predictor_kind", None)
-    if kind is None and hasattr(program, "nl_to_ir"):
-        kind = getattr(program.nl_to_ir, "predictor_kind", None)
-    options: dict[str, Any] = {}
-    if hasattr(program, "repair_rounds"):
-        options["repair_rounds"] = program.repair_rounds
-    return name, kind, options
-
-
 def chat_text(prompt: PredictorPrompt) -> str:
     """All messages of a predictor as plain text, one `=== role ===` header per message."""
     return "\n\n".join(f"=== {m.role} ===\n{m.content}" for m in prompt.messages) + "\n"
@@ -113,13 +99,19 @@ def write_export(
     program_options: dict[str, Any] | None = None,
     source_run_id: str | None = None,
 ) -> ExportManifest:
-    """Export `program` into `out_dir` (created; files of the same name overwritten)."""
+    """Export `program` into `out_dir` (created; files of the same name overwritten).
+
+    `program_name`, `predictor` and `program_options` are how the caller built the program
+    (`build_program(program_name, predictor, **program_options)`); the manifest records them so
+    `load_exported_program` can rebuild it. Without a name the export has prompts but names no
+    program to rebuild."""
+    from liftdspy.programs.registry import program_spec
+
     out_dir = Path(out_dir)
+    options = dict(program_options or {})
+    if program_name is not None:
+        options = program_spec(program_name).resolve_options(options)  # defaults; unknown refused
     out_dir.mkdir(parents=True, exist_ok=True)
-    found_name, found_kind, found_options = describe_program(program)
-    program_name = program_name or found_name
-    predictor = predictor or found_kind
-    options = {**found_options, **(program_options or {})}
     pack = build_prompt_pack(
         program, lm_config=lm_config, program_name=program_name, predictor_kind=predictor
     )
@@ -189,7 +181,6 @@ __all__ = [
     "ExportManifest",
     "ExportedFile",
     "PromptPack",
-    "describe_program",
     "load_exported_program",
     "read_manifest",
     "write_export",

@@ -1,7 +1,7 @@
 """Language-model engines for DSPy (local llama.cpp, OpenAI-compatible/Modal) and the recorder."""
 
 from liftdspy.lm.config import LMConfig, RecorderConfig, build_lm, recorder_of
-from liftdspy.lm.local_engine import LocalEngine, local_lm
+from liftdspy.lm.local_engine import LocalEngine
 from liftdspy.lm.recorder import (
     AsyncRecordingEngine,
     RecorderMode,
@@ -10,6 +10,7 @@ from liftdspy.lm.recorder import (
     RecordingMissError,
     RolloutScope,
 )
+from liftdspy.lm.shortcuts import local_lm, modal_lm, openai_lm
 from liftdspy.lm.store import RecordedCall, RecordingStore, ensure_imported
 
 __all__ = [
@@ -27,5 +28,7 @@ __all__ = [
     "build_lm",
     "ensure_imported",
     "local_lm",
+    "modal_lm",
+    "openai_lm",
     "recorder_of",
 ]

@@ -6,7 +6,10 @@
 
 `build_lm` returns `dspy.LM(f"{kind}/{model}", engine=RecordingEngine(engine), cache=False, ...)`.
 The engine module for the kind is imported only when that kind is built, so the `local` extra
-(llama.cpp) is not needed to build an `openai` LM, and vice versa.
+(llama.cpp) is not needed to build an `openai` LM, and vice versa. `LMConfig.endpoint()` is the one
+place an endpoint is resolved (`kind: modal` without `base_url`: `$LIFTDSPY_MODAL_URL`, else the
+deployment's URL). `liftdspy.lm.shortcuts` (`local_lm`, `openai_lm`, `modal_lm`) builds an
+`LMConfig` from keyword arguments and calls `build_lm`.
 """
 
 from __future__ import annotations
@@ -40,6 +43,9 @@ ENGINE_CLASSES: dict[str, tuple[str, str]] = {
     "openai": ("liftdspy.lm.openai_engine", "OpenAIEngine"),
     "modal": ("liftdspy.lm.openai_engine", "OpenAIEngine"),
 }
+
+# A Modal container loading a 7B model can take minutes before its first answer.
+MODAL_FIRST_CALL_TIMEOUT = 900.0
 
 
 class RecorderConfig(BaseModel):
@@ -117,13 +123,8 @@ class LMConfig(BaseModel):
                 "max_array_items": self.max_array_items,
             }
         else:
-            base_url = self.base_url
-            if self.kind == "modal" and not base_url:
-                from liftdspy.serving.modal_endpoint import ModalDeployment
-
-                base_url = ModalDeployment.from_env().base_url()
             values = {
-                "base_url": base_url,
+                "base_url": self.endpoint(),
                 "model": self.model,
                 "api_key_env": self.api_key_env,
                 "timeout": self.timeout,
@@ -131,11 +132,32 @@ class LMConfig(BaseModel):
                 "max_string_chars": self.max_string_chars,
                 "max_array_items": self.max_array_items,
             }
+            if self.kind == "modal":
+                values["first_call_timeout"] = MODAL_FIRST_CALL_TIMEOUT
         return {name: value for name, value in values.items() if value is not None}
 
+    def endpoint(self) -> str | None:
+        """The base URL the engine calls (None for `local`). See `resolve_base_url`."""
+        return None if self.kind == "local" else resolve_base_url(self.kind, self.base_url)
 
-def build_engine(config: LMConfig) -> IdentifiedEngine:
-    """Import the engine module for `config.kind` and construct it."""
+
+def resolve_base_url(
+    kind: str, base_url: str | None, *, workspace: str | None = None
+) -> str | None:
+    """The one endpoint resolution: `base_url` when given; for `modal` without one
+    `$LIFTDSPY_MODAL_URL`, else the URL built from the Modal deployment settings (`workspace`, else
+    `$LIFTDSPY_MODAL_WORKSPACE`; a `ModalEndpointError` says what to set when neither is known)."""
+    if base_url or kind != "modal":
+        return base_url
+    from liftdspy.serving.modal_endpoint import modal_base_url
+
+    return modal_base_url(workspace=workspace)
+
+
+def build_engine(config: LMConfig, **engine_options: Any) -> IdentifiedEngine:
+    """Import the engine module for `config.kind` and construct it. `engine_options` are
+    constructor arguments of the engine class that `LMConfig` does not carry (e.g. `max_retries`
+    of `OpenAIEngine`); they win over the config's."""
     module_name, class_name = ENGINE_CLASSES[config.kind]
     try:
         module = importlib.import_module(module_name)
@@ -147,7 +169,7 @@ def build_engine(config: LMConfig) -> IdentifiedEngine:
         )
         raise ImportError(f"LM kind {config.kind!r} needs {module_name}{hint}: {exc}") from exc
     engine_class = getattr(module, class_name)
-    return engine_class(**config.engine_kwargs())
+    return engine_class(**{**config.engine_kwargs(), **engine_options})
 
 
 def build_lm(config: LMConfig, *, engine: IdentifiedEngine | None = None) -> dspy.LM:

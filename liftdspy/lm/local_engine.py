@@ -1,6 +1,7 @@
 """The embedded engine: a small GGUF model run in-process by llama.cpp, as a DSPy 3.4 LM engine.
 
-Use it as `dspy.LM("local/smollm2-135m", engine=LocalEngine())`, or `local_lm()`.
+Use it through `build_lm(LMConfig(kind="local", ...))` or `liftdspy.lm.shortcuts.local_lm()`
+(both recorded), or bare as `dspy.LM("local/smollm2-135m", engine=LocalEngine(), cache=False)`.
 
 - DSPy hands the engine one `dspy.lm15.Request` per call; the LM's default kwargs (temperature,
   max_tokens) arrive merged into `request.config`.
@@ -39,10 +40,8 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import dspy
 from dspy.lm15 import (
     ContextLengthError,
     InvalidRequestError,
@@ -662,28 +661,3 @@ def _ends_with_stop(llama: Any, out: list[int], stop: tuple[str, ...]) -> bool:
 def _cut_at_stop(text: str, stop: tuple[str, ...]) -> str:
     cut = min((i for i in (text.find(s) for s in stop) if i >= 0), default=len(text))
     return text[:cut]
-
-
-def local_lm(
-    model: str = DEFAULT_MODEL,
-    *,
-    model_path: str | None = None,
-    n_threads: int | None = None,
-    n_ctx: int = 4096,
-    seed: int = 0,
-    temperature: float = 0.0,
-    max_tokens: int = DEFAULT_MAX_TOKENS,
-    **lm_kwargs: Any,
-) -> dspy.LM:
-    """A `dspy.LM` backed by the embedded engine (greedy decoding by default)."""
-    engine = LocalEngine(
-        model=model, model_path=model_path, n_threads=n_threads, n_ctx=n_ctx, seed=seed
-    )
-    label = Path(model_path).stem if model_path and model == DEFAULT_MODEL else model
-    return dspy.LM(
-        f"{PROVIDER}/{label}",
-        engine=engine,
-        temperature=temperature,
-        max_tokens=max_tokens,
-        **lm_kwargs,
-    )

@@ -17,8 +17,8 @@ What it guarantees:
   and honours only `{"type": "json_object", "schema": ...}`: pass
   `response_format_style="json_object_schema"` for it.
 - Retries. 429, 5xx, timeouts and connection errors are retried with exponential backoff and full
-  jitter, honouring `Retry-After`. The engine owns retries, so `openai_lm()` / `modal_lm()` build
-  the `dspy.LM` with `num_retries=0` (DSPy would otherwise retry the retried call again).
+  jitter, honouring `Retry-After`. The engine owns retries, so `build_lm` builds the `dspy.LM`
+  with `num_retries=0` (DSPy would otherwise retry the retried call again).
 - Credentials. The API key is read from the environment variable named by `api_key_env` at call
   time. It is never stored on the engine, in `dump_state()`, in `repr()`, or in log records; errors
   name the endpoint and the variable, never the key.
@@ -47,7 +47,6 @@ from liftdspy.redaction import redact_url
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    import dspy
     import openai
 
 logger = logging.getLogger(__name__)
@@ -522,54 +521,3 @@ def _short_detail(exc: Any) -> str:
         return ""
     text = str(message).replace("\n", " ")
     return f": {text[:300]}"
-
-
-def openai_lm(
-    base_url: str,
-    model: str,
-    *,
-    api_key_env: str | None = DEFAULT_API_KEY_ENV,
-    temperature: float | None = 0.0,
-    max_tokens: int | None = 2048,
-    cache: bool = True,
-    **engine_options: Any,
-) -> dspy.LM:
-    """A `dspy.LM` backed by `OpenAIEngine`; retries live in the engine (`num_retries=0`)."""
-    import dspy
-
-    engine = OpenAIEngine(base_url, model, api_key_env=api_key_env, **engine_options)
-    return dspy.LM(
-        model,
-        engine=engine,
-        temperature=temperature,
-        max_tokens=max_tokens,
-        cache=cache,
-        num_retries=0,
-    )
-
-
-def modal_lm(
-    *,
-    workspace: str | None = None,
-    base_url: str | None = None,
-    model: str | None = None,
-    api_key_env: str = DEFAULT_API_KEY_ENV,
-    **lm_options: Any,
-) -> dspy.LM:
-    """A `dspy.LM` for the vLLM server deployed by `liftdspy modal deploy`.
-
-    The endpoint is `base_url` if given, else `$LIFTDSPY_MODAL_URL`, else built from the Modal
-    workspace name (`workspace` or `$LIFTDSPY_MODAL_WORKSPACE`) and the app config.
-    """
-    from liftdspy.serving.modal_endpoint import ModalDeployment
-
-    endpoint = ModalDeployment.from_env()
-    if workspace is not None:
-        endpoint = endpoint.model_copy(update={"workspace": workspace})
-    url = base_url or os.environ.get("LIFTDSPY_MODAL_URL") or endpoint.base_url()
-    return openai_lm(
-        url,
-        model or endpoint.served_model_name,
-        api_key_env=api_key_env,
-        **{"first_call_timeout": 900.0, **lm_options},
-    )

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import abc
 import logging
-from typing import Any
+from typing import Any, Literal
 
 import dspy
 
 from liftdspy.metrics.breakdown import MetricBreakdown
 
 logger = logging.getLogger(__name__)
+
+# The metrics a config can name (`metric.name`); experiments.metric_factory builds them.
+MetricName = Literal["ir", "code", "end_to_end"]
 
 
 class BreakdownMetric(abc.ABC):

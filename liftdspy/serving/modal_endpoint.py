@@ -1,9 +1,9 @@
 """Where the Modal deployment lives and how to reach it, without importing `modal`.
 
 `ModalDeployment` is the one description of the deployment: read by `modal_app` (to build the
-app), by `liftdspy modal ...` (to deploy it and print its URL) and by
-`liftdspy.lm.openai_engine.modal_lm` (to call it). Settings come from environment variables so
-`modal deploy` and the container agree:
+app), by `liftdspy modal ...` (to deploy it and print its URL) and by `modal_base_url` (where
+`LMConfig(kind="modal")` and `liftdspy.lm.shortcuts.modal_lm` call it). Settings come from
+environment variables so `modal deploy` and the container agree:
 
 | variable                     | default           |
 |------------------------------|-------------------|
@@ -18,6 +18,7 @@ app), by `liftdspy modal ...` (to deploy it and print its URL) and by
 | LIFTDSPY_MODAL_MAX_CONTAINERS | 4                           |
 | LIFTDSPY_MODAL_MAX_INPUTS    | 32 (concurrent requests per container) |
 | LIFTDSPY_MODAL_SCALEDOWN_WINDOW | 600 (idle seconds before a container stops) |
+| LIFTDSPY_MODAL_URL           | (none; clients: the `.../v1` URL `liftdspy modal url` prints) |
 
 Scaling: Modal routes up to `max_inputs` concurrent requests to one container (vLLM batches them)
 and starts another container when all are full, up to `max_containers`. An evaluation with
@@ -41,6 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from liftdspy.errors import LiftdspyError
 from liftdspy.serving.vllm_command import MODEL_PRESETS, VLLMServeConfig
 
+MODAL_URL_ENV = "LIFTDSPY_MODAL_URL"
 FUNCTION_NAME = "serve"
 VOLUME_MOUNT = "/models"
 _DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
@@ -155,3 +157,18 @@ class ModalDeployment(BaseModel):
     def base_url(self) -> str:
         """The OpenAI-compatible base URL (`.../v1`) clients use."""
         return f"{self.web_url()}/v1"
+
+
+def modal_base_url(
+    environ: Mapping[str, str] | None = None, *, workspace: str | None = None
+) -> str:
+    """The `.../v1` endpoint clients call: `$LIFTDSPY_MODAL_URL` when set, else the URL built from
+    the deployment settings, with `workspace` (if given) replacing `$LIFTDSPY_MODAL_WORKSPACE`."""
+    environ = os.environ if environ is None else environ
+    url = environ.get(MODAL_URL_ENV, "").strip()
+    if url:
+        return url
+    deployment = ModalDeployment.from_env(environ)
+    if workspace is not None:
+        deployment = deployment.model_copy(update={"workspace": workspace})
+    return deployment.base_url()

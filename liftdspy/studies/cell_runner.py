@@ -233,5 +233,11 @@ def _run_fixed(
             )
         writer.report(report, "optimized")
         writer.program(program)
-        writer.export(program, config.lm)
+        writer.export(
+            program,
+            config.lm,
+            program_name=config.program.name,
+            predictor=config.program.predictor,
+            program_options=config.program.options(),
+        )
     return report, demo_ids

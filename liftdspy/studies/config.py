@@ -13,20 +13,11 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from liftdspy.experiments.config import (
-    DEFAULT_METRIC,
-    ConfigError,
-    DatasetConfig,
-    MetricConfig,
-    ProgramConfig,
-    TrackingConfig,
-    apply_overrides,
-)
+from liftdspy.experiments.config import DatasetConfig, MetricConfig, ProgramConfig, TrackingConfig
+from liftdspy.experiments.yaml_config import ConfigError, load_yaml_config
 from liftdspy.lm.config import LMConfig
-from liftdspy.validation_errors import validation_problems
 
 STUDY_VERSION = 1
 FixedArm = Literal["zero-shot", "random-demos"]
@@ -115,7 +106,7 @@ class StudyConfig(_Section):
         if self.baseline not in names:
             raise ValueError(f"baseline: {self.baseline!r} is not an arm; arms are {names}")
         if self.metric.name is None:
-            self.metric.name = DEFAULT_METRIC[self.program.name]
+            self.metric.name = self.program.default_metric
         return self
 
     def arm(self, name: str) -> ArmConfig:
@@ -150,21 +141,6 @@ class StudyConfigError(ConfigError):
 
 def load_study(path: str | Path, overrides: list[str] | None = None) -> StudyConfig:
     """Read, override (`--set a.b=v`) and validate a study file."""
-    path = Path(path)
-    if not path.is_file():
-        raise StudyConfigError(f"{path}: no such study config")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise StudyConfigError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise StudyConfigError(f"{path}: expected a mapping at the top level")
-    try:
-        data = apply_overrides(data, overrides or [])
-    except ConfigError as exc:
-        raise StudyConfigError(str(exc)) from None
-    try:
-        return StudyConfig.model_validate(data)
-    except ValidationError as exc:
-        problems = "\n".join(f"  {p}" for p in validation_problems(exc))
-        raise StudyConfigError(f"{path}: invalid study config:\n{problems}") from exc
+    return load_yaml_config(
+        path, StudyConfig, overrides, what="study config", error=StudyConfigError
+    )

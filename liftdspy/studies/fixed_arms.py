@@ -12,7 +12,6 @@ import random
 import dspy
 
 from liftdspy.datasets import LabelledTask
-from liftdspy.programs import build_program
 from liftdspy.studies.config import ArmConfig, StudyConfig
 
 
@@ -25,10 +24,7 @@ def draw_demo_tasks(
 
 
 def build_study_program(study: StudyConfig) -> dspy.Module:
-    options = (
-        {"repair_rounds": study.program.repair_rounds} if study.program.name == "pipeline" else {}
-    )
-    return build_program(study.program.name, study.program.predictor, **options)
+    return study.program.build()
 
 
 def fixed_demo_ids(

@@ -14,9 +14,10 @@ import logging
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import dspy
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 import liftdspy
 from liftdspy.errors import LiftdspyError
@@ -48,6 +49,7 @@ class ProgramSource(BaseModel):
     program: dspy.Module
     name: str
     predictor: str
+    options: dict[str, Any] = Field(default_factory=dict)
     source: str
     source_run_id: str | None = None
     lm: LMConfig | None = None
@@ -100,6 +102,7 @@ def load_source(reference: str, *, tracking_uri: str | None, work_dir: Path) -> 
             program=load_exported_program(path),
             name=manifest.program or "nl_to_ir",
             predictor=manifest.predictor_kind or "predict",
+            options=manifest.program_options,
             source=str(path),
             source_run_id=manifest.source_run_id,
             export_dir=path,
@@ -123,22 +126,28 @@ def load_source(reference: str, *, tracking_uri: str | None, work_dir: Path) -> 
         )
     from mlflow.tracking import MlflowClient
 
-    from liftdspy.export.from_run import RunExportError, read_run_program, resolve_run_id
+    from liftdspy.export.from_run import (
+        RunExportError,
+        read_run_program,
+        rebuild_program,
+        resolve_run_id,
+        write_run_export,
+    )
 
     client = MlflowClient(tracking_uri=resolve_tracking_uri(tracking_uri))
     try:
         run_id = resolve_run_id(client, reference)
         description, program_file = read_run_program(client, run_id, work_dir)
+        program = rebuild_program(description, program_file)
     except RunExportError as exc:
         raise EvaluateError(str(exc)) from None
-    program = build_program(description.name, description.predictor, **description.options)  # type: ignore[arg-type]
-    program.load(str(program_file))
     export_dir = work_dir / "export"
-    write_export(program, export_dir, lm_config=description.lm, source_run_id=run_id)
+    write_run_export(program, description, export_dir)
     return ProgramSource(
         program=program,
         name=description.name,
         predictor=description.predictor,
+        options=description.options,
         source=f"run {run_id}",
         source_run_id=run_id,
         lm=description.lm,
@@ -179,9 +188,9 @@ def evaluate_heldout(
             raise EvaluateError(f"--split {split}: no {split!r} rows in {where}")
         metric_config = metric or MetricConfig()
         if metric_config.name is None:
-            from liftdspy.experiments.config import DEFAULT_METRIC
+            from liftdspy.programs.registry import program_spec
 
-            metric_config.name = DEFAULT_METRIC[source.name]
+            metric_config.name = program_spec(source.name).default_metric
         scorer = make_metric(metric_config)
         examples = to_examples(tasks, source.name)
         inner = engine if engine is not None else build_engine(lm_config)
@@ -225,6 +234,7 @@ def evaluate_heldout(
                     lm_config=lm_config,
                     program_name=source.name,
                     predictor=source.predictor,
+                    program_options=source.options,
                 )
                 scores = score_parity(
                     source.program, pack_dir, source.name, examples, scorer, lm_config, inner

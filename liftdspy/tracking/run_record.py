@@ -387,14 +387,29 @@ class RunWriter:
         )
         mlflow.log_dict(comparison.model_dump(mode="json"), layout.COMPARISON_ARTIFACT)
 
-    def export(self, program: dspy.Module, lm_config: LMConfig | None) -> None:
+    def export(
+        self,
+        program: dspy.Module,
+        lm_config: LMConfig | None,
+        *,
+        program_name: str,
+        predictor: str,
+        program_options: Mapping[str, Any] | None = None,
+    ) -> None:
         """The production export (`liftdspy.export`) under `export/`."""
         import mlflow
 
         from liftdspy.export import write_export
 
         export_dir = self.work_dir / layout.EXPORT_DIR
-        write_export(program, export_dir, lm_config=lm_config)
+        write_export(
+            program,
+            export_dir,
+            lm_config=lm_config,
+            program_name=program_name,
+            predictor=predictor,
+            program_options=dict(program_options or {}),
+        )
         mlflow.log_artifacts(str(export_dir), layout.EXPORT_DIR)
 
     def artifact(self, data: Any, path: str) -> None:

@@ -16,6 +16,7 @@ import pytest
 from dspy.lm15 import Message, Request, Response, TextPart, Usage
 from fixtures_ir import ADD_IR
 
+from liftdspy.code_check import check_function_source, extract_code
 from liftdspy.datasets import load_tasks
 from liftdspy.experiments.config import ExperimentConfig
 from liftdspy.experiments.runner import run_experiment
@@ -26,8 +27,6 @@ from liftdspy.programs import (
     IRToCode,
     NLToIR,
     build_program,
-    check_function_source,
-    strip_fences,
 )
 
 # The LMs here are ScriptedCodeEngine with recorder mode "off": the offline default does not apply.
@@ -77,8 +76,8 @@ def scripted_lm(tmp_path: Path, engine: ScriptedCodeEngine) -> dspy.LM:
     return build_lm(config, engine=engine)
 
 
-def test_strip_fences_and_function_checks():
-    assert strip_fences("```python\ndef f():\n    pass\n```") == "def f():\n    pass"
+def test_extract_code_and_function_checks():
+    assert extract_code("```python\ndef f():\n    pass\n```") == "def f():\n    pass"
     assert check_function_source(GOOD_CODE, "add").defines_function
     wrong = check_function_source("def plus(a, b):\n    return a + b", "add")
     assert wrong.parses and not wrong.defines_function

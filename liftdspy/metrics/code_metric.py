@@ -3,12 +3,13 @@
 | component          | value                                                                 |
 |--------------------|-----------------------------------------------------------------------|
 | `parses`           | 1 if `ast.parse` accepts the code, else 0 (and the others are 0)      |
-| `defines_function` | 1 if a top-level `def`/`async def`/assignment binds the entry point   |
+| `defines_function` | 1 if a top-level `def`/`async def` defines the entry point            |
 | `tests_passed`     | fraction of the example's tests that pass in the sandbox              |
 
 The entry point is the gold IR's signature name. Tests run with `liftdspy.sandbox.run_tests`
 (code, then `test_setup`, then each test), never in this process. A single markdown code fence
-around the code is stripped first.
+around the whole answer is stripped first (`liftdspy.fences`); "defines" is decided by
+`liftdspy.code_check`, as in the IR -> code program.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from liftdspy.code_check import function_names
+from liftdspy.fences import strip_code_fence
 from liftdspy.metrics.base import BreakdownMetric
 from liftdspy.metrics.breakdown import MetricBreakdown, weighted_total
 from liftdspy.metrics.fields import (
@@ -30,7 +33,6 @@ from liftdspy.metrics.fields import (
     get_field,
     has_value,
     read_gold_ir,
-    strip_code_fence,
 )
 from liftdspy.sandbox import (
     IsolationUnavailable,
@@ -66,19 +68,6 @@ class CodeMetricWeights(BaseModel):
 def _cut(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def defined_names(tree: ast.Module) -> list[str]:
-    """Names bound at the top level by `def`, `async def`, `class` or a simple assignment."""
-    names: list[str] = []
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            names.append(node.name)
-        elif isinstance(node, ast.Assign):
-            names += [t.id for t in node.targets if isinstance(t, ast.Name)]
-        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-            names.append(node.target.id)
-    return names
 
 
 def _describe_failure(test: TestResult) -> str:
@@ -144,11 +133,11 @@ def score_code(
         return _finish(
             zero, weights, [f"The code does not parse: line {exc.lineno}: {_cut(exc.msg or '')}"]
         )
-    names = defined_names(tree)
+    names = function_names(tree)
     defines = entry_point in names
     lines: list[str] = []
     if not defines:
-        found = ", ".join(names) or "nothing"
+        found = ", ".join(names) or "no function"
         lines.append(
             f"The code must define a top-level function {entry_point!r}; it defines {found}."
         )

@@ -3,26 +3,19 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from liftdspy.errors import LiftdspyError
+from liftdspy.fences import strip_code_fence
 from liftdspy.ir import IntermediateRepresentation
 
-_FENCE = re.compile(r"^\s*```[A-Za-z0-9_+-]*\s*\n(.*?)\n?```\s*$", re.DOTALL)
 _MISSING = object()
 
 
 class GoldDataError(LiftdspyError, ValueError):
     """The gold side of an example is missing or invalid (a dataset bug, not a model error)."""
-
-
-def strip_code_fence(text: str) -> str:
-    """The content of a single markdown code fence (```python ... ```), or `text` unchanged."""
-    match = _FENCE.match(text)
-    return match.group(1) if match else text
 
 
 def get_field(obj: Any, name: str) -> Any:

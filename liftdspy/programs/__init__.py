@@ -1,6 +1,5 @@
 """DSPy programs: NL -> IR, IR -> code, and the forward pipeline."""
 
-from liftdspy.programs.code_check import CodeCheck, check_function_source, strip_fences
 from liftdspy.programs.ir_to_code import IRToCode
 from liftdspy.programs.nl_to_ir import NLToIR
 from liftdspy.programs.pipeline import ForwardPipeline
@@ -9,13 +8,10 @@ from liftdspy.programs.registry import PROGRAMS, build_program
 
 __all__ = [
     "PROGRAMS",
-    "CodeCheck",
     "ForwardPipeline",
     "IRToCode",
     "NLToIR",
     "PredictorKind",
     "build_program",
-    "check_function_source",
     "make_predictor",
-    "strip_fences",
 ]

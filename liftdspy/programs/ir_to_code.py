@@ -9,7 +9,7 @@ from dspy.utils.exceptions import AdapterParseError
 
 from liftdspy.ir import IntermediateRepresentation, render_stub
 from liftdspy.lm.answers import watch_answers
-from liftdspy.programs.code_check import check_function_source
+from liftdspy.code_check import check_function_source
 from liftdspy.programs.predictors import PredictorKind, make_predictor
 from liftdspy.programs.signatures import IRToCodeSignature
 

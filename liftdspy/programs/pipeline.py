@@ -8,7 +8,7 @@ import dspy
 
 from liftdspy.ir import render_stub
 from liftdspy.lm.answers import watch_answers
-from liftdspy.programs.code_check import check_function_source
+from liftdspy.code_check import check_function_source
 from liftdspy.programs.ir_to_code import IRToCode
 from liftdspy.programs.nl_to_ir import NLToIR
 from liftdspy.programs.predictors import PredictorKind, make_predictor

@@ -14,8 +14,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from liftdspy.code_check import extract_code
 from liftdspy.runtime.endpoint import ChatEndpoint
-from liftdspy.runtime.outputs import parse_outputs, strip_fences
+from liftdspy.runtime.outputs import parse_outputs
 from liftdspy.runtime.pack import PackError, PredictorPrompt, PromptPack, load_pack
 
 logger = logging.getLogger(__name__)
@@ -149,6 +150,6 @@ class PromptRuntime:
         return PipelineResult(
             ir=ir_outputs["ir"],
             function_stub=stub,
-            code=strip_fences(code_outputs["code"]),
+            code=extract_code(code_outputs["code"]),
             outputs={to_ir.name: ir_outputs, to_code.name: code_outputs},
         )

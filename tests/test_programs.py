@@ -20,6 +20,7 @@ from liftdspy.code_check import check_function_source, extract_code
 from liftdspy.datasets import load_tasks
 from liftdspy.experiments.config import ExperimentConfig
 from liftdspy.experiments.runner import run_experiment
+from liftdspy.ir import coerce_ir
 from liftdspy.lm import LMConfig, RecorderConfig, build_lm
 from liftdspy.lm.store import request_json
 from liftdspy.programs import (
@@ -102,6 +103,17 @@ def test_ir_to_code_reports_a_wrong_function_name(tmp_path):
         out = IRToCode()(ir=ADD_IR)
     assert out.parses and out.code.startswith("def plus")
     assert out.problems == ["expected a function named 'add', found plus"]
+
+
+def test_ir_to_code_takes_every_ir_form_the_metrics_take(tmp_path):
+    # One coercer (liftdspy.ir.coerce_ir): the program used to refuse a fenced JSON IR that the
+    # IR metric accepted.
+    fenced = f"```json\n{json.dumps(ADD_IR)}\n```"
+    engine = ScriptedCodeEngine(code=[GOOD_CODE])
+    with dspy.context(lm=scripted_lm(tmp_path, engine), adapter=dspy.JSONAdapter()):
+        outs = [IRToCode()(ir=form) for form in (ADD_IR, json.dumps(ADD_IR), fenced)]
+    assert all(out.parses and out.problems == [] for out in outs)
+    assert coerce_ir(fenced) == coerce_ir(ADD_IR)
 
 
 def test_pipeline_repairs_failing_code_within_its_bound(tmp_path):

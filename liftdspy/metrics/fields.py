@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from liftdspy.errors import LiftdspyError
-from liftdspy.fences import strip_code_fence
-from liftdspy.ir import IntermediateRepresentation
+from liftdspy.ir import IntermediateRepresentation, coerce_ir
 
 _MISSING = object()
 
@@ -38,23 +37,6 @@ def example_label(example: Any) -> str:
     """A short name for an example in error messages: its `id` when it has one."""
     task_id = get_field(example, "id")
     return f"example {task_id!r}" if has_value(task_id) else "example"
-
-
-def coerce_ir(value: Any) -> IntermediateRepresentation:
-    """An IR from an IR, another pydantic model, a dict, or a JSON string (optionally fenced).
-
-    Raises ValueError (a pydantic ValidationError or a JSON error) when it is none of these.
-    """
-    if isinstance(value, IntermediateRepresentation):
-        return value
-    if isinstance(value, BaseModel):
-        value = value.model_dump()
-    if isinstance(value, str | bytes):
-        text = strip_code_fence(value.decode() if isinstance(value, bytes) else value)
-        return IntermediateRepresentation.model_validate_json(text)
-    if isinstance(value, dict):
-        return IntermediateRepresentation.model_validate(value)
-    raise ValueError(f"expected an IR, a dict or a JSON string, got {type(value).__name__}")
 
 
 def describe_error(exc: Exception, limit: int = 600) -> str:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
-
-from pydantic import ValidationError
 
 from liftdspy.errors import LiftdspyError
 from liftdspy.ir import IntermediateRepresentation, coerce_ir
+from liftdspy.validation_errors import describe_error
 
 _MISSING = object()
 
@@ -37,22 +35,6 @@ def example_label(example: Any) -> str:
     """A short name for an example in error messages: its `id` when it has one."""
     task_id = get_field(example, "id")
     return f"example {task_id!r}" if has_value(task_id) else "example"
-
-
-def describe_error(exc: Exception, limit: int = 600) -> str:
-    """A compact one-paragraph description of a parse/validation error."""
-    if isinstance(exc, ValidationError):
-        lines = [
-            f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}"
-            for err in exc.errors()[:6]
-        ]
-        more = exc.error_count() - len(lines)
-        text = "; ".join(lines) + (f"; and {more} more" if more > 0 else "")
-    elif isinstance(exc, json.JSONDecodeError):
-        text = f"invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
-    else:
-        text = str(exc)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def read_gold_ir(example: Any, field: str) -> IntermediateRepresentation:

@@ -34,19 +34,10 @@ from liftdspy.metrics.fields import (
     has_value,
     read_gold_ir,
 )
-from liftdspy.sandbox import (
-    IsolationUnavailable,
-    SandboxLimits,
-    SandboxResult,
-    TestOutcome,
-    TestResult,
-    run_tests,
-)
+from liftdspy.sandbox import IsolationUnavailable, SandboxLimits, SandboxResult, run_tests
+from liftdspy.sandbox.report import cut, failure_lines
 
 logger = logging.getLogger(__name__)
-
-MAX_LISTED_FAILURES = 8
-MAX_MESSAGE_CHARS = 200
 
 
 class CodeMetricWeights(BaseModel):
@@ -63,31 +54,6 @@ class CodeMetricWeights(BaseModel):
         if sum(self.model_dump().values()) <= 0:
             raise ValueError("code metric weights must not all be zero")
         return self
-
-
-def _cut(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _describe_failure(test: TestResult) -> str:
-    what = f"{test.error_type}: {test.message}" if test.message else (test.error_type or "")
-    return f"`{_cut(test.source, 120)}` -> {test.outcome}" + (f" ({_cut(what)})" if what else "")
-
-
-def _tests_feedback(result: SandboxResult) -> list[str]:
-    lines = [f"{result.passed}/{result.total} tests passed."]
-    if not result.loaded and result.load_error:
-        lines.append(f"The code failed to load: {_cut(result.load_error)}")
-    if result.timed_out:
-        lines.append("The program hit the sandbox time limit.")
-    failures = [t for t in result.tests if t.outcome is not TestOutcome.passed]
-    if not result.loaded:
-        return lines  # every test reports the same load error
-    lines += [f"Failing test {_describe_failure(t)}" for t in failures[:MAX_LISTED_FAILURES]]
-    if len(failures) > MAX_LISTED_FAILURES:
-        lines.append(f"... and {len(failures) - MAX_LISTED_FAILURES} more failing tests.")
-    return lines
 
 
 def _finish(
@@ -131,7 +97,7 @@ def score_code(
         tree = ast.parse(source)
     except SyntaxError as exc:
         return _finish(
-            zero, weights, [f"The code does not parse: line {exc.lineno}: {_cut(exc.msg or '')}"]
+            zero, weights, [f"The code does not parse: line {exc.lineno}: {cut(exc.msg or '')}"]
         )
     names = function_names(tree)
     defines = entry_point in names
@@ -147,15 +113,13 @@ def score_code(
         raise  # no isolation is the user's to fix, never a silent score of 0
     except Exception as exc:  # a malformed sandbox result is an error result, never a crash
         logger.warning("sandbox result unusable: %s: %s", type(exc).__name__, exc)
-        message = (
-            f"the sandbox returned an unusable result ({type(exc).__name__}: {_cut(str(exc))})"
-        )
+        message = f"the sandbox returned an unusable result ({type(exc).__name__}: {cut(str(exc))})"
         lines.append(f"0/{len(tests)} tests passed: {message}.")
         components = {"parses": 1.0, "defines_function": 1.0 if defines else 0.0}
         components["tests_passed"] = 0.0
         details = {"tests_total": float(len(tests)), "tests_passing": 0.0, "sandbox_error": 1.0}
         return _finish(components, weights, lines, details)
-    lines += _tests_feedback(result)
+    lines += failure_lines(result)
     components = {
         "parses": 1.0,
         "defines_function": 1.0 if defines else 0.0,

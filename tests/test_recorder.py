@@ -193,6 +193,38 @@ def test_identity_with_credentials_is_refused(tmp_path: Path) -> None:
         RecordingEngine(KeyedIdentity(), tmp_path / "store")
 
 
+@pytest.mark.parametrize(
+    "identity",
+    [
+        # Missed by the recorder's own pattern before it used liftdspy.redaction:
+        {"model": "m", "openai-api-key": "x"},
+        {"model": "m", "apikey": "x"},
+        {"model": "m", "endpoint": "https://host/v1?access_token=abc"},
+    ],
+)
+def test_identity_credentials_are_found_as_redaction_finds_them(tmp_path: Path, identity) -> None:
+    class KeyedIdentity(ScriptedEngine):
+        def identity(self) -> dict[str, str]:
+            return identity
+
+    with pytest.raises(RecordingSecretError, match="credential"):
+        RecordingEngine(KeyedIdentity(), tmp_path / "store")
+
+
+def test_an_identity_without_credentials_is_kept(tmp_path: Path) -> None:
+    clean = {"model": "m", "endpoint": "https://<redacted>@host/v1", "max_tokens": "5"}
+
+    class CleanIdentity(ScriptedEngine):
+        def identity(self) -> dict[str, str]:
+            return clean
+
+    engine = RecordingEngine(CleanIdentity(), tmp_path / "store")
+    try:
+        assert engine.identity() == clean
+    finally:
+        engine.close()
+
+
 # ── concurrency and configuration ────────────────────────────────────────────────────────────
 
 

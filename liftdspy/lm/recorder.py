@@ -26,7 +26,6 @@ import hashlib
 import importlib
 import logging
 import os
-import re
 import threading
 import time
 from collections import Counter
@@ -55,14 +54,11 @@ from liftdspy.lm.store import (
     request_json,
     response_json,
 )
+from liftdspy.redaction import is_secret_key, redact_text
 
 logger = logging.getLogger(__name__)
 
 RECORDER_MODE_ENV = "LIFTDSPY_RECORDER"
-_SECRET_FIELD = re.compile(
-    r"(^|_)(api_key|key|token|secret|password|authorization)$", re.IGNORECASE
-)
-_URL_CREDENTIALS = re.compile(r"://[^/@\s]+@")
 
 
 class RecorderMode(StrEnum):
@@ -396,9 +392,10 @@ def _checked_identity(identity: dict[str, Any], secrets: tuple[str, ...]) -> dic
             raise TypeError(
                 f"engine.identity() must map str to str, got {name!r}: {type(value).__name__}"
             )
-        if _SECRET_FIELD.search(name):
+        if is_secret_key(name):
             raise RecordingSecretError(f"engine.identity() field {name!r} looks like a credential")
-        if _URL_CREDENTIALS.search(value) or any(secret in value for secret in secrets):
+        # A URL with userinfo or a secret parameter is what redaction would change.
+        if redact_text(value) != value or any(secret in value for secret in secrets):
             raise RecordingSecretError(f"engine.identity() field {name!r} contains a credential")
         checked[name] = value
     return checked

@@ -156,6 +156,35 @@ class RecorderStats(BaseModel):
     replayed_output_tokens: int = 0
     truncated: int = 0  # answers (live or replayed) that ended at max_tokens
 
+    @property
+    def requests(self) -> int:
+        """Every answered call, live or replayed."""
+        return self.calls + self.hits
+
+    @property
+    def input_tokens(self) -> int:
+        return self.live_input_tokens + self.replayed_input_tokens
+
+    @property
+    def output_tokens(self) -> int:
+        return self.live_output_tokens + self.replayed_output_tokens
+
+    @property
+    def lm_seconds(self) -> float:
+        """Live seconds plus the recorded seconds of the replays."""
+        return self.live_seconds + self.saved_seconds
+
+    def since(self, before: RecorderStats | None) -> RecorderStats:
+        """What was counted after `before`, an earlier snapshot of the same recorder."""
+        if before is None:
+            return self.model_copy()
+        counts = {
+            name: getattr(self, name) - getattr(before, name)
+            for name in type(self).model_fields
+            if name != "mode"
+        }
+        return RecorderStats(mode=self.mode, **counts)
+
 
 class RecordingEngine:
     """Wrap any engine with `identity()`; record, replay or refuse its calls by `RecorderMode`."""

@@ -28,6 +28,7 @@ import pytest
 import yaml
 
 from liftdspy.serving import local_vllm
+from liftdspy.serving.vllm_command import VLLMServeConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY_ENV = "LIFTDSPY_TEST_VLLM_KEY"
@@ -36,6 +37,22 @@ SERVED_NAME = "smollm2-135m"
 PORT = int(os.environ.get("LIFTDSPY_TEST_VLLM_PORT", "18437"))
 BASE_URL = f"http://127.0.0.1:{PORT}/v1"
 START_TIMEOUT_S = 600
+
+# A serve config with every setting away from its default (the command-line and parser tests).
+EVERY_SETTING = VLLMServeConfig(
+    model="org/model",
+    revision="abc123",
+    served_model_name="coder",
+    host="127.0.0.1",
+    port=9000,
+    dtype="bfloat16",
+    max_model_len=4096,
+    gpu_memory_utilization=0.85,
+    tensor_parallel_size=2,
+    max_num_seqs=16,
+    download_dir="/models/hf/hub",
+    enforce_eager=True,
+)
 
 
 def missing(reason: str) -> None:

@@ -1,22 +1,22 @@
 """`liftdspy evaluate`: a saved program scored on held-out data (an imported MBPP file), logged as
 an evaluation run linked to the program's run; `--runtime` scores the exported prompt pack too.
 
-The LM is `_ScriptedChat`, a test-only OpenAI-compatible HTTP server answering every request with
-the same IR: these tests are about loading, scoring and logging, not model quality.
+The LM is `ScriptedChatServer` (tests/fixtures_server.py), a test-only OpenAI-compatible HTTP server
+answering every request with the same IR: these tests are about loading, scoring and logging, not
+model quality.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import mlflow
 import pytest
 import yaml
+from fixtures_server import ScriptedChatServer
 from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
@@ -47,48 +47,11 @@ IR = {
 }
 
 
-class _ScriptedChat(BaseHTTPRequestHandler):
-    """Test-only OpenAI-compatible server: every chat completion is the same IR as JSON."""
-
-    calls = 0
-
-    def do_POST(self) -> None:
-        json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        _ScriptedChat.calls += 1
-        reply = {
-            "id": "c",
-            "object": "chat.completion",
-            "created": 0,
-            "model": "scripted",
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": json.dumps({"ir": IR})},
-                    "finish_reason": "stop",
-                }
-            ],
-            "usage": {"prompt_tokens": 50, "completion_tokens": 20, "total_tokens": 70},
-        }
-        data = json.dumps(reply).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
-def server() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _ScriptedChat)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    _ScriptedChat.calls = 0
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
-    httpd.shutdown()
-    httpd.server_close()
+def server() -> Iterator[ScriptedChatServer]:
+    """Every chat completion is the same IR as JSON."""
+    with ScriptedChatServer(script=[], reply=json.dumps({"ir": IR})) as chat:
+        yield chat
 
 
 @pytest.fixture
@@ -111,12 +74,12 @@ def mbpp(tmp_path, monkeypatch) -> Path:
     mlflow.end_run()
 
 
-def lm_file(tmp_path: Path, server: str) -> Path:
+def lm_file(tmp_path: Path, server: ScriptedChatServer) -> Path:
     path = tmp_path / "lm.yaml"
     config = {
         "kind": "openai",
         "model": "scripted",
-        "base_url": server,
+        "base_url": server.base_url,
         "max_tokens": 300,
         "api_key_env": "LIFTDSPY_TEST_EVAL_KEY",
         "recorder": {"mode": "replay", "path": str(tmp_path / "rec")},
@@ -131,7 +94,7 @@ def test_evaluate_export_on_imported_mbpp_logs_a_linked_run(tmp_path, server, mb
     args += ["--lm", str(lm_file(tmp_path, server)), "--tracking-uri", tracking]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert _ScriptedChat.calls == 3
+    assert len(server.bodies) == 3
     client = MlflowClient(tracking_uri=tracking)
     (run,) = client.search_runs([client.get_experiment_by_name("liftdspy-evaluate").experiment_id])
     manifest = json.loads((ROOT / "programs/demo/manifest.json").read_text())
@@ -160,7 +123,7 @@ def test_evaluate_runtime_scores_the_prompt_pack_the_same(tmp_path, server, mbpp
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "runtime requests identical to DSPy's: 3/3" in result.output
-    assert _ScriptedChat.calls == 3  # the runtime's requests replayed DSPy's recordings
+    assert len(server.bodies) == 3  # the runtime's requests replayed DSPy's recordings
     client = MlflowClient(tracking_uri=tracking)
     (run,) = client.search_runs([client.get_experiment_by_name("liftdspy-evaluate").experiment_id])
     assert run.data.metrics["runtime_minus_dspy"] == 0.0
@@ -174,4 +137,4 @@ def test_evaluate_names_a_missing_split(tmp_path, server, mbpp):
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 1
     assert "--split train: no 'train' rows" in result.output
-    assert _ScriptedChat.calls == 0
+    assert len(server.bodies) == 0

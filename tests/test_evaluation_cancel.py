@@ -1,8 +1,8 @@
 """With num_threads > 1, Ctrl-C or a fatal LM error stops an evaluation at once: queued examples
 never start, Ctrl-C ends the process within 2 s, and the MLflow run is marked FAILED.
 
-The LM is `SlowScriptedEngine`, a test-only engine that answers every NL->IR request with the same
-IR after a delay (a stand-in for a slow model): these tests are about cancellation, not quality.
+The LM is the test-only `FunctionEngine` answering every NL->IR request with the same IR after a
+delay (a stand-in for a slow model): these tests are about cancellation, not quality.
 Ctrl-C is a real SIGINT sent to a real `run_experiment` in a subprocess.
 """
 
@@ -14,15 +14,16 @@ import signal
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from pathlib import Path
 
 import dspy
 import pytest
 from dspy import lm15
-from dspy.lm15 import Message, Request, Response, TextPart, Usage
+from dspy.lm15 import Request
 from dspy.utils.exceptions import LMAuthError
+from fixtures_engines import FunctionEngine, ir_answer
+from fixtures_ir import IDENTITY_IR
 from mlflow.tracking import MlflowClient
 
 from liftdspy.datasets import load_tasks
@@ -34,52 +35,19 @@ from liftdspy.programs import NLToIR
 
 ROOT = Path(__file__).resolve().parents[1]
 
-IR = {
-    "intent": {"summary": "Return the input unchanged.", "rationale": ""},
-    "signature": {
-        "name": "identity",
-        "parameters": [{"name": "value", "type_hint": "str", "description": ""}],
-        "returns": {"type_hint": "str", "description": ""},
-    },
-    "effects": [],
-    "assertions": [],
-    "holes": [],
-}
 
-
-class FailingScriptedEngine:
-    """Test-only engine: the first call is refused like a bad API key, the others are slow."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-        self._lock = threading.Lock()
-
-    def identity(self) -> dict[str, str]:
-        return {"kind": "scripted", "model": "scripted-auth"}
-
-    def complete(self, request: Request) -> Response:
-        with self._lock:
-            self.calls += 1
-            first = self.calls == 1
-        if first:
-            raise lm15.AuthError("scripted: the server refused the credentials", provider="x")
-        time.sleep(0.3)
-        return Response(
-            id="r",
-            model="scripted-auth",
-            message=Message.assistant([TextPart(json.dumps({"ir": IR}))]),
-            finish_reason="stop",
-            usage=Usage(input_tokens=1, output_tokens=1, total_tokens=2),
-        )
-
-    def close(self) -> None:
-        pass
+def refused_then_slow(request: Request, number: int) -> str:
+    """The first call is refused like a bad API key, the others are slow."""
+    if number == 1:
+        raise lm15.AuthError("scripted: the server refused the credentials", provider="x")
+    time.sleep(0.3)
+    return ir_answer(IDENTITY_IR)
 
 
 def test_a_fatal_lm_error_cancels_the_queued_examples(tmp_path, monkeypatch):
     monkeypatch.delenv("LIFTDSPY_RECORDER", raising=False)
     tasks = load_tasks([ROOT / "datasets" / "core"], splits=["test"])[:12]
-    engine = FailingScriptedEngine()
+    engine = FunctionEngine(refused_then_slow, model="scripted-auth")
     config = LMConfig(
         kind="local", model="scripted-auth", recorder=RecorderConfig(mode="off", path=tmp_path)
     )
@@ -97,11 +65,11 @@ def test_a_fatal_lm_error_cancels_the_queued_examples(tmp_path, monkeypatch):
 
 SCRIPT = textwrap.dedent(
     """
-    import json, sys, threading, time
+    import json, sys, time
     from pathlib import Path
 
     import yaml
-    from dspy.lm15 import Message, Response, TextPart, Usage
+    from fixtures_engines import FunctionEngine, ir_answer
 
     import liftdspy.experiments.runner as runner
     from liftdspy.cli import app
@@ -110,24 +78,12 @@ SCRIPT = textwrap.dedent(
 
     tmp, IR, dataset = Path(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3]
 
-    class SlowScriptedEngine:  # test-only: the same IR after 1.5 s
-        calls = 0
-        lock = threading.Lock()
-        def identity(self):
-            return {"kind": "scripted", "model": "scripted-slow"}
-        def complete(self, request):
-            with self.lock:
-                SlowScriptedEngine.calls += 1
-                print("CALLS", SlowScriptedEngine.calls, flush=True)
-            time.sleep(1.5)
-            return Response(id="r", model="scripted-slow",
-                            message=Message.assistant([TextPart(json.dumps({"ir": IR}))]),
-                            finish_reason="stop", usage=Usage(input_tokens=1, output_tokens=1,
-                            total_tokens=2))
-        def close(self):
-            pass
+    def slow_answer(request, number):  # the same IR after 1.5 s
+        print("CALLS", number, flush=True)
+        time.sleep(1.5)
+        return ir_answer(IR)
 
-    engine = SlowScriptedEngine()
+    engine = FunctionEngine(slow_answer, model="scripted-slow")
     runner.build_lm = lambda config: build_lm(config, engine=engine)
     advance = RichProgress.advance
     def report(self, result=None):
@@ -154,10 +110,17 @@ SCRIPT = textwrap.dedent(
 def test_ctrl_c_stops_a_threaded_run_within_two_seconds_and_marks_it_failed(tmp_path):
     script = tmp_path / "run.py"
     script.write_text(SCRIPT)
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")])}
+    env["COLUMNS"] = "200"
     env.pop("LIFTDSPY_RECORDER", None)
     process = subprocess.Popen(
-        [sys.executable, str(script), str(tmp_path), json.dumps(IR), str(ROOT / "datasets/core")],
+        [
+            sys.executable,
+            str(script),
+            str(tmp_path),
+            json.dumps(IDENTITY_IR),
+            str(ROOT / "datasets/core"),
+        ],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

@@ -16,13 +16,10 @@ from dspy import lm15
 from dspy.utils.exceptions import LMAuthError, LMNotConfiguredError, LMServerError, LMTransportError
 from fixtures_server import CANNED_COMPLETION, ScriptedChatServer, free_port
 
-from liftdspy.lm.openai_engine import (
-    OpenAIEngine,
-    RetryPolicy,
-    _retry_after_seconds,
-    chat_body,
-    redact_url,
-)
+from liftdspy.chat import RetryPolicy
+from liftdspy.chat import retry_after_seconds as _retry_after_seconds
+from liftdspy.lm.openai_engine import OpenAIEngine, chat_body
+from liftdspy.redaction import redact_url
 
 KEY_ENV = "LIFTDSPY_TEST_OPENAI_KEY"
 SECRET = "sk-secret-value-never-shown-5f1c"

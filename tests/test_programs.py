@@ -1,33 +1,32 @@
 """Program logic: NL->IR parse failures, IR->code checks, the pipeline's bounded repair loop,
 save/load, and the pipeline through the runner with the end-to-end metric.
 
-The LM is `ScriptedCodeEngine`, a test-only engine that answers each predictor from a script:
+The LM is `ScriptedCodeEngine`, a test-only `FunctionEngine` answering each predictor from a script:
 these tests are about the programs' logic (parsing, checking, retrying), not model quality.
 """
 
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 
 import dspy
 import pytest
-from dspy.lm15 import Message, Request, Response, TextPart, Usage
+from dspy.lm15 import Request
+from fixtures_engines import FunctionEngine, asked_field
 from fixtures_ir import ADD_IR
 
+from liftdspy.code_check import check_function_source, extract_code
 from liftdspy.datasets import load_tasks
 from liftdspy.experiments.config import ExperimentConfig
 from liftdspy.experiments.runner import run_experiment
+from liftdspy.ir import coerce_ir
 from liftdspy.lm import LMConfig, RecorderConfig, build_lm
-from liftdspy.lm.store import request_json
 from liftdspy.programs import (
     ForwardPipeline,
     IRToCode,
     NLToIR,
     build_program,
-    check_function_source,
-    strip_fences,
 )
 
 # The LMs here are ScriptedCodeEngine with recorder mode "off": the offline default does not apply.
@@ -38,36 +37,22 @@ GOOD_CODE = "def add(a: int, b: int) -> int:\n    return a + b\n"
 WRONG_CODE = "def add(a: int, b: int) -> int:\n    return a - b\n"
 
 
-class ScriptedCodeEngine:
-    """Test-only engine: answers by the output field the request asks for (`ir`, `code` or
-    `fixed_code`), each from its own queue of JSON-ready values (the last one repeats)."""
+class ScriptedCodeEngine(FunctionEngine):
+    """Answers by the output field the request asks for (`ir`, `code` or `fixed_code`), each
+    from its own queue of JSON-ready values (the last one repeats); `asked` lists the fields."""
 
     def __init__(self, **answers: list):
+        super().__init__(self._answer, model="scripted-code")
         self.answers = {field: list(values) for field, values in answers.items()}
         self.asked: list[str] = []
-        self._lock = threading.Lock()
 
-    def identity(self) -> dict[str, str]:
-        return {"kind": "scripted", "model": "scripted-code"}
-
-    def complete(self, request: Request) -> Response:
-        system = json.dumps(request_json(request).get("system"))
-        field = next(f for f in ("fixed_code", "ir", "code") if f"`{f}`" in system)
+    def _answer(self, request: Request, number: int) -> str:
+        field = asked_field(request)
         with self._lock:
             self.asked.append(field)
             queue = self.answers[field]
             value = queue.pop(0) if len(queue) > 1 else queue[0]
-        text = json.dumps({field: value})
-        return Response(
-            id=str(len(self.asked)),
-            model="scripted-code",
-            message=Message.assistant([TextPart(text)]),
-            finish_reason="stop",
-            usage=Usage(input_tokens=1, output_tokens=1, total_tokens=2),
-        )
-
-    def close(self) -> None:
-        pass
+        return json.dumps({field: value})
 
 
 def scripted_lm(tmp_path: Path, engine: ScriptedCodeEngine) -> dspy.LM:
@@ -77,8 +62,8 @@ def scripted_lm(tmp_path: Path, engine: ScriptedCodeEngine) -> dspy.LM:
     return build_lm(config, engine=engine)
 
 
-def test_strip_fences_and_function_checks():
-    assert strip_fences("```python\ndef f():\n    pass\n```") == "def f():\n    pass"
+def test_extract_code_and_function_checks():
+    assert extract_code("```python\ndef f():\n    pass\n```") == "def f():\n    pass"
     assert check_function_source(GOOD_CODE, "add").defines_function
     wrong = check_function_source("def plus(a, b):\n    return a + b", "add")
     assert wrong.parses and not wrong.defines_function
@@ -103,6 +88,17 @@ def test_ir_to_code_reports_a_wrong_function_name(tmp_path):
         out = IRToCode()(ir=ADD_IR)
     assert out.parses and out.code.startswith("def plus")
     assert out.problems == ["expected a function named 'add', found plus"]
+
+
+def test_ir_to_code_takes_every_ir_form_the_metrics_take(tmp_path):
+    # One coercer (liftdspy.ir.coerce_ir): the program used to refuse a fenced JSON IR that the
+    # IR metric accepted.
+    fenced = f"```json\n{json.dumps(ADD_IR)}\n```"
+    engine = ScriptedCodeEngine(code=[GOOD_CODE])
+    with dspy.context(lm=scripted_lm(tmp_path, engine), adapter=dspy.JSONAdapter()):
+        outs = [IRToCode()(ir=form) for form in (ADD_IR, json.dumps(ADD_IR), fenced)]
+    assert all(out.parses and out.problems == [] for out in outs)
+    assert coerce_ir(fenced) == coerce_ir(ADD_IR)
 
 
 def test_pipeline_repairs_failing_code_within_its_bound(tmp_path):

@@ -193,6 +193,38 @@ def test_identity_with_credentials_is_refused(tmp_path: Path) -> None:
         RecordingEngine(KeyedIdentity(), tmp_path / "store")
 
 
+@pytest.mark.parametrize(
+    "identity",
+    [
+        # Missed by the recorder's own pattern before it used liftdspy.redaction:
+        {"model": "m", "openai-api-key": "x"},
+        {"model": "m", "apikey": "x"},
+        {"model": "m", "endpoint": "https://host/v1?access_token=abc"},
+    ],
+)
+def test_identity_credentials_are_found_as_redaction_finds_them(tmp_path: Path, identity) -> None:
+    class KeyedIdentity(ScriptedEngine):
+        def identity(self) -> dict[str, str]:
+            return identity
+
+    with pytest.raises(RecordingSecretError, match="credential"):
+        RecordingEngine(KeyedIdentity(), tmp_path / "store")
+
+
+def test_an_identity_without_credentials_is_kept(tmp_path: Path) -> None:
+    clean = {"model": "m", "endpoint": "https://<redacted>@host/v1", "max_tokens": "5"}
+
+    class CleanIdentity(ScriptedEngine):
+        def identity(self) -> dict[str, str]:
+            return clean
+
+    engine = RecordingEngine(CleanIdentity(), tmp_path / "store")
+    try:
+        assert engine.identity() == clean
+    finally:
+        engine.close()
+
+
 # ── concurrency and configuration ────────────────────────────────────────────────────────────
 
 
@@ -298,3 +330,20 @@ def test_program_with_recorded_lm_saves_and_loads(tmp_path: Path) -> None:
     recorder.mode = RecorderMode.OFFLINE
     assert loaded(question="saved?").answer == answer
     assert recorder.inner.calls == 0
+
+
+def test_stats_since_a_snapshot_give_the_cost_of_the_work_after_it(tmp_path: Path) -> None:
+    from liftdspy.studies.results import CellCost
+
+    lm, engine = scripted_lm(tmp_path / "store", mode="replay")
+    lm("first question")
+    snapshot = recorder_of(lm).stats()
+    lm("second question")
+    lm("first question")  # replayed
+    work = recorder_of(lm).stats().since(snapshot)
+    assert (work.calls, work.hits, work.requests) == (1, 1, 2) and engine.calls == 2
+    assert work.input_tokens == work.live_input_tokens + work.replayed_input_tokens > 0
+    cost = CellCost.from_stats(work, wall_seconds=1.23456)
+    assert (cost.requests, cost.live_calls, cost.replayed) == (2, 1, 1)
+    assert cost.output_tokens == work.output_tokens and cost.wall_seconds == 1.235
+    assert recorder_of(lm).stats().since(None) == recorder_of(lm).stats()

@@ -1,4 +1,5 @@
-"""`ScriptedEngine`, a test-only engine for the recorder's pure-logic tests, and shared helpers.
+"""`ScriptedEngine`, the test-only `FunctionEngine` of the recorder's pure-logic tests, and
+shared helpers.
 
 It answers in DSPy's ChatAdapter format and numbers its answers, so a test can tell a live call
 (new number) from a replayed one (old number).
@@ -7,19 +8,20 @@ It answers in DSPy's ChatAdapter format and numbers its answers, so a test can t
 from __future__ import annotations
 
 import os
-import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import dspy
-from dspy.lm15 import Config, Message, Request, Response, TextPart, Usage
+from dspy.lm15 import Config, Message, Request, Response, Usage
+from fixtures_engines import FunctionEngine
 
 from liftdspy.lm import LMConfig, RecorderConfig, build_lm
 from liftdspy.lm.store import last_message_text, request_json
 
 
-class ScriptedEngine:
-    """Test-only engine: a numbered, deterministic answer per call; optional sleep and API key."""
+class ScriptedEngine(FunctionEngine):
+    """A numbered, deterministic answer per call; optional sleep and API key."""
 
     def __init__(
         self,
@@ -30,21 +32,14 @@ class ScriptedEngine:
         api_key_env: str | None = None,
         echo_key: bool = False,
     ) -> None:
-        self.model = model
+        identity = {"kind": "scripted", "model": model, "endpoint": endpoint}
+        super().__init__(self._answer, model=model, identity=identity)
         self.endpoint = endpoint
         self.delay_s = delay_s
         self.api_key_env = api_key_env
         self.echo_key = echo_key
-        self.calls = 0
-        self._lock = threading.Lock()
 
-    def identity(self) -> dict[str, str]:
-        return {"kind": "scripted", "model": self.model, "endpoint": self.endpoint}
-
-    def complete(self, request: Request) -> Response:
-        with self._lock:
-            self.calls += 1
-            number = self.calls
+    def _answer(self, request: Request, number: int) -> Response:
         if self.api_key_env:
             key = os.environ[self.api_key_env]  # read at call time, as a real engine does
             assert key
@@ -56,16 +51,8 @@ class ScriptedEngine:
             f"[[ ## answer ## ]]\nanswer #{number} from {self.model} to {len(question)} chars"
             f" t={request.config.temperature}{secret}\n\n[[ ## completed ## ]]"
         )
-        return Response(
-            id=f"resp-{number}",
-            model=self.model,
-            message=Message.assistant([TextPart(text)]),
-            finish_reason="stop",
-            usage=Usage(input_tokens=10 + number, output_tokens=5, total_tokens=15 + number),
-        )
-
-    def close(self) -> None:
-        pass
+        usage = Usage(input_tokens=10 + number, output_tokens=5, total_tokens=15 + number)
+        return replace(self.response(text, number=number), usage=usage)
 
 
 def scripted_lm(

@@ -10,7 +10,7 @@ from mlflow.tracking import MlflowClient
 
 from liftdspy.redaction import REDACTED, is_secret_key, redact_data, redact_text, redact_url
 from liftdspy.tracking import flatten_params
-from tests.test_runner import ROOT, ScriptedIREngine, in_repo  # noqa: F401 (fixture)
+from tests.test_runner import ROOT, in_repo, scripted_ir_engine  # noqa: F401 (fixture)
 
 SECRET = "hunter2-0123456789"
 URI = f"https://bob:{SECRET}@mlflow.example:8443/api?token={SECRET}&workspace=w1"
@@ -70,7 +70,9 @@ def test_credentials_in_a_config_never_reach_the_run(tmp_path, in_repo):  # noqa
     config_file.write_text(f"# team server: {URI}\n" + yaml.safe_dump(data))
     config = load_config(config_file)
     outcome = run_experiment(
-        config, config_path=config_file, lm_factory=lambda c: build_lm(c, engine=ScriptedIREngine())
+        config,
+        config_path=config_file,
+        lm_factory=lambda c: build_lm(c, engine=scripted_ir_engine()),
     )
     client = MlflowClient(tracking_uri=config.tracking.uri)
     params = client.get_run(outcome.run_id).data.params

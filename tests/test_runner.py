@@ -1,20 +1,19 @@
 """The experiment runner's logic: MLflow records, interruption, config errors.
 
-The LM here is `ScriptedIREngine`, a test-only engine that answers every NL->IR request with the
-same IR: these tests are about what the runner records, not about model quality (the replayed
-demo in test_demo_replay.py runs the real embedded model's recordings).
+The LM here is `scripted_ir_engine()`, the test-only `FunctionEngine` answering every NL->IR
+request with the same IR: these tests are about what the runner records, not about model quality
+(the replayed demo in test_demo_replay.py runs the real embedded model's recordings).
 """
 
 from __future__ import annotations
 
-import json
-import threading
 from pathlib import Path
 
 import dspy
 import mlflow
 import pytest
-from dspy.lm15 import Message, Request, Response, TextPart, Usage
+from dspy.lm15 import Request
+from fixtures_engines import FunctionEngine, ir_answer
 from fixtures_ir import IDENTITY_IR
 from mlflow.tracking import MlflowClient
 
@@ -28,36 +27,15 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPTED_IR = IDENTITY_IR
 
 
-class ScriptedIREngine:
-    """Test-only engine: every answer is the same IR as DSPy JSONAdapter output."""
+def scripted_ir_engine(interrupt_after: int | None = None) -> FunctionEngine:
+    """Every answer is the same IR; with `interrupt_after`, the call after that many is a Ctrl-C."""
 
-    def __init__(self, interrupt_after: int | None = None):
-        self.calls = 0
-        self.interrupt_after = interrupt_after
-        self._lock = threading.Lock()
+    def answer(request: Request, number: int) -> str:
+        if interrupt_after is not None and number > interrupt_after:
+            raise KeyboardInterrupt
+        return ir_answer(SCRIPTED_IR)
 
-    def identity(self) -> dict[str, str]:
-        return {"kind": "scripted", "model": "scripted-ir"}
-
-    def complete(self, request: Request) -> Response:
-        with self._lock:
-            self.calls += 1
-            if self.interrupt_after is not None and self.calls > self.interrupt_after:
-                raise KeyboardInterrupt
-        text = json.dumps({"ir": SCRIPTED_IR})
-        return Response(
-            id=f"r{self.calls}",
-            model="scripted-ir",
-            message=Message.assistant([TextPart(text)]),
-            finish_reason="stop",
-            usage=Usage(input_tokens=100, output_tokens=40, total_tokens=140),
-        )
-
-    def stream(self, request):  # pragma: no cover - not used by the runner
-        raise NotImplementedError
-
-    def close(self) -> None:
-        pass
+    return FunctionEngine(answer, model="scripted-ir", usage=(100, 40))
 
 
 def make_config(tmp_path: Path, **overrides) -> ExperimentConfig:
@@ -92,7 +70,7 @@ def in_repo(monkeypatch):
 
 
 def test_run_records_params_scores_candidates_and_artifacts(tmp_path, in_repo):
-    engine = ScriptedIREngine()
+    engine = scripted_ir_engine()
     config = make_config(tmp_path)
     outcome = run_experiment(config, lm_factory=lambda c: build_lm(c, engine=engine))
 
@@ -137,16 +115,16 @@ def test_run_records_params_scores_candidates_and_artifacts(tmp_path, in_repo):
 
 def test_rerun_replays_every_call_from_the_recorder(tmp_path, in_repo):
     config = make_config(tmp_path)
-    first = ScriptedIREngine()
+    first = scripted_ir_engine()
     run_experiment(config, lm_factory=lambda c: build_lm(c, engine=first))
-    again = ScriptedIREngine()
+    again = scripted_ir_engine()
     outcome = run_experiment(config, lm_factory=lambda c: build_lm(c, engine=again))
     assert again.calls == 0
     assert outcome.cost["lm_cache_hits"] == 10
 
 
 def test_interrupt_marks_the_run_failed_and_keeps_finished_work(tmp_path, in_repo):
-    engine = ScriptedIREngine(interrupt_after=5)  # baseline (5 calls) finishes, then Ctrl-C
+    engine = scripted_ir_engine(interrupt_after=5)  # baseline (5 calls) finishes, then Ctrl-C
     config = make_config(tmp_path)
     with pytest.raises(KeyboardInterrupt):
         run_experiment(config, lm_factory=lambda c: build_lm(c, engine=engine))
@@ -163,7 +141,7 @@ def test_interrupt_marks_the_run_failed_and_keeps_finished_work(tmp_path, in_rep
 
 
 def test_bad_config_fails_before_any_lm_call(tmp_path, in_repo):
-    engine = ScriptedIREngine()
+    engine = scripted_ir_engine()
     (tmp_path / "empty").mkdir()
     config = make_config(tmp_path, dataset={"paths": [str(tmp_path / "empty")]})
     with pytest.raises(ValueError, match=r"dataset\.train_split: no .train. rows"):
@@ -204,7 +182,7 @@ def test_api_key_never_reaches_mlflow_or_the_recordings(tmp_path, in_repo, monke
             "recorder": {"mode": "record", "path": str(tmp_path / "rec")},
         },
     )
-    outcome = run_experiment(config, lm_factory=lambda c: build_lm(c, engine=ScriptedIREngine()))
+    outcome = run_experiment(config, lm_factory=lambda c: build_lm(c, engine=scripted_ir_engine()))
     params = MlflowClient(tracking_uri=config.tracking.uri).get_run(outcome.run_id).data.params
     assert params["lm.api_key_env"] == "LIFTDSPY_TEST_API_KEY"
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
@@ -222,7 +200,7 @@ def test_cost_counts_every_lm_the_run_builds(tmp_path, in_repo):
         config = LMConfig(
             kind="local", model=name, recorder=RecorderConfig(mode="off", path=tmp_path / name)
         )
-        return build_lm(config, engine=ScriptedIREngine())
+        return build_lm(config, engine=scripted_ir_engine())
 
     task, reflection = lm("task"), lm("reflection")
     task("a task call")
@@ -242,7 +220,7 @@ def test_cost_counts_every_lm_the_run_builds(tmp_path, in_repo):
             "recorder": {"mode": "off", "path": str(tmp_path / "refl")},
         },
     )
-    outcome = run_experiment(config, lm_factory=lambda c: build_lm(c, engine=ScriptedIREngine()))
+    outcome = run_experiment(config, lm_factory=lambda c: build_lm(c, engine=scripted_ir_engine()))
     assert outcome.cost["lm_calls.reflection"] == 0.0
     assert outcome.cost["lm_calls.task"] == outcome.cost["lm_calls"] == 10.0
 
@@ -251,7 +229,7 @@ def test_compare_uses_the_bootstrap_seed_stored_on_the_run(tmp_path, in_repo):
     from liftdspy.compare import compare_runs
     from liftdspy.stats import paired_bootstrap
 
-    engine = ScriptedIREngine()
+    engine = scripted_ir_engine()
     first = run_experiment(
         make_config(tmp_path, seed=3), lm_factory=lambda c: build_lm(c, engine=engine)
     )

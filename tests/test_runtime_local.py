@@ -13,13 +13,13 @@ from pathlib import Path
 import dspy
 import pytest
 
+from liftdspy.code_check import extract_code
 from liftdspy.datasets import load_tasks
 from liftdspy.export import write_export
 from liftdspy.lm.config import LMConfig
 from liftdspy.lm.openai_engine import OpenAIEngine
 from liftdspy.programs import build_program
 from liftdspy.runtime import OutputError, PromptRuntime
-from liftdspy.runtime.outputs import strip_fences
 from tests.fixtures_server import LlamaServer  # llama_server: tests/conftest.py
 
 pytestmark = [pytest.mark.local, pytest.mark.slow]
@@ -69,7 +69,7 @@ def test_ir_to_code_same_code_as_dspy(served: LlamaServer, tmp_path: Path) -> No
     from liftdspy.ir import render_stub
 
     got = runtime.run("implement", function_stub=render_stub(task.ir))
-    assert strip_fences(got["code"]) == expected.code
+    assert extract_code(got["code"]) == expected.code
     assert expected.code.strip()
 
 

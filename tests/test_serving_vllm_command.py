@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from fixtures_vllm import EVERY_SETTING
 from pydantic import ValidationError
 
 from liftdspy.serving.vllm_command import (
@@ -73,21 +74,13 @@ def test_extra_args_cannot_smuggle_the_key_onto_the_command_line() -> None:
 
 
 def test_every_setting_reaches_its_flag() -> None:
-    config = VLLMServeConfig(
-        model="org/model",
-        revision="abc123",
-        served_model_name="coder",
-        host="127.0.0.1",
-        port=9000,
-        dtype="bfloat16",
-        max_model_len=4096,
-        gpu_memory_utilization=0.85,
-        tensor_parallel_size=2,
-        max_num_seqs=16,
-        structured_outputs_backend="guidance",
-        download_dir="/models/hf/hub",
-        enable_prefix_caching=False,
-        extra_args=("--enforce-eager",),
+    config = EVERY_SETTING.model_copy(
+        update={
+            "structured_outputs_backend": "guidance",
+            "enable_prefix_caching": False,
+            "enforce_eager": False,
+            "extra_args": ("--enforce-eager",),  # extra arguments go last
+        }
     )
     argv = build_vllm_serve(config, ENV, executable="/opt/bin/vllm").argv
     assert argv[:3] == ("/opt/bin/vllm", "serve", "org/model")

@@ -15,14 +15,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from fixtures_vllm import missing
+from fixtures_vllm import EVERY_SETTING, missing
 
 from liftdspy.ir.schema import ir_json_schema
 from liftdspy.lm.grammar import cap_schema
 from liftdspy.serving import local_vllm
 from liftdspy.serving.vllm_command import (
     VLLM_VERSION,
-    VLLMServeConfig,
     build_vllm_serve,
     launcher_argv,
 )
@@ -49,20 +48,7 @@ EXPECTED_FLAGS = {
     "--enforce-eager",
 }
 
-FULL = VLLMServeConfig(
-    model="org/model",
-    revision="abc123",
-    served_model_name="coder",
-    host="127.0.0.1",
-    port=9000,
-    dtype="bfloat16",
-    max_model_len=4096,
-    gpu_memory_utilization=0.85,
-    tensor_parallel_size=2,
-    max_num_seqs=16,
-    download_dir="/models/hf/hub",
-    enforce_eager=True,
-)
+FULL = EVERY_SETTING
 
 
 def flags(argv: tuple[str, ...]) -> set[str]:

@@ -1,18 +1,19 @@
 """Study logic: config errors, plan, leakage guard, cells nested in MLflow, resume, budget,
-worker processes. The LM is `ScriptedStudyEngine`, a test-only engine whose IR answer depends on
-how many demos the prompt shows, so arms differ; the shipped study's real recordings are replayed
-in test_studies_demo.py."""
+worker processes. The LM is the test-only `FunctionEngine` answering `study_answer`: an IR that
+depends on how many demos the prompt shows, so arms differ; the shipped study's real recordings
+are replayed in test_studies_demo.py."""
 
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 
 import mlflow
 import pytest
 import yaml
-from dspy.lm15 import Message, Request, Response, TextPart, Usage
+from dspy.lm15 import Request
+from fixtures_engines import FunctionEngine, demos_shown, ir_answer
+from fixtures_ir import IDENTITY_IR
 from mlflow.tracking import MlflowClient
 
 from liftdspy.lm.config import LMConfig
@@ -22,59 +23,24 @@ from liftdspy.studies.runner import prepare_study, run_study
 
 ROOT = Path(__file__).resolve().parents[1]
 
-GOOD_IR = {
-    "intent": {"summary": "Return the input unchanged.", "rationale": ""},
-    "signature": {
-        "name": "identity",
-        "parameters": [{"name": "value", "type_hint": "str", "description": ""}],
-        "returns": {"type_hint": "str", "description": ""},
-    },
-    "effects": [],
-    "assertions": [{"predicate": "result == value", "rationale": ""}],
-    "holes": [],
-}
+
+def study_answer(request: Request, number: int) -> str:
+    """The same IR for every NL->IR request, renamed by the number of demos it carries (assistant
+    turns), so demo arms score apart."""
+    ir = json.loads(json.dumps(IDENTITY_IR))
+    demos = demos_shown(request)
+    if demos:
+        ir["signature"]["name"] = f"f{demos}"
+    return ir_answer(ir)
 
 
-class ScriptedStudyEngine:
-    """Test-only engine: answers every NL->IR request with the same IR, but with more
-    parameters when the request carries demos (assistant turns), so demo arms score apart.
-    Like the embedded engine it takes a JSON-schema response format, so DSPy sends one."""
-
-    supports_response_schema = True
-    supported_params = frozenset({"temperature", "max_tokens", "response_format"})
-
-    def __init__(self) -> None:
-        self.calls = 0
-        self._lock = threading.Lock()
-
-    def identity(self) -> dict[str, str]:
-        return {"kind": "scripted", "model": "scripted-study"}
-
-    def complete(self, request: Request) -> Response:
-        with self._lock:
-            self.calls += 1
-        demos = sum(1 for m in request.messages if m.role == "assistant")
-        ir = json.loads(json.dumps(GOOD_IR))
-        if demos:
-            ir["signature"]["name"] = f"f{demos}"
-        return Response(
-            id=f"r{self.calls}",
-            model="scripted-study",
-            message=Message.assistant([TextPart(json.dumps({"ir": ir}))]),
-            finish_reason="stop",
-            usage=Usage(input_tokens=100, output_tokens=40, total_tokens=140),
-        )
-
-    def close(self) -> None:
-        pass
+ENGINES: list[FunctionEngine] = []
 
 
-ENGINES: list[ScriptedStudyEngine] = []
-
-
-def scripted_factory(config: LMConfig) -> ScriptedStudyEngine:
-    """Module-level (picklable for worker processes): one engine per LM built."""
-    engine = ScriptedStudyEngine()
+def scripted_factory(config: LMConfig) -> FunctionEngine:
+    """Module-level (picklable for worker processes): one engine per LM built. Like the embedded
+    engine it takes a JSON-schema response format, so DSPy sends one."""
+    engine = FunctionEngine(study_answer, model="scripted-study", usage=(100, 40), structured=True)
     ENGINES.append(engine)
     return engine
 

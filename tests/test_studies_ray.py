@@ -3,7 +3,7 @@
 the in-process executor, then run on Ray in offline mode from the same recording store: the same
 cells finish with zero LM calls and the same per-example scores.
 
-The LM is the test-only `ScriptedStudyEngine` of test_studies.py (imported by the Ray workers as
+The LM is the test-only `FunctionEngine` of test_studies.py (imported by the Ray workers as
 `test_studies:scripted_factory`, PYTHONPATH carries tests/).
 """
 

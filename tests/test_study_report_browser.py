@@ -1,6 +1,6 @@
 """The study report rendered in headless Chromium (playwright): every plot loads as an image and
 every arm's name is on the page; a screenshot is saved. The study behind it runs on the test-only
-`ScriptedStudyEngine` of test_studies.py (the report's figures are checked there)."""
+engine of test_studies.py (`scripted_factory`) (the report's figures are checked there)."""
 
 from __future__ import annotations
 

@@ -1,21 +1,22 @@
 """A cut-off answer (finish_reason "length") is recorded as truncated and never scored as parsed.
 
-Two LMs here: `ScriptedCutEngine`, a test-only engine that answers with a JSON IR cut short (the
-logic: what the recorder, the programs and the metric do with it), and `RecordedAnswerEngine`,
-which replays a real truncated answer of the embedded SmolLM2-135M (kept in
-`tests/data/truncated_answer.json` from the demo recording of 2026-11-21).
+Two LMs here, both the test-only `FunctionEngine`: `cut_engine`, answering with a JSON IR cut short
+(the logic: what the recorder, the programs and the metric do with it), and one replaying a real
+truncated answer of the embedded SmolLM2-135M (kept in `tests/data/truncated_answer.json` from
+the demo recording of 2026-11-21).
 """
 
 from __future__ import annotations
 
 import json
-import threading
-from dataclasses import replace
+from collections.abc import Callable
 from pathlib import Path
 
 import dspy
 import pytest
 from dspy.lm15 import Message, Request, Response, TextPart, Usage
+from fixtures_engines import FunctionEngine, asked_field, ir_answer
+from fixtures_ir import ADD_IR
 
 from liftdspy.datasets import load_tasks
 from liftdspy.experiments.evaluation import evaluate_program
@@ -30,58 +31,33 @@ from liftdspy.programs import ForwardPipeline, IRToCode, NLToIR
 ROOT = Path(__file__).resolve().parents[1]
 REAL_CUT_ANSWER = ROOT / "tests" / "data" / "truncated_answer.json"
 
-FULL_IR = {
-    "intent": {"summary": "Add two integers.", "rationale": ""},
-    "signature": {
-        "name": "add",
-        "parameters": [
-            {"name": "a", "type_hint": "int", "description": ""},
-            {"name": "b", "type_hint": "int", "description": ""},
-        ],
-        "returns": {"type_hint": "int", "description": "the sum"},
-    },
-    "effects": [],
-    "assertions": [{"predicate": "result == a + b", "rationale": ""}],
-    "holes": [],
-}
+FULL_IR = {k: v for k, v in ADD_IR.items() if k not in ("metadata", "version")}
 # Cut inside the last list: json_repair closes it into a schema-valid IR.
 CUT_TEXT = json.dumps({"ir": FULL_IR})[:-20]
 
 
-class ScriptedCutEngine:
-    """Test-only engine: answers `texts` in turn (the last repeats) with `finish_reason`."""
+def cut_engine(
+    texts: list[str],
+    finish_reason: str = "length",
+    *,
+    complete_when: Callable[[Request, int], bool] = lambda request, number: False,
+) -> FunctionEngine:
+    """Answers `texts` in turn (the last repeats) with `finish_reason`; a call for which
+    `complete_when(request, number)` holds gets the full IR, ended by the model itself."""
 
-    def __init__(self, texts: list[str], finish_reason: str = "length", output_tokens: int = 120):
-        self.texts = list(texts)
-        self.finish_reason = finish_reason
-        self.output_tokens = output_tokens
-        self.calls = 0
-        self._lock = threading.Lock()
+    def answer(request: Request, number: int) -> str | Response:
+        if complete_when(request, number):
+            return engine.response(ir_answer(FULL_IR), number=number, finish_reason="stop")
+        return texts[min(number, len(texts)) - 1]
 
-    def identity(self) -> dict[str, str]:
-        return {"kind": "scripted", "model": "scripted-cut"}
-
-    def complete(self, request: Request) -> Response:
-        with self._lock:
-            text = self.texts[min(self.calls, len(self.texts) - 1)]
-            self.calls += 1
-        return Response(
-            id=str(self.calls),
-            model="scripted-cut",
-            message=Message.assistant([TextPart(text)]),
-            finish_reason=self.finish_reason,
-            usage=Usage(input_tokens=10, output_tokens=self.output_tokens, total_tokens=130),
-            provider_data={"local": {"budget_closed": False}},
-        )
-
-    def close(self) -> None:
-        pass
-
-
-def complete_ir(response: Response) -> Response:
-    """`response` with the full IR as its text, ended by the model itself."""
-    text = json.dumps({"ir": FULL_IR})
-    return replace(response, message=Message.assistant([TextPart(text)]), finish_reason="stop")
+    engine = FunctionEngine(
+        answer,
+        model="scripted-cut",
+        finish_reason=finish_reason,
+        usage=(10, 120),
+        provider_data={"local": {"budget_closed": False}},
+    )
+    return engine
 
 
 def scripted_lm(tmp_path: Path, engine, max_tokens: int = 120) -> dspy.LM:
@@ -104,8 +80,7 @@ def test_the_cut_answer_would_be_repaired_into_a_valid_ir():
 
 def test_a_cut_off_ir_is_not_parsed_and_scores_zero(tmp_path, monkeypatch):
     monkeypatch.delenv("LIFTDSPY_RECORDER", raising=False)
-    engine = ScriptedCutEngine([CUT_TEXT])
-    lm = scripted_lm(tmp_path, engine)
+    lm = scripted_lm(tmp_path, cut_engine([CUT_TEXT]))
     with dspy.context(lm=lm, adapter=dspy.JSONAdapter()):
         out = NLToIR()(prompt="add two numbers")
     assert out.ir is None and out.truncated is True
@@ -124,8 +99,7 @@ def test_a_cut_off_ir_is_not_parsed_and_scores_zero(tmp_path, monkeypatch):
 
 def test_a_complete_answer_still_parses(tmp_path, monkeypatch):
     monkeypatch.delenv("LIFTDSPY_RECORDER", raising=False)
-    engine = ScriptedCutEngine([json.dumps({"ir": FULL_IR})], finish_reason="stop")
-    lm = scripted_lm(tmp_path, engine)
+    lm = scripted_lm(tmp_path, cut_engine([ir_answer(FULL_IR)], finish_reason="stop"))
     with dspy.context(lm=lm, adapter=dspy.JSONAdapter()):
         out = NLToIR()(prompt="add two numbers")
     assert out.ir.signature.name == "add" and out.truncated is False and out.error is None
@@ -135,21 +109,13 @@ def test_a_complete_answer_still_parses(tmp_path, monkeypatch):
 def test_cut_off_code_is_not_used_by_ir_to_code_or_the_pipeline(tmp_path, monkeypatch):
     monkeypatch.delenv("LIFTDSPY_RECORDER", raising=False)
     cut_code = json.dumps({"code": "def add(a: int, b: int) -> int:\n    return a + b\n"})[:-3]
-    with dspy.context(
-        lm=scripted_lm(tmp_path, ScriptedCutEngine([cut_code])), adapter=dspy.JSONAdapter()
-    ):
+    with dspy.context(lm=scripted_lm(tmp_path, cut_engine([cut_code])), adapter=dspy.JSONAdapter()):
         out = IRToCode()(ir=FULL_IR)
     assert out.code == "" and out.truncated is True and "truncated" in out.error
 
     # NL -> IR answers completely, IR -> code is cut: the pipeline reports the truncation.
-    class Mixed(ScriptedCutEngine):
-        def complete(self, request: Request) -> Response:
-            response = super().complete(request)
-            if "`ir`" in json.dumps(request.system):
-                return complete_ir(response)
-            return response
-
-    with dspy.context(lm=scripted_lm(tmp_path, Mixed([cut_code])), adapter=dspy.JSONAdapter()):
+    mixed = cut_engine([cut_code], complete_when=lambda request, n: asked_field(request) == "ir")
+    with dspy.context(lm=scripted_lm(tmp_path, mixed), adapter=dspy.JSONAdapter()):
         out = ForwardPipeline()(prompt="add two numbers")
     assert out.ir is not None and out.code == "" and out.truncated is True
 
@@ -158,14 +124,8 @@ def test_evaluation_reports_the_truncated_rate(tmp_path, monkeypatch):
     monkeypatch.delenv("LIFTDSPY_RECORDER", raising=False)
     tasks = load_tasks([ROOT / "datasets" / "core"], splits=["test"])[:4]
 
-    class HalfCut(ScriptedCutEngine):  # the first two answers are cut, the others complete
-        def complete(self, request: Request) -> Response:
-            response = super().complete(request)
-            if self.calls > 2:
-                return complete_ir(response)
-            return response
-
-    engine = HalfCut([CUT_TEXT])
+    # the first two answers are cut, the others complete
+    engine = cut_engine([CUT_TEXT], complete_when=lambda request, number: number > 2)
     with dspy.context(lm=scripted_lm(tmp_path, engine), adapter=dspy.JSONAdapter()):
         report = evaluate_program(NLToIR(), to_examples(tasks, "nl_to_ir"), IRMetric(), label="t")
     assert [r.truncated for r in report.results] == [True, True, False, False]
@@ -173,29 +133,6 @@ def test_evaluation_reports_the_truncated_rate(tmp_path, monkeypatch):
     assert report.table()["truncated"] == [True, True, False, False]
     assert all(r.score == 0.0 for r in report.results[:2])
     assert all(r.components["schema_valid"] == 1.0 for r in report.results[2:])
-
-
-class RecordedAnswerEngine:
-    """Answers every call with one real recorded response (its text, finish_reason, usage and
-    provider data, replayed verbatim): the model's answer, whatever the prompt's current form."""
-
-    supports_response_schema = True
-    supported_params = frozenset({"temperature", "max_tokens", "response_format"})
-
-    def __init__(self, identity: dict[str, str], response: dict):
-        self._identity = identity
-        self.response = response
-
-    def identity(self) -> dict[str, str]:
-        return dict(self._identity)
-
-    def complete(self, request: Request) -> Response:
-        from liftdspy.dspy_compat import response_from_dict
-
-        return response_from_dict(self.response)
-
-    def close(self) -> None:
-        pass
 
 
 def test_a_real_recorded_truncated_answer_is_not_scored_as_an_ir(tmp_path, monkeypatch):
@@ -212,7 +149,14 @@ def test_a_real_recorded_truncated_answer_is_not_scored_as_an_ir(tmp_path, monke
         max_tokens=450,
         recorder=RecorderConfig(mode="record", path=tmp_path / "store"),
     )
-    lm = build_lm(config, engine=RecordedAnswerEngine(real["identity"], real["response"]))
+    from liftdspy.dspy_compat import response_from_dict
+
+    replay = FunctionEngine(
+        lambda request, number: response_from_dict(real["response"]),  # verbatim, any prompt
+        identity=real["identity"],
+        structured=True,
+    )
+    lm = build_lm(config, engine=replay)
     with dspy.context(lm=lm, adapter=dspy.JSONAdapter()), watch_answers() as answers:
         out = NLToIR()(prompt=real["prompt"])
     (end,) = answers.ends

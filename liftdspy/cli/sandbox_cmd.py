@@ -22,6 +22,7 @@ from liftdspy.sandbox import (
     detect_isolation,
     run_tests,
 )
+from liftdspy.sandbox.report import error_text
 
 app = typer.Typer(help="Run code against tests in the sandbox.", no_args_is_help=True)
 
@@ -81,13 +82,12 @@ def _render(result: SandboxResult, console: Console) -> None:
     table.add_column("message", overflow="fold")
     for test in result.tests:
         style = _OUTCOME_STYLE[test.outcome]
-        message = f"{test.error_type}: {test.message}" if test.error_type else (test.message or "")
         table.add_row(
             str(test.index),
             f"[{style}]{test.outcome.value}[/]",
             test.verdict.value,
             test.source.strip().splitlines()[0] if test.source.strip() else "",
-            message,
+            error_text(test),
             end_section=False,
         )
     console.print(table)

@@ -18,8 +18,8 @@ from rich.console import Console
 from liftdspy.cli.server_process import (
     raise_keyboard_interrupt,
     stop_process,
-    wait_until_ready,
 )
+from liftdspy.serving.health import wait_until_ready
 from liftdspy.serving.mlflow_server import (
     DEFAULT_PASSWORD_ENV,
     TrackingServerConfig,

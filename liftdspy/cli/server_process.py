@@ -1,28 +1,10 @@
 """A server the CLI starts as a child process (`liftdspy ui`, `liftdspy server`, `serve vllm`):
-wait for it to answer, turn SIGTERM into a clean stop, and stop it."""
+turn SIGTERM into a clean stop, and stop it (waiting for it to answer:
+`liftdspy.serving.health`)."""
 
 from __future__ import annotations
 
 import subprocess
-import time
-import urllib.error
-import urllib.request
-
-
-def wait_until_ready(url: str, process: subprocess.Popen, timeout: float) -> bool:
-    """Poll `url` until it answers 200; False if the server exits or `timeout` passes."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            return False
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return True
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.5)
-    return False
 
 
 def raise_keyboard_interrupt(signum: int, frame: object) -> None:

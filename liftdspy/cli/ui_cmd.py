@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -19,22 +18,13 @@ from rich.console import Console
 from liftdspy.cli.server_process import (
     raise_keyboard_interrupt,
     stop_process,
-    wait_until_ready,
 )
-from liftdspy.tracking import DEFAULT_ARTIFACTS_DIR, resolve_tracking_uri
+from liftdspy.serving.health import wait_until_ready
+from liftdspy.tracking import artifacts_dir, resolve_tracking_uri, sqlite_path
 
 console = Console()
 
 READY_TIMEOUT_SECONDS = 180.0
-
-
-def artifacts_dir(tracking_uri: str) -> Path:
-    """Where the server keeps artifacts: `mlartifacts/` beside a SQLite file, else in the cwd."""
-    if tracking_uri.startswith("sqlite:///"):
-        return (
-            Path(tracking_uri.removeprefix("sqlite:///")).resolve().parent / DEFAULT_ARTIFACTS_DIR
-        )
-    return DEFAULT_ARTIFACTS_DIR.resolve()
 
 
 def mlflow_server_command(tracking_uri: str, host: str, port: int, workers: int) -> list[str]:
@@ -75,7 +65,8 @@ def ui(
     if uri.startswith(("http://", "https://", "databricks")):
         console.print(f"[yellow]{uri} is already a tracking server; open it in a browser.[/yellow]")
         raise typer.Exit(code=1)
-    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+    db_path = sqlite_path(uri)
+    if db_path is not None and not db_path.exists():
         console.print(f"[yellow]{uri} does not exist yet; the UI will start empty.[/yellow]")
     url = f"http://{host}:{port}"
     command = mlflow_server_command(uri, host, port, workers)

@@ -13,6 +13,7 @@ from typing import Any
 
 import dspy
 
+from liftdspy.chat import openai_response_format
 from liftdspy.dspy_compat import strict_json_schema, structured_outputs_response_format
 from liftdspy.errors import LiftdspyError
 from liftdspy.lm.config import LMConfig
@@ -68,14 +69,9 @@ def response_format_for(signature: type[dspy.Signature]) -> dict[str, Any]:
     """The Chat Completions `response_format` DSPy's JSONAdapter sends for `signature` to an
     LM that supports JSON schemas (such as `OpenAIEngine`)."""
     model = structured_outputs_response_format(signature)
-    return {
-        "type": "json_schema",
-        "json_schema": {
-            "name": model.__name__,
-            "schema": strict_json_schema(model.model_json_schema()),
-            "strict": True,
-        },
-    }
+    return openai_response_format(
+        strict_json_schema(model.model_json_schema()), name=model.__name__, strict=True
+    )
 
 
 def render_messages(

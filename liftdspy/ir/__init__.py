@@ -1,5 +1,6 @@
-"""The intermediate representation: models, JSON schema and Python stub rendering."""
+"""The intermediate representation: models, JSON schema, Python stub rendering, coercion."""
 
+from liftdspy.ir.coerce import coerce_ir
 from liftdspy.ir.models import (
     IR_VERSION,
     Assertion,
@@ -31,6 +32,7 @@ __all__ = [
     "TypedHole",
     "UnboundedSchemaError",
     "check_bounded",
+    "coerce_ir",
     "ir_json_schema",
     "parse_signature",
     "render_stub",

@@ -16,9 +16,10 @@ What it guarantees:
   (`python -m llama_cpp.server`, 0.3.x) rejects that form (HTTP 500 carrying a validation error)
   and honours only `{"type": "json_object", "schema": ...}`: pass
   `response_format_style="json_object_schema"` for it.
-- Retries. 429, 5xx, timeouts and connection errors are retried with exponential backoff and full
-  jitter, honouring `Retry-After`. The engine owns retries, so `build_lm` builds the `dspy.LM`
-  with `num_retries=0` (DSPy would otherwise retry the retried call again).
+- Retries. 408, 409, 429, 5xx, timeouts and connection errors are retried with exponential
+  backoff and full jitter, honouring `Retry-After` (`liftdspy.chat.retry`, as the runtime does).
+  The engine owns retries, so `build_lm` builds the `dspy.LM` with `num_retries=0` (DSPy would
+  otherwise retry the retried call again).
 - Credentials. The API key is read from the environment variable named by `api_key_env` at call
   time. It is never stored on the engine, in `dump_state()`, in `repr()`, or in log records; errors
   name the endpoint and the variable, never the key.
@@ -32,16 +33,22 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 import threading
 import time
-from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from dspy import lm15
-from pydantic import BaseModel, ConfigDict, Field
 
+from liftdspy.chat import (
+    ResponseFormatStyle,
+    RetryPolicy,
+    check_style,
+    openai_response_format,
+    response_format_in_style,
+    retry_after_seconds,
+    retryable_status,
+)
 from liftdspy.redaction import redact_url
 
 if TYPE_CHECKING:
@@ -55,63 +62,17 @@ PROVIDER = "openai-compatible"
 DEFAULT_API_KEY_ENV = "LIFTDSPY_API_KEY"
 
 
-class RetryPolicy(BaseModel):
-    """Exponential backoff with full jitter, capped, honouring a server's Retry-After."""
-
-    model_config = ConfigDict(frozen=True)
-
-    max_retries: int = Field(default=5, ge=0)
-    base_delay: float = Field(default=0.5, ge=0)
-    max_delay: float = Field(default=30.0, ge=0)
-    retry_after_cap: float = Field(default=120.0, ge=0, description="Longest Retry-After obeyed.")
-
-    def delay(self, attempt: int, retry_after: float | None = None) -> float:
-        """Seconds to wait before retry number `attempt` (0-based). A server's Retry-After
-        wins over the backoff schedule (up to `retry_after_cap`)."""
-        if retry_after is not None and retry_after >= 0:
-            return min(retry_after, self.retry_after_cap)
-        ceiling = min(self.max_delay, self.base_delay * (2**attempt))
-        return random.uniform(0, ceiling)
-
-
-def _retry_after_seconds(headers: Any) -> float | None:
-    """Parse `retry-after-ms` / `Retry-After` (seconds or an HTTP date); None if absent or bad."""
-    if headers is None:
-        return None
-    millis = headers.get("retry-after-ms")
-    if millis is not None:
-        try:
-            return max(0.0, float(millis) / 1000)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
 def _text_of(parts: Any) -> str:
     if isinstance(parts, str):
         return parts
     return "".join(getattr(part, "text", "") or "" for part in parts)
 
 
-ResponseFormatStyle = Literal["json_schema", "json_object_schema"]
-
-
 def _response_format_to_chat(
     format_config: dict[str, Any], style: ResponseFormatStyle = "json_schema"
 ) -> dict[str, Any]:
-    """Canonical lm15 response_format -> the Chat Completions form the server honours:
-    `json_schema` (OpenAI, vLLM) or `json_object_schema` (llama-cpp-python's server)."""
+    """Canonical lm15 response_format -> the Chat Completions form the server honours
+    (`liftdspy.chat.response_format_in_style`, as the runtime sends it)."""
     if format_config.get("type") == "json_object":
         return {"type": "json_object"}
     if format_config.get("type") != "json_schema":
@@ -119,14 +80,12 @@ def _response_format_to_chat(
             f"response_format type {format_config.get('type')!r} is not supported",
             feature="config.response_format",
         )
-    if style == "json_object_schema":
-        return {"type": "json_object", "schema": format_config["schema"]}
-    inner: dict[str, Any] = {
-        "name": format_config.get("name") or "response",
-        "schema": format_config["schema"],
-        "strict": format_config.get("strict", True),
-    }
-    return {"type": "json_schema", "json_schema": inner}
+    openai_form = openai_response_format(
+        format_config["schema"],
+        name=format_config.get("name"),
+        strict=format_config.get("strict", True),
+    )
+    return response_format_in_style(openai_form, style)
 
 
 def chat_body(
@@ -252,12 +211,7 @@ class OpenAIEngine:
             raise ValueError("model must be the server's model name (vLLM: --served-model-name)")
         if timeout <= 0 or first_call_timeout <= 0 or connect_timeout <= 0:
             raise ValueError("timeouts must be positive")
-        if response_format_style not in ("json_schema", "json_object_schema"):
-            raise ValueError(
-                "response_format_style must be 'json_schema' (OpenAI, vLLM) or "
-                f"'json_object_schema' (llama-cpp-python), got {response_format_style!r}"
-            )
-        self.response_format_style: ResponseFormatStyle = response_format_style
+        self.response_format_style: ResponseFormatStyle = check_style(response_format_style)
         # Decoding budget for structured outputs (as LocalEngine): caps every schema string and
         # array so a small model's answer ends as valid JSON inside max_tokens.
         self.max_string_chars = max_string_chars
@@ -444,9 +398,11 @@ class OpenAIEngine:
 
     @staticmethod
     def _retryable(error: lm15.LM15Error) -> bool:
-        return isinstance(
-            error, lm15.RateLimitError | lm15.ServerError | lm15.TimeoutError | lm15.TransportError
-        )
+        """Time-outs, connection errors and the statuses `liftdspy.chat.retryable_status` names."""
+        if isinstance(error, lm15.TimeoutError | lm15.TransportError):
+            return True
+        status = getattr(error, "status", None)
+        return isinstance(status, int) and retryable_status(status)
 
     def _translate(self, exc: Exception) -> lm15.LM15Error:
         """Map an openai SDK exception to the lm15 error DSPy understands; messages name the
@@ -483,7 +439,7 @@ class OpenAIEngine:
         if status == 429:
             return lm15.RateLimitError(
                 f"{where} is rate limiting (HTTP 429){detail}",
-                retry_after=_retry_after_seconds(exc.response.headers),
+                retry_after=retry_after_seconds(exc.response.headers),
                 **fields,
             )
         if status in (408, 504):
@@ -491,7 +447,7 @@ class OpenAIEngine:
         if status >= 500:
             return lm15.ServerError(
                 f"{where} failed (HTTP {status}){detail}",
-                retry_after=_retry_after_seconds(exc.response.headers),
+                retry_after=retry_after_seconds(exc.response.headers),
                 **fields,
             )
         if status == 404:

@@ -26,7 +26,6 @@ import hashlib
 import importlib
 import logging
 import os
-import re
 import threading
 import time
 from collections import Counter
@@ -55,14 +54,11 @@ from liftdspy.lm.store import (
     request_json,
     response_json,
 )
+from liftdspy.redaction import is_secret_key, redact_text
 
 logger = logging.getLogger(__name__)
 
 RECORDER_MODE_ENV = "LIFTDSPY_RECORDER"
-_SECRET_FIELD = re.compile(
-    r"(^|_)(api_key|key|token|secret|password|authorization)$", re.IGNORECASE
-)
-_URL_CREDENTIALS = re.compile(r"://[^/@\s]+@")
 
 
 class RecorderMode(StrEnum):
@@ -159,6 +155,35 @@ class RecorderStats(BaseModel):
     replayed_input_tokens: int = 0
     replayed_output_tokens: int = 0
     truncated: int = 0  # answers (live or replayed) that ended at max_tokens
+
+    @property
+    def requests(self) -> int:
+        """Every answered call, live or replayed."""
+        return self.calls + self.hits
+
+    @property
+    def input_tokens(self) -> int:
+        return self.live_input_tokens + self.replayed_input_tokens
+
+    @property
+    def output_tokens(self) -> int:
+        return self.live_output_tokens + self.replayed_output_tokens
+
+    @property
+    def lm_seconds(self) -> float:
+        """Live seconds plus the recorded seconds of the replays."""
+        return self.live_seconds + self.saved_seconds
+
+    def since(self, before: RecorderStats | None) -> RecorderStats:
+        """What was counted after `before`, an earlier snapshot of the same recorder."""
+        if before is None:
+            return self.model_copy()
+        counts = {
+            name: getattr(self, name) - getattr(before, name)
+            for name in type(self).model_fields
+            if name != "mode"
+        }
+        return RecorderStats(mode=self.mode, **counts)
 
 
 class RecordingEngine:
@@ -396,9 +421,10 @@ def _checked_identity(identity: dict[str, Any], secrets: tuple[str, ...]) -> dic
             raise TypeError(
                 f"engine.identity() must map str to str, got {name!r}: {type(value).__name__}"
             )
-        if _SECRET_FIELD.search(name):
+        if is_secret_key(name):
             raise RecordingSecretError(f"engine.identity() field {name!r} looks like a credential")
-        if _URL_CREDENTIALS.search(value) or any(secret in value for secret in secrets):
+        # A URL with userinfo or a secret parameter is what redaction would change.
+        if redact_text(value) != value or any(secret in value for secret in secrets):
             raise RecordingSecretError(f"engine.identity() field {name!r} contains a credential")
         checked[name] = value
     return checked

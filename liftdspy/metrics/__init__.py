@@ -10,7 +10,7 @@ from liftdspy.metrics.base import BreakdownMetric
 from liftdspy.metrics.breakdown import MetricBreakdown, weighted_total
 from liftdspy.metrics.code_metric import CodeMetric, CodeMetricWeights, score_code
 from liftdspy.metrics.end_to_end import EndToEndMetric, EndToEndWeights
-from liftdspy.metrics.fields import GoldDataError, coerce_ir, strip_code_fence
+from liftdspy.metrics.fields import GoldDataError
 from liftdspy.metrics.ir_metric import IRMetric, IRMetricWeights, score_ir
 from liftdspy.metrics.text_similarity import text_similarity
 from liftdspy.metrics.type_hints import normalise_type_hint, type_hint_similarity
@@ -25,11 +25,9 @@ __all__ = [
     "IRMetric",
     "IRMetricWeights",
     "MetricBreakdown",
-    "coerce_ir",
     "normalise_type_hint",
     "score_code",
     "score_ir",
-    "strip_code_fence",
     "text_similarity",
     "type_hint_similarity",
     "weighted_total",

@@ -3,12 +3,13 @@
 | component          | value                                                                 |
 |--------------------|-----------------------------------------------------------------------|
 | `parses`           | 1 if `ast.parse` accepts the code, else 0 (and the others are 0)      |
-| `defines_function` | 1 if a top-level `def`/`async def`/assignment binds the entry point   |
+| `defines_function` | 1 if a top-level `def`/`async def` defines the entry point            |
 | `tests_passed`     | fraction of the example's tests that pass in the sandbox              |
 
 The entry point is the gold IR's signature name. Tests run with `liftdspy.sandbox.run_tests`
 (code, then `test_setup`, then each test), never in this process. A single markdown code fence
-around the code is stripped first.
+around the whole answer is stripped first (`liftdspy.fences`); "defines" is decided by
+`liftdspy.code_check`, as in the IR -> code program.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from liftdspy.code_check import function_names
+from liftdspy.fences import strip_code_fence
 from liftdspy.metrics.base import BreakdownMetric
 from liftdspy.metrics.breakdown import MetricBreakdown, weighted_total
 from liftdspy.metrics.fields import (
@@ -30,21 +33,11 @@ from liftdspy.metrics.fields import (
     get_field,
     has_value,
     read_gold_ir,
-    strip_code_fence,
 )
-from liftdspy.sandbox import (
-    IsolationUnavailable,
-    SandboxLimits,
-    SandboxResult,
-    TestOutcome,
-    TestResult,
-    run_tests,
-)
+from liftdspy.sandbox import IsolationUnavailable, SandboxLimits, SandboxResult, run_tests
+from liftdspy.sandbox.report import cut, failure_lines
 
 logger = logging.getLogger(__name__)
-
-MAX_LISTED_FAILURES = 8
-MAX_MESSAGE_CHARS = 200
 
 
 class CodeMetricWeights(BaseModel):
@@ -61,44 +54,6 @@ class CodeMetricWeights(BaseModel):
         if sum(self.model_dump().values()) <= 0:
             raise ValueError("code metric weights must not all be zero")
         return self
-
-
-def _cut(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def defined_names(tree: ast.Module) -> list[str]:
-    """Names bound at the top level by `def`, `async def`, `class` or a simple assignment."""
-    names: list[str] = []
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            names.append(node.name)
-        elif isinstance(node, ast.Assign):
-            names += [t.id for t in node.targets if isinstance(t, ast.Name)]
-        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-            names.append(node.target.id)
-    return names
-
-
-def _describe_failure(test: TestResult) -> str:
-    what = f"{test.error_type}: {test.message}" if test.message else (test.error_type or "")
-    return f"`{_cut(test.source, 120)}` -> {test.outcome}" + (f" ({_cut(what)})" if what else "")
-
-
-def _tests_feedback(result: SandboxResult) -> list[str]:
-    lines = [f"{result.passed}/{result.total} tests passed."]
-    if not result.loaded and result.load_error:
-        lines.append(f"The code failed to load: {_cut(result.load_error)}")
-    if result.timed_out:
-        lines.append("The program hit the sandbox time limit.")
-    failures = [t for t in result.tests if t.outcome is not TestOutcome.passed]
-    if not result.loaded:
-        return lines  # every test reports the same load error
-    lines += [f"Failing test {_describe_failure(t)}" for t in failures[:MAX_LISTED_FAILURES]]
-    if len(failures) > MAX_LISTED_FAILURES:
-        lines.append(f"... and {len(failures) - MAX_LISTED_FAILURES} more failing tests.")
-    return lines
 
 
 def _finish(
@@ -142,13 +97,13 @@ def score_code(
         tree = ast.parse(source)
     except SyntaxError as exc:
         return _finish(
-            zero, weights, [f"The code does not parse: line {exc.lineno}: {_cut(exc.msg or '')}"]
+            zero, weights, [f"The code does not parse: line {exc.lineno}: {cut(exc.msg or '')}"]
         )
-    names = defined_names(tree)
+    names = function_names(tree)
     defines = entry_point in names
     lines: list[str] = []
     if not defines:
-        found = ", ".join(names) or "nothing"
+        found = ", ".join(names) or "no function"
         lines.append(
             f"The code must define a top-level function {entry_point!r}; it defines {found}."
         )
@@ -158,15 +113,13 @@ def score_code(
         raise  # no isolation is the user's to fix, never a silent score of 0
     except Exception as exc:  # a malformed sandbox result is an error result, never a crash
         logger.warning("sandbox result unusable: %s: %s", type(exc).__name__, exc)
-        message = (
-            f"the sandbox returned an unusable result ({type(exc).__name__}: {_cut(str(exc))})"
-        )
+        message = f"the sandbox returned an unusable result ({type(exc).__name__}: {cut(str(exc))})"
         lines.append(f"0/{len(tests)} tests passed: {message}.")
         components = {"parses": 1.0, "defines_function": 1.0 if defines else 0.0}
         components["tests_passed"] = 0.0
         details = {"tests_total": float(len(tests)), "tests_passing": 0.0, "sandbox_error": 1.0}
         return _finish(components, weights, lines, details)
-    lines += _tests_feedback(result)
+    lines += failure_lines(result)
     components = {
         "parses": 1.0,
         "defines_function": 1.0 if defines else 0.0,

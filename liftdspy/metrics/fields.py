@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import json
-import re
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
-
 from liftdspy.errors import LiftdspyError
-from liftdspy.ir import IntermediateRepresentation
+from liftdspy.ir import IntermediateRepresentation, coerce_ir
+from liftdspy.validation_errors import describe_error
 
-_FENCE = re.compile(r"^\s*```[A-Za-z0-9_+-]*\s*\n(.*?)\n?```\s*$", re.DOTALL)
 _MISSING = object()
 
 
 class GoldDataError(LiftdspyError, ValueError):
     """The gold side of an example is missing or invalid (a dataset bug, not a model error)."""
-
-
-def strip_code_fence(text: str) -> str:
-    """The content of a single markdown code fence (```python ... ```), or `text` unchanged."""
-    match = _FENCE.match(text)
-    return match.group(1) if match else text
 
 
 def get_field(obj: Any, name: str) -> Any:
@@ -45,39 +35,6 @@ def example_label(example: Any) -> str:
     """A short name for an example in error messages: its `id` when it has one."""
     task_id = get_field(example, "id")
     return f"example {task_id!r}" if has_value(task_id) else "example"
-
-
-def coerce_ir(value: Any) -> IntermediateRepresentation:
-    """An IR from an IR, another pydantic model, a dict, or a JSON string (optionally fenced).
-
-    Raises ValueError (a pydantic ValidationError or a JSON error) when it is none of these.
-    """
-    if isinstance(value, IntermediateRepresentation):
-        return value
-    if isinstance(value, BaseModel):
-        value = value.model_dump()
-    if isinstance(value, str | bytes):
-        text = strip_code_fence(value.decode() if isinstance(value, bytes) else value)
-        return IntermediateRepresentation.model_validate_json(text)
-    if isinstance(value, dict):
-        return IntermediateRepresentation.model_validate(value)
-    raise ValueError(f"expected an IR, a dict or a JSON string, got {type(value).__name__}")
-
-
-def describe_error(exc: Exception, limit: int = 600) -> str:
-    """A compact one-paragraph description of a parse/validation error."""
-    if isinstance(exc, ValidationError):
-        lines = [
-            f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}"
-            for err in exc.errors()[:6]
-        ]
-        more = exc.error_count() - len(lines)
-        text = "; ".join(lines) + (f"; and {more} more" if more > 0 else "")
-    elif isinstance(exc, json.JSONDecodeError):
-        text = f"invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
-    else:
-        text = str(exc)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def read_gold_ir(example: Any, field: str) -> IntermediateRepresentation:

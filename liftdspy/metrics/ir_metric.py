@@ -29,12 +29,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from liftdspy.ir import IntermediateRepresentation, Parameter, TypedHole
+from liftdspy.ir import IntermediateRepresentation, Parameter, TypedHole, coerce_ir
 from liftdspy.metrics.base import BreakdownMetric
 from liftdspy.metrics.breakdown import MetricBreakdown, weighted_total
-from liftdspy.metrics.fields import coerce_ir, describe_error, get_field, has_value, read_gold_ir
+from liftdspy.metrics.fields import get_field, has_value, read_gold_ir
 from liftdspy.metrics.text_similarity import greedy_match, text_similarity, tokens
 from liftdspy.metrics.type_hints import normalise_type_hint, type_hint_similarity
+from liftdspy.validation_errors import describe_error
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,5 @@
 """DSPy programs: NL -> IR, IR -> code, and the forward pipeline."""
 
-from liftdspy.programs.code_check import CodeCheck, check_function_source, strip_fences
 from liftdspy.programs.ir_to_code import IRToCode
 from liftdspy.programs.nl_to_ir import NLToIR
 from liftdspy.programs.pipeline import ForwardPipeline
@@ -17,7 +16,6 @@ from liftdspy.programs.registry import (
 __all__ = [
     "PROGRAMS",
     "PROGRAM_SPECS",
-    "CodeCheck",
     "ForwardPipeline",
     "IRToCode",
     "NLToIR",
@@ -25,8 +23,6 @@ __all__ = [
     "ProgramError",
     "ProgramSpec",
     "build_program",
-    "check_function_source",
     "make_predictor",
     "program_spec",
-    "strip_fences",
 ]

@@ -7,21 +7,13 @@ import logging
 import dspy
 from dspy.utils.exceptions import AdapterParseError
 
-from liftdspy.ir import IntermediateRepresentation, render_stub
+from liftdspy.ir import IntermediateRepresentation, coerce_ir, render_stub
 from liftdspy.lm.answers import watch_answers
-from liftdspy.programs.code_check import check_function_source
+from liftdspy.code_check import check_function_source
 from liftdspy.programs.predictors import PredictorKind, make_predictor
 from liftdspy.programs.signatures import IRToCodeSignature
 
 logger = logging.getLogger(__name__)
-
-
-def as_ir(value: IntermediateRepresentation | dict | str) -> IntermediateRepresentation:
-    if isinstance(value, IntermediateRepresentation):
-        return value
-    if isinstance(value, str):
-        return IntermediateRepresentation.model_validate_json(value)
-    return IntermediateRepresentation.model_validate(value)
 
 
 class IRToCode(dspy.Module):
@@ -40,7 +32,7 @@ class IRToCode(dspy.Module):
         self.implement = make_predictor(IRToCodeSignature, predictor)
 
     def forward(self, ir: IntermediateRepresentation | dict | str) -> dspy.Prediction:
-        ir = as_ir(ir)
+        ir = coerce_ir(ir)
         stub = render_stub(ir)
         parse_error: AdapterParseError | None = None
         with watch_answers() as answers:

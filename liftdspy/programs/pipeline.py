@@ -8,11 +8,13 @@ import dspy
 
 from liftdspy.ir import render_stub
 from liftdspy.lm.answers import watch_answers
-from liftdspy.programs.code_check import check_function_source
+from liftdspy.code_check import check_function_source
 from liftdspy.programs.ir_to_code import IRToCode
 from liftdspy.programs.nl_to_ir import NLToIR
 from liftdspy.programs.predictors import PredictorKind, make_predictor
 from liftdspy.programs.signatures import RepairCodeSignature
+from liftdspy.sandbox.models import SandboxResult
+from liftdspy.sandbox.report import failure_lines
 
 logger = logging.getLogger(__name__)
 
@@ -20,16 +22,9 @@ MAX_REPAIR_ROUNDS = 3
 MAX_FAILURE_REPORT_CHARS = 1500
 
 
-def describe_failures(result) -> str:
-    """The failing tests of a `SandboxResult`, one per line, bounded in length."""
-    if not result.loaded:
-        return f"The code failed to load: {result.load_error}"
-    lines = []
-    for test in result.tests:
-        if test.outcome != "passed":
-            detail = f"{test.error_type}: {test.message}" if test.error_type else test.outcome
-            lines.append(f"{test.source}  ->  {detail}")
-    return "\n".join(lines)[:MAX_FAILURE_REPORT_CHARS]
+def describe_failures(result: SandboxResult) -> str:
+    """What the repair LM reads: the lines the code metric's feedback has (`failure_lines`)."""
+    return "\n".join(failure_lines(result))[:MAX_FAILURE_REPORT_CHARS]
 
 
 class ForwardPipeline(dspy.Module):

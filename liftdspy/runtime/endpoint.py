@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import random
 import time
 import urllib.error
 import urllib.request
@@ -18,12 +17,11 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from liftdspy.chat import RetryPolicy, retry_after_seconds, retryable_status
 from liftdspy.errors import LiftdspyError
 from liftdspy.redaction import redact_url
 
 logger = logging.getLogger(__name__)
-
-RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
 
 
 class EndpointError(LiftdspyError, RuntimeError):
@@ -74,25 +72,29 @@ class ChatEndpoint(BaseModel):
 
     def complete(self, body: dict[str, Any]) -> dict[str, Any]:
         """POST `body` (plus `model`) to /chat/completions; the decoded JSON response.
-        Retries 408/409/429/5xx and connection errors with jittered backoff."""
+        Retries as the DSPy engine does (`liftdspy.chat.retry`: 408/409/429/5xx, connection
+        errors; jittered backoff, a server's Retry-After obeyed)."""
         url = f"{self.base_url}/chat/completions"
         data = json.dumps({"model": self.model, **body}).encode("utf-8")
         where = redact_url(url)
+        policy = RetryPolicy(max_retries=self.max_retries)
         for attempt in range(self.max_retries + 1):
             request = urllib.request.Request(url, data=data, headers=self._headers(), method="POST")
+            retry_after = None
             try:
                 with urllib.request.urlopen(request, timeout=self.timeout) as response:
                     return json.loads(response.read().decode("utf-8"))
             except urllib.error.HTTPError as exc:
                 detail = exc.read().decode("utf-8", errors="replace")[:300]
-                if exc.code not in RETRY_STATUSES or attempt == self.max_retries:
+                if not retryable_status(exc.code) or attempt == self.max_retries:
                     raise EndpointError(f"{where}: HTTP {exc.code}: {detail}") from None
                 reason = f"HTTP {exc.code}"
+                retry_after = retry_after_seconds(exc.headers)
             except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
                 if attempt == self.max_retries:
                     raise EndpointError(f"{where}: unreachable: {exc}") from None
                 reason = str(exc)
-            delay = random.uniform(0, min(10.0, 0.5 * 2**attempt))
+            delay = policy.delay(attempt, retry_after)
             logger.info("%s: %s; retry %d in %.1fs", where, reason, attempt + 1, delay)
             time.sleep(delay)
         raise AssertionError("unreachable")

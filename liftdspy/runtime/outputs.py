@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -11,8 +10,6 @@ from pydantic import ValidationError
 
 from liftdspy.errors import LiftdspyError
 from liftdspy.runtime.pack import FieldSpec
-
-_FENCE = re.compile(r"```(?:python|py)?\s*\n(.*?)```", re.DOTALL)
 
 
 class OutputError(LiftdspyError, ValueError):
@@ -66,10 +63,3 @@ def parse_outputs(predictor: str, outputs: list[FieldSpec], text: str) -> dict[s
                 f"predictor {predictor!r}: field {field.name!r} is not a valid {field.type}: {exc}"
             ) from exc
     return result
-
-
-def strip_fences(text: str) -> str:
-    """The code inside the first Markdown code fence, or the text itself (as the DSPy program
-    post-processes generated code; kept here so the runtime needs no DSPy)."""
-    match = _FENCE.search(text)
-    return (match.group(1) if match else text).strip("\n")

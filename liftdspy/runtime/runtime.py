@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel
 
+from liftdspy.chat import ResponseFormatStyle, check_style, response_format_in_style
+from liftdspy.code_check import extract_code
 from liftdspy.runtime.endpoint import ChatEndpoint
-from liftdspy.runtime.outputs import parse_outputs, strip_fences
+from liftdspy.runtime.outputs import parse_outputs
 from liftdspy.runtime.pack import PackError, PredictorPrompt, PromptPack, load_pack
 
 logger = logging.getLogger(__name__)
@@ -33,21 +35,6 @@ def format_input(field_type: str, value: Any) -> str:
     if isinstance(value, dict | list):
         return json.dumps(value, ensure_ascii=False)
     return str(value)
-
-
-ResponseFormatStyle = Literal["json_schema", "json_object_schema"]
-
-
-def response_format_in_style(
-    response_format: dict[str, Any], style: ResponseFormatStyle
-) -> dict[str, Any]:
-    """The pack's OpenAI-form `response_format` as the server takes it: unchanged for
-    `json_schema` (OpenAI, vLLM); `{"type": "json_object", "schema": ...}` for
-    `json_object_schema` (llama-cpp-python's server, which ignores the OpenAI form). The same
-    choice as `OpenAIEngine(response_format_style=...)`."""
-    if style == "json_schema" or response_format.get("type") != "json_schema":
-        return response_format
-    return {"type": "json_object", "schema": response_format["json_schema"]["schema"]}
 
 
 class PipelineResult(BaseModel):
@@ -69,14 +56,9 @@ class PromptRuntime:
         *,
         response_format_style: ResponseFormatStyle = "json_schema",
     ):
-        if response_format_style not in ("json_schema", "json_object_schema"):
-            raise ValueError(
-                "response_format_style must be 'json_schema' (OpenAI, vLLM) or "
-                f"'json_object_schema' (llama-cpp-python), got {response_format_style!r}"
-            )
         self.pack = pack
         self.endpoint = endpoint
-        self.response_format_style = response_format_style
+        self.response_format_style = check_style(response_format_style)
 
     @classmethod
     def from_dir(
@@ -149,6 +131,6 @@ class PromptRuntime:
         return PipelineResult(
             ir=ir_outputs["ir"],
             function_stub=stub,
-            code=strip_fences(code_outputs["code"]),
+            code=extract_code(code_outputs["code"]),
             outputs={to_ir.name: ir_outputs, to_code.name: code_outputs},
         )

@@ -13,12 +13,10 @@ import os
 import shutil
 import socket
 import subprocess
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
+from liftdspy.serving.health import wait_until_ready
 from liftdspy.serving.vllm_command import (
     ServeCommand,
     ServeCommandError,
@@ -109,18 +107,7 @@ def start(command: ServeCommand, log_path: Path | None = None) -> subprocess.Pop
 def wait_until_healthy(base_url: str, process: subprocess.Popen, timeout: float) -> bool:
     """Poll `<root>/health` until 200; False if the process exits or `timeout` passes."""
     health = base_url.rstrip("/").removesuffix("/v1") + "/health"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            return False
-        try:
-            with urllib.request.urlopen(health, timeout=2) as response:
-                if response.status == 200:
-                    return True
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(1)
-    return False
+    return wait_until_ready(health, process, timeout, poll_seconds=1.0)
 
 
 def stop(process: subprocess.Popen, timeout: float = 30) -> None:

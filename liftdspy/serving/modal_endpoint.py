@@ -41,6 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from liftdspy.errors import LiftdspyError
 from liftdspy.serving.vllm_command import MODEL_PRESETS, VLLMServeConfig
+from liftdspy.validation_errors import validation_problems
 
 MODAL_URL_ENV = "LIFTDSPY_MODAL_URL"
 FUNCTION_NAME = "serve"
@@ -113,8 +114,11 @@ class ModalDeployment(BaseModel):
         try:
             deployment = cls.model_validate(values)
         except ValidationError as exc:
-            where = lambda e: names.get(str(e["loc"][0]), "settings") if e["loc"] else "settings"  # noqa: E731
-            problems = "; ".join(f"{where(e)}: {e['msg']}" for e in exc.errors())
+            problems = "; ".join(
+                validation_problems(
+                    exc, place=lambda loc: names.get(str(loc[0]), "settings") if loc else "settings"
+                )
+            )
             raise ModalEndpointError(f"invalid Modal deployment settings: {problems}") from None
         if deployment.preset not in MODEL_PRESETS:
             raise ModalEndpointError(

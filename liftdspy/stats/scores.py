@@ -18,6 +18,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from liftdspy.stats.errors import ScoreTableError
+from liftdspy.validation_errors import validation_problems
 
 SCORE_TABLE_VERSION = "1"
 
@@ -75,10 +76,7 @@ class ScoreTable(BaseModel):
             try:
                 records.append(ScoreRecord(**row))
             except ValidationError as error:
-                problems = "; ".join(
-                    f"{'.'.join(str(part) for part in detail['loc'])}: {detail['msg']}"
-                    for detail in error.errors()
-                )
+                problems = "; ".join(validation_problems(error, root="(record)"))
                 raise ScoreTableError(f"score record {index} ({dict(row)!r}): {problems}") from None
         try:
             return cls(records=records)

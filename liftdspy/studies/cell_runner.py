@@ -82,22 +82,7 @@ class _CostProbe(Progress):
 
 
 def _cost(now: RecorderStats, before: RecorderStats | None, wall: float) -> CellCost:
-    before = before or RecorderStats(mode=now.mode)
-
-    def d(name: str) -> float:
-        return getattr(now, name) - getattr(before, name)
-
-    live_in, live_out = d("live_input_tokens"), d("live_output_tokens")
-    return CellCost(
-        requests=int(d("calls") + d("hits")),
-        live_calls=int(d("calls")),
-        replayed=int(d("hits")),
-        input_tokens=int(live_in + d("replayed_input_tokens")),
-        output_tokens=int(live_out + d("replayed_output_tokens")),
-        live_output_tokens=int(live_out),
-        lm_seconds=round(d("live_seconds") + d("saved_seconds"), 3),
-        wall_seconds=round(wall, 3),
-    )
+    return CellCost.from_stats(now.since(before), wall)
 
 
 def _selected_val_score(tracking_uri: str, run_id: str) -> tuple[float | None, int]:

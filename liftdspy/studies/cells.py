@@ -17,7 +17,7 @@ from liftdspy.experiments.config import ExperimentConfig
 from liftdspy.lm.config import LMConfig
 from liftdspy.optimize.presets import PRESETS_DIR
 from liftdspy.studies.config import ArmConfig, StudyConfig
-from liftdspy.tracking import resolve_tracking_uri
+from liftdspy.tracking import resolve_tracking_uri, sqlite_path
 
 
 class Cell(BaseModel):
@@ -62,10 +62,9 @@ def absolute_lm(lm: LMConfig, root: Path) -> LMConfig:
 
 def absolute_tracking_uri(uri: str | None) -> str:
     resolved = resolve_tracking_uri(uri)
-    if resolved.startswith("sqlite:///"):
-        path = Path(resolved.removeprefix("sqlite:///"))
-        if not path.is_absolute():
-            resolved = f"sqlite:///{path.resolve()}"
+    path = sqlite_path(resolved)
+    if path is not None and not path.is_absolute():
+        resolved = f"sqlite:///{path.resolve()}"
     return resolved
 
 

@@ -263,9 +263,7 @@ def evaluate_heldout(
                 cost = {
                     "lm_calls": float(stats.calls),
                     "lm_cache_hits": float(stats.hits),
-                    "lm_output_tokens": float(
-                        stats.live_output_tokens + stats.replayed_output_tokens
-                    ),
+                    "lm_output_tokens": float(stats.output_tokens),
                 }
                 mlflow.log_table(
                     data=report.table(), artifact_file=layout.results_artifact("evaluation")

@@ -134,12 +134,12 @@ def runtime_prediction(runtime, program_name: str, example: dspy.Example) -> dsp
         outputs = runtime.run(predictor.name, prompt=example.prompt)
         return dspy.Prediction(ir=IntermediateRepresentation.model_validate(outputs["ir"]))
     if program_name == "ir_to_code":
+        from liftdspy.code_check import extract_code
         from liftdspy.ir import render_stub
-        from liftdspy.runtime.outputs import strip_fences
 
         predictor = runtime._find({"function_stub"}, "code")
         outputs = runtime.run(predictor.name, function_stub=render_stub(example.ir))
-        return dspy.Prediction(code=strip_fences(outputs["code"]))
+        return dspy.Prediction(code=extract_code(outputs["code"]))
     result = runtime.run_pipeline(example.prompt)
     from liftdspy.sandbox import run_tests
 

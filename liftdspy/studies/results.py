@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field
 
 from liftdspy.studies.cells import Cell
+
+if TYPE_CHECKING:
+    from liftdspy.lm.recorder import RecorderStats
 
 RESULT_VERSION = 1
 PARITY_VERSION = "1"
@@ -27,6 +30,20 @@ class CellCost(BaseModel):
     live_output_tokens: int = 0
     lm_seconds: float = Field(0.0, description="live seconds + recorded seconds of replays")
     wall_seconds: float = 0.0
+
+    @classmethod
+    def from_stats(cls, stats: RecorderStats, wall_seconds: float) -> CellCost:
+        """The cost of the work a recorder counted (`RecorderStats.since` a snapshot)."""
+        return cls(
+            requests=stats.requests,
+            live_calls=stats.calls,
+            replayed=stats.hits,
+            input_tokens=stats.input_tokens,
+            output_tokens=stats.output_tokens,
+            live_output_tokens=stats.live_output_tokens,
+            lm_seconds=round(stats.lm_seconds, 3),
+            wall_seconds=round(wall_seconds, 3),
+        )
 
 
 class CellResult(BaseModel):

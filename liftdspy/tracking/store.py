@@ -12,6 +12,7 @@ from liftdspy.redaction import REDACTED, is_secret_key, redact_text
 DEFAULT_DB = Path("mlflow.db")
 DEFAULT_ARTIFACTS_DIR = Path("mlartifacts")
 MAX_PARAM_CHARS = 6000
+SQLITE_PREFIX = "sqlite:///"
 
 
 def resolve_tracking_uri(uri: str | None = None) -> str:
@@ -20,7 +21,22 @@ def resolve_tracking_uri(uri: str | None = None) -> str:
         return uri
     if os.environ.get("MLFLOW_TRACKING_URI"):
         return os.environ["MLFLOW_TRACKING_URI"]
-    return f"sqlite:///{DEFAULT_DB.resolve()}"
+    return f"{SQLITE_PREFIX}{DEFAULT_DB.resolve()}"
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a `sqlite:///` store (as written: relative paths stay relative),
+    None for any other store."""
+    return Path(uri.removeprefix(SQLITE_PREFIX)) if uri.startswith(SQLITE_PREFIX) else None
+
+
+def artifacts_dir(uri: str) -> Path:
+    """Where a store's artifacts go, absolute: `mlartifacts/` beside a SQLite file (beside the
+    path as written, a symlink not followed), else in the cwd. Runs (`configure_tracking`) and
+    the UI server (`liftdspy ui`) both use it."""
+    db_path = sqlite_path(uri)
+    folder = db_path.parent if db_path is not None else Path()
+    return (folder / DEFAULT_ARTIFACTS_DIR).resolve()
 
 
 def configure_tracking(uri: str | None, experiment: str) -> str:
@@ -36,10 +52,9 @@ def configure_tracking(uri: str | None, experiment: str) -> str:
     if found is not None:
         mlflow.set_experiment(experiment_id=found.experiment_id)
         return found.experiment_id
-    artifact_location = None
-    if resolved.startswith("sqlite:///"):
-        db_path = Path(resolved.removeprefix("sqlite:///"))
-        artifact_location = (db_path.parent / DEFAULT_ARTIFACTS_DIR).resolve().as_uri()
+    artifact_location = (
+        artifacts_dir(resolved).as_uri() if sqlite_path(resolved) is not None else None
+    )
     try:
         experiment_id = mlflow.create_experiment(experiment, artifact_location=artifact_location)
     except mlflow.exceptions.MlflowException as exc:

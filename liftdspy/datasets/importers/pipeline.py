@@ -18,7 +18,8 @@ from liftdspy.datasets.importers.derive import (
 from liftdspy.datasets.importers.observe import Observations, instrument, read_observations
 from liftdspy.datasets.importers.report import ImportReport, SkippedRow
 from liftdspy.datasets.row import LabelledTask
-from liftdspy.sandbox import SandboxJob, SandboxLimits, SandboxResult, TestOutcome, run_many
+from liftdspy.sandbox import SandboxJob, SandboxLimits, SandboxResult, run_many
+from liftdspy.sandbox.report import first_failure
 
 logger = logging.getLogger(__name__)
 
@@ -29,23 +30,7 @@ IMPORT_LIMITS = SandboxLimits(timeout_s=30.0, test_timeout_s=10.0, cpu_s=30, max
 
 def describe_failure(result: SandboxResult) -> str | None:
     """Why a reference did not pass all its tests (None when it did)."""
-    if not result.loaded:
-        return f"reference does not load: {result.load_error}"
-    failing = [t for t in result.tests if t.outcome is not TestOutcome.passed]
-    if not failing and not result.timed_out and result.tests:
-        return None
-    if not result.tests:
-        return "no tests ran"
-    if not failing:
-        return "the program timed out"
-    first = failing[0]
-    detail = f"{first.error_type}: {first.message}" if first.error_type else first.outcome.value
-    detail = " ".join(detail.split())[:160]
-    source = " ".join(first.source.split())[:80]
-    return (
-        f"reference fails {len(failing)} of {result.total} tests; "
-        f"test {first.index} ({source!r}) {first.outcome.value}: {detail}"
-    )
+    return first_failure(result, subject="reference")
 
 
 def check_references(

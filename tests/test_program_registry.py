@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import get_args
 
 import pytest
+from pydantic import ValidationError
 
 from liftdspy.datasets import load_tasks
 from liftdspy.experiments.config import ExperimentConfig, ProgramConfig
 from liftdspy.experiments.examples import to_example
 from liftdspy.export import load_exported_program, read_manifest, write_export
-from liftdspy.export.from_run import RunExportError, _options_from_params
 from liftdspy.metrics.base import MetricName
 from liftdspy.programs import (
     PROGRAM_SPECS,
@@ -77,18 +77,15 @@ def test_program_config_builds_through_its_spec():
     assert config.metric.name == "code"
 
 
-def test_run_params_give_the_options_of_the_programs_spec():
-    params = {"program.name": "pipeline", "program.predictor": "cot"}
-    assert _options_from_params("r1", params) == {"repair_rounds": 0}
-    assert _options_from_params("r1", {**params, "program.repair_rounds": "2"}) == {
-        "repair_rounds": 2
-    }
-    nl = {"program.name": "nl_to_ir", "program.predictor": "predict", "program.repair_rounds": "0"}
-    assert _options_from_params("r1", nl) == {}
-    with pytest.raises(RunExportError, match="run r1: unknown program 'nope'"):
-        _options_from_params("r1", {"program.name": "nope"})
-    with pytest.raises(RunExportError, match="repair_rounds='many': expected int"):
-        _options_from_params("r1", {**params, "program.repair_rounds": "many"})
+def test_a_runs_program_config_gives_the_options_of_the_programs_spec():
+    # export and evaluate rebuild a run's program from its resolved config's `program` section
+    assert ProgramConfig(name="pipeline", predictor="cot").options() == {"repair_rounds": 0}
+    assert ProgramConfig(name="pipeline", repair_rounds=2).options() == {"repair_rounds": 2}
+    assert ProgramConfig(name="nl_to_ir").options() == {}
+    with pytest.raises(ValidationError, match="repair_rounds applies to the pipeline program"):
+        ProgramConfig(name="nl_to_ir", repair_rounds=1)
+    with pytest.raises(ValidationError, match="name"):
+        ProgramConfig(name="nope")
 
 
 def test_the_manifest_records_what_the_caller_built(tmp_path):

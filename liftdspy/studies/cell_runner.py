@@ -25,6 +25,7 @@ from liftdspy.experiments.metric_factory import make_metric
 from liftdspy.experiments.runner import Progress, run_experiment, select_tasks
 from liftdspy.lm.config import LMConfig, build_engine, build_lm, recorder_of
 from liftdspy.lm.recorder import IdentifiedEngine, RecorderStats
+from liftdspy.redaction import redact_data
 from liftdspy.studies.budget import Allowance, BudgetedEngine, BudgetExhaustedError
 from liftdspy.studies.cells import Cell, experiment_config
 from liftdspy.studies.config import StudyConfig
@@ -243,7 +244,7 @@ def _run_fixed(
                 "liftdspy.eval_ids": ",".join(t.id for t in splits.eval)[:5000],
             }
         )
-        mlflow.log_dict(config.model_dump(mode="json"), "config/resolved.json")
+        mlflow.log_dict(redact_data(config.model_dump(mode="json")), "config/resolved.json")
         mlflow.log_dict({"demo_ids": demo_ids}, "study/demos.json")
         with dspy.context(lm=lm, adapter=dspy.JSONAdapter()):
             report = evaluate_program(

@@ -50,7 +50,9 @@ DEMO_EXPERIMENT = "liftdspy-demo-team"  # not liftdspy-demo: the concurrent-runs
 CLI_TIMEOUT = 900
 URI_TOKEN = "uri-token-7d2e91c4"  # test-only; in the clients' tracking URI, must never be stored
 
-pytestmark = [pytest.mark.slow, pytest.mark.local]
+# A test's set-up may start PostgreSQL and the server and replay the demo (120 s alone on 2 shared
+# cores, several times that under load).
+pytestmark = [pytest.mark.slow, pytest.mark.local, pytest.mark.timeout(900)]
 
 if os.environ.get("CI") == "true":
     import llama_cpp  # noqa: F401 - in CI the local extra must be there

@@ -13,8 +13,9 @@
   lists them with their reasons.
 - **Every test has a timeout** (pytest-timeout, 300 s by default in pyproject.toml; a test that
   needs longer says why next to its `@pytest.mark.timeout(...)`).
-- **Servers**: `llama_server` (fixtures_server.py) is defined here once, so it starts once per
-  session whichever way a module imports the helpers.
+- **Servers**: `llama_server` (fixtures_server.py), `postgres_server` and `mlflow_team_server`
+  (fixtures_postgres.py) are defined here once, so each starts once per session whichever modules
+  use it (a module must not import the fixture itself: that would be a second instance).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from collections.abc import Iterator
 import pytest
 
 # Importing the fixture into conftest makes it one fixture for the whole session.
+from fixtures_postgres import mlflow_team_server, postgres_server  # noqa: F401
 from fixtures_server import LlamaServer, llama_server  # noqa: F401
 
 from liftdspy.lm.recorder import RECORDER_MODE_ENV

@@ -8,6 +8,10 @@ the reason, except under CI=true, where they fail (`.ci/run` installs the packag
 
 `mlflow_team_server` (session): `liftdspy server` itself (the CLI, as a subprocess) on that
 database, with the password in the environment.
+
+Both are registered in conftest.py, so each starts once per session for every module using them
+(test_serving_mlflow_postgres.py, test_serving_mlflow_postgres_clients.py); a module that
+imported the fixtures itself would get its own instances.
 """
 
 from __future__ import annotations

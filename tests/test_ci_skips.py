@@ -37,7 +37,7 @@ def test_passes():
 
 @pytest.fixture
 def sample(pytester: pytest.Pytester) -> pytest.Pytester:
-    for name in ("conftest.py", "fixtures_server.py"):
+    for name in ("conftest.py", "fixtures_server.py", "fixtures_postgres.py"):
         shutil.copy(HERE / name, pytester.path / name)
     pytester.makepyfile(test_sample=SAMPLE)
     module_skip = "import pytest\npytest.importorskip('no_such_module_liftdspy')\n"

@@ -3,6 +3,7 @@ to the compare view of two runs of a store populated by the test."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -11,17 +12,20 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 import typer
 from typer.testing import CliRunner
 
-from liftdspy.cli.ui_cmd import mlflow_server_command, mlflow_server_env, ui
+from liftdspy.cli.ui_cmd import health_request, mlflow_server_command, mlflow_server_env, ui
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -52,9 +56,46 @@ def test_server_command_serves_the_sqlite_store_with_artifacts_beside_it(tmp_pat
 
 
 def test_ui_refuses_a_store_that_is_already_a_server() -> None:
-    result = runner.invoke(app, ["--tracking-uri", "http://127.0.0.1:5000"])
+    # A tracking server is its own UI; one that does not answer is an error (a free port: no
+    # server listens there).
+    result = runner.invoke(app, ["--tracking-uri", f"http://127.0.0.1:{_free_port()}"])
     assert result.exit_code == 1
     assert "already a tracking server" in result.output
+    assert "did not answer" in " ".join(result.output.split())
+
+
+class _Health(BaseHTTPRequestHandler):
+    """Test-only stand-in for a tracking server: answers GET /health, remembers the auth."""
+
+    seen: ClassVar[list[tuple[str, str | None]]] = []
+
+    def do_GET(self) -> None:
+        _Health.seen.append((self.path, self.headers.get("Authorization")))
+        self.send_response(200 if self.path == "/health" else 404)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"OK")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_ui_on_a_tracking_server_prints_its_address_without_the_credentials() -> None:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Health)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    port = httpd.server_address[1]
+    try:
+        result = runner.invoke(app, ["--tracking-uri", f"http://alice:s3cret-9@127.0.0.1:{port}"])
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert result.exit_code == 0, result.output
+    assert f"MLflow UI: http://<redacted>@127.0.0.1:{port}" in result.output
+    assert "s3cret-9" not in result.output
+    # The credentials went as basic auth, as MLflow's own client sends them.
+    assert _Health.seen == [("/health", "Basic " + base64.b64encode(b"alice:s3cret-9").decode())]
+    assert health_request(f"http://127.0.0.1:{port}/").full_url == f"http://127.0.0.1:{port}/health"
 
 
 def _free_port() -> int:

@@ -247,3 +247,32 @@ def test_the_results_table_says_which_answers_the_engine_closed_on_budget():
     )
     assert report.table()["budget_closed"] == [True, False, None]
     assert report.table()["truncated"] == [True, False, False]
+
+
+def test_export_parity_scores_a_cut_off_answer_zero_in_the_runtime_too(tmp_path, monkeypatch):
+    """The runtime side of parity (`liftdspy evaluate --runtime`, the study's parity) used to parse
+    a cut answer the DSPy side scores 0: with identical requests the two differed (seen on the demo
+    run: +0.014 from its cut answers). Both score it 0 now, with the reason."""
+    from liftdspy.export import write_export
+    from liftdspy.studies.parity import score_parity
+
+    monkeypatch.delenv("LIFTDSPY_RECORDER", raising=False)
+    tasks = load_tasks([ROOT / "datasets" / "core"], splits=["test"])[:2]
+    examples = to_examples(tasks, "nl_to_ir")
+    config = LMConfig(
+        kind="local",
+        model="scripted-cut",
+        max_tokens=120,
+        recorder=RecorderConfig(mode="record", path=tmp_path / "rec"),
+    )
+    write_export(NLToIR(), tmp_path / "export", lm_config=config)
+    # Closed at max_tokens, as the embedded engine closes an answer within its budget
+    # (budget_closed): valid JSON, yet cut off.
+    closed = cut_engine([json.dumps({"ir": FULL_IR})])
+    scores = score_parity(
+        NLToIR(), tmp_path / "export", "nl_to_ir", examples, IRMetric(), config, closed
+    )
+    assert scores.requests == 2
+    assert scores.dspy_scores == [0.0, 0.0]
+    assert scores.runtime_scores == [0.0, 0.0]
+    assert len(scores.errors) == 2 and all("truncated at 120 tokens" in e for e in scores.errors)

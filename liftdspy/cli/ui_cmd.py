@@ -2,15 +2,20 @@
 
 Registered in `liftdspy/cli/__init__.py` as a single command: `app.command("ui")(ui)`.
 Runs and their compare views are under the UI's "Model training" toggle (MLflow 3 opens on
-its GenAI view).
+its GenAI view). On a tracking server (`liftdspy server`, `MLFLOW_TRACKING_URI=http://...`) the
+server serves the UI itself: `ui` checks that it answers and prints its address.
 """
 
 from __future__ import annotations
 
+import base64
 import os
 import signal
 import subprocess
 import sys
+import urllib.error
+import urllib.request
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import typer
 from rich.console import Console
@@ -19,12 +24,14 @@ from liftdspy.cli.server_process import (
     raise_keyboard_interrupt,
     stop_process,
 )
+from liftdspy.redaction import redact_url
 from liftdspy.serving.health import wait_until_ready
 from liftdspy.tracking import artifacts_dir, resolve_tracking_uri, sqlite_path
 
 console = Console()
 
 READY_TIMEOUT_SECONDS = 180.0
+HEALTH_TIMEOUT_SECONDS = 10.0
 
 
 def mlflow_server_command(tracking_uri: str, host: str, port: int, workers: int) -> list[str]:
@@ -47,6 +54,43 @@ def mlflow_server_command(tracking_uri: str, host: str, port: int, workers: int)
     ]
 
 
+def health_request(url: str) -> urllib.request.Request:
+    """`GET URL/health`; credentials in the URL (`http://USER:TOKEN@HOST`) go as basic auth,
+    as MLflow's client sends them (urllib refuses them in the URL)."""
+    parts = urlsplit(url.rstrip("/"))
+    headers = {}
+    netloc = parts.netloc.rpartition("@")[2]
+    if parts.username is not None:
+        pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+        headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+    target = urlunsplit((parts.scheme, netloc, f"{parts.path}/health", "", ""))
+    return urllib.request.Request(target, headers=headers)
+
+
+def server_answers(url: str) -> bool:
+    """True when the MLflow tracking server at `url` answers `GET /health` with 200."""
+    try:
+        with urllib.request.urlopen(
+            health_request(url), timeout=HEALTH_TIMEOUT_SECONDS
+        ) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def _show_server_ui(uri: str) -> None:
+    """The tracking server at `uri` is its own UI: say where, or why it cannot be reached."""
+    shown = redact_url(uri)
+    if not server_answers(uri):
+        console.print(
+            f"[red]{shown} is already a tracking server, but GET /health did not answer[/red]: "
+            "is `liftdspy server` running there?"
+        )
+        raise typer.Exit(code=1)
+    console.print(f"[green]MLflow UI:[/green] {shown} (the tracking server serves it)")
+    console.print("runs and compare views: 'Model training' (top left) -> Experiments")
+
+
 def mlflow_server_env() -> dict[str, str]:
     """The server's environment: no network fetch of LiteLLM's model price map at start-up."""
     return {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
@@ -60,9 +104,12 @@ def ui(
     ),
     workers: int = typer.Option(1, "--workers", help="Server worker processes."),
 ) -> None:
-    """Serve the MLflow UI on the tracking store until Ctrl-C."""
+    """Serve the MLflow UI on the tracking store until Ctrl-C (a tracking server: its address)."""
     uri = resolve_tracking_uri(tracking_uri)
-    if uri.startswith(("http://", "https://", "databricks")):
+    if uri.startswith(("http://", "https://")):
+        _show_server_ui(uri)
+        return
+    if uri.startswith("databricks"):
         console.print(f"[yellow]{uri} is already a tracking server; open it in a browser.[/yellow]")
         raise typer.Exit(code=1)
     db_path = sqlite_path(uri)

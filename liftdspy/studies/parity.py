@@ -110,7 +110,16 @@ class EngineEndpoint:
         finally:
             _SCOPE.reset(token)
         if response.finish_reason == "length":
-            logger.warning("runtime call of %s cut at max_tokens", self.model)
+            # As the HTTP endpoint does, and as DSPy's evaluation scores it: a cut-off answer is
+            # not parsed (a closed fragment would score as an answer in the runtime only).
+            from liftdspy.runtime.endpoint import TruncatedAnswerError
+
+            tokens = getattr(response.usage, "output_tokens", None)
+            raise TruncatedAnswerError(
+                f"{self.model}: answer truncated at {tokens} tokens (finish_reason length, "
+                f"max_tokens={body.get('max_tokens')}); a cut-off answer is not parsed",
+                output_tokens=tokens,
+            )
         return response.text or ""
 
 

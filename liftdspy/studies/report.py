@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from mlflow.tracking import MlflowClient
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_serializer
 
+from liftdspy.redaction import redact_url
 from liftdspy.stats import ScoreTable, SelectionRecord, StudyStatistics, analyze_study
 from liftdspy.studies.cells import absolute_tracking_uri
 from liftdspy.studies.results import CellResult, ParityResult
@@ -99,6 +100,12 @@ class StudyReport(BaseModel):
     not_finished: list[str]
     parity: ParitySummary | None = None
     versions: dict[str, str]
+
+    @field_serializer("tracking_uri")
+    def _without_credentials(self, uri: str) -> str:
+        # report.json is logged to the study run and printed by --json; the URI in memory keeps
+        # its credentials for logging the report.
+        return redact_url(uri)
 
 
 def _arm_kinds(client: MlflowClient, run) -> dict[str, str]:

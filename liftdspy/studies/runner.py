@@ -20,6 +20,7 @@ from liftdspy.datasets import LabelledTask
 from liftdspy.experiments.runner import SplitTasks, resolved_preset, select_tasks
 from liftdspy.optimize import OptimizerPreset
 from liftdspy.optimize.presets import PresetError
+from liftdspy.redaction import redact_data
 from liftdspy.studies.budget import Allowance
 from liftdspy.studies.cell_runner import STUDY_TAG, CellTask
 from liftdspy.studies.cells import Cell, absolute_tracking_uri, cell_hash, expand_cells
@@ -172,7 +173,7 @@ def _start_parent(prepared: PreparedStudy, client: MlflowClient) -> str:
     params.update(_versions())
     for key, value in params.items():
         client.log_param(run_id, key, value)
-    client.log_dict(run_id, config.model_dump(mode="json"), "study/config.json")
+    client.log_dict(run_id, redact_data(config.model_dump(mode="json")), "study/config.json")
     return run_id
 
 

@@ -17,6 +17,7 @@ from mlflow.tracking import MlflowClient
 from pydantic import ValidationError
 
 from liftdspy.errors import LiftdspyError
+from liftdspy.redaction import redact_url
 from liftdspy.studies.cell_runner import CELL_HASH_TAG, CELL_TAG, STATUS_TAG, STUDY_TAG
 from liftdspy.studies.results import CELL_ARTIFACT, CellResult
 from liftdspy.tracking.layout import PARENT_RUN_TAG, ROLE_TAG, STUDY_ROLE
@@ -52,8 +53,8 @@ def resolve_study_run(client: MlflowClient, study: str) -> Run:
     run = find_study_run(client, study)
     if run is None:
         raise StudyLookupError(
-            f"no study named {study!r} in {client.tracking_uri}; run `liftdspy study run "
-            "studies/NAME.yaml` first, or pass --tracking-uri"
+            f"no study named {study!r} in {redact_url(client.tracking_uri)}; run "
+            "`liftdspy study run studies/NAME.yaml` first, or pass --tracking-uri"
         )
     return run
 

@@ -7,12 +7,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from liftdspy.redaction import REDACTED, is_secret_key, redact_text
+from liftdspy.redaction import REDACTED, is_secret_key, redact_text, redact_url
 
 DEFAULT_DB = Path("mlflow.db")
 DEFAULT_ARTIFACTS_DIR = Path("mlartifacts")
 MAX_PARAM_CHARS = 6000
 SQLITE_PREFIX = "sqlite:///"
+# MLflow prints "View run ... at: <tracking URI>/#/..." when a run ends, credentials and all.
+SUPPRESS_RUN_LINKS_ENV = "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"
 
 
 def resolve_tracking_uri(uri: str | None = None) -> str:
@@ -42,11 +44,15 @@ def artifacts_dir(uri: str) -> Path:
 def configure_tracking(uri: str | None, experiment: str) -> str:
     """Point MLflow at the store and make sure `experiment` exists; returns its id.
 
-    With the default SQLite store, artifacts go to `mlartifacts/` beside it.
+    With the default SQLite store, artifacts go to `mlartifacts/` beside it. A URI with
+    credentials (`http://USER:TOKEN@HOST`) turns off MLflow's run links on stdout (they would
+    print it whole).
     """
     import mlflow
 
     resolved = resolve_tracking_uri(uri)
+    if redact_url(resolved) != resolved:
+        os.environ[SUPPRESS_RUN_LINKS_ENV] = "true"
     mlflow.set_tracking_uri(resolved)
     found = mlflow.get_experiment_by_name(experiment)
     if found is not None:

@@ -6,8 +6,8 @@ The server is the session's `mlflow_team_server` (conftest.py: one PostgreSQL an
 `liftdspy server` per session, shared with test_serving_mlflow_postgres.py). Everything replays
 offline from the committed recordings: the demo experiment (`cache/recordings/demo.jsonl`) into
 its own experiment on the server, the evaluation of its run on the demo's eval examples (the same
-calls), and the shipped study's fixed arms (`cache/recordings/study-demo.jsonl`: the cells the
-recording finished, so the figures must be `studies/demo.figures.json`). Artifacts go through the
+calls), and the shipped study (`cache/recordings/study-demo.jsonl`, so the figures must be
+`studies/demo.figures.json`). Artifacts go through the
 server's artifact proxy (`--artifacts-destination`) and are read back through it.
 
 The clients' environment also holds the database password (as a researcher's shell that started
@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import yaml
 from fixtures_postgres import (
     DB_PASSWORD,
     PASSWORD_ENV,
@@ -182,20 +181,16 @@ def evaluation(clients: Clients, demo_run, demo_store: Path):
 
 @pytest.fixture(scope="module")
 def study(clients: Clients, tmp_path_factory: pytest.TempPathFactory):
-    """The shipped study with its fixed arms only (the cells its recording finished), run and
-    then reported from the server's runs by another process."""
+    """The shipped study (every arm, replayed offline from its committed recording), run and then
+    reported from the server's runs by another process."""
     base = tmp_path_factory.mktemp("study")
     store = base / "store"
     ensure_imported(STUDY_RECORDING, RecordingStore(store))
-    config = yaml.safe_load(STUDY.read_text())
-    config["arms"] = [arm for arm in config["arms"] if "fixed" in arm]
-    reduced = base / "demo.yaml"
-    reduced.write_text(yaml.safe_dump(config, sort_keys=False))
     clients.run(
         "study-run",
         "study",
         "run",
-        str(reduced),
+        str(STUDY),
         "--recorder",
         "offline",
         "--set",

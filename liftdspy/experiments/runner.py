@@ -293,13 +293,7 @@ def run_experiment(
             baseline = _evaluate(setup, writer, progress, "baseline", setup.program)
             compiled = _optimize(setup, writer, progress)
             optimized = _evaluate(setup, writer, progress, "optimized", compiled)
-        writer.export(
-            compiled,
-            config.lm,
-            program_name=config.program.name,
-            predictor=config.program.predictor,
-            program_options=config.program.options(),
-        )
+        writer.export(compiled, config)
         comparison = _compare(baseline, optimized, config.seed, writer)
         cost = run_cost(setup.lms, setup.wall)  # already logged after the optimized evaluation
         writer.cost_artifact(cost)

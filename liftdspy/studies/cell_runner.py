@@ -218,11 +218,5 @@ def _run_fixed(
             )
         writer.report(report, "optimized")
         writer.program(program)
-        writer.export(
-            program,
-            config.lm,
-            program_name=config.program.name,
-            predictor=config.program.predictor,
-            program_options=config.program.options(),
-        )
+        writer.export(program, config)
     return report, demo_ids

@@ -35,7 +35,6 @@ if TYPE_CHECKING:
     import dspy
     from mlflow.tracking import MlflowClient
 
-    from liftdspy.lm.config import LMConfig
 
 logger = logging.getLogger(__name__)
 
@@ -387,16 +386,9 @@ class RunWriter:
         )
         mlflow.log_dict(comparison.model_dump(mode="json"), layout.COMPARISON_ARTIFACT)
 
-    def export(
-        self,
-        program: dspy.Module,
-        lm_config: LMConfig | None,
-        *,
-        program_name: str,
-        predictor: str,
-        program_options: Mapping[str, Any] | None = None,
-    ) -> None:
-        """The production export (`liftdspy.export`) under `export/`."""
+    def export(self, program: dspy.Module, config: ExperimentConfig) -> None:
+        """The production export (`liftdspy.export`) under `export/`: the program as `config`
+        built it (name, predictor, options) with its LM."""
         import mlflow
 
         from liftdspy.export import write_export
@@ -405,10 +397,10 @@ class RunWriter:
         write_export(
             program,
             export_dir,
-            lm_config=lm_config,
-            program_name=program_name,
-            predictor=predictor,
-            program_options=dict(program_options or {}),
+            lm_config=config.lm,
+            program_name=config.program.name,
+            predictor=config.program.predictor,
+            program_options=config.program.options(),
         )
         mlflow.log_artifacts(str(export_dir), layout.EXPORT_DIR)
 

@@ -224,13 +224,13 @@ def test_runner_export_and_evaluate_go_through_the_record(tmp_path, monkeypatch)
     from liftdspy.experiments.runner import run_experiment
     from liftdspy.lm import build_lm
     from liftdspy.studies.heldout import evaluate_heldout
-    from tests.test_runner import ScriptedIREngine, make_config
+    from tests.test_runner import make_config, scripted_ir_engine
 
     monkeypatch.chdir(ROOT)
     monkeypatch.delenv("LIFTDSPY_RECORDER", raising=False)
     experiment = make_config(tmp_path)
     store = experiment.tracking.uri
-    engine = ScriptedIREngine()
+    engine = scripted_ir_engine()
     try:
         outcome = run_experiment(experiment, lm_factory=lambda c: build_lm(c, engine=engine))
         run = read_run(outcome.run_id, store)
@@ -246,7 +246,7 @@ def test_runner_export_and_evaluate_go_through_the_record(tmp_path, monkeypatch)
             [ROOT / "datasets" / "core"],
             limit=3,
             tracking_uri=store,
-            engine=ScriptedIREngine(),
+            engine=scripted_ir_engine(),
         )
     finally:
         mlflow.end_run()

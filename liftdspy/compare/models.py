@@ -7,8 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from liftdspy.stats import ConfidenceInterval, PairedComparison
-
-COMPARISON_VERSION = 1
+from liftdspy.versioning import Version
 
 ReportKind = Literal["optimized", "baseline"]
 
@@ -59,7 +58,7 @@ class ExampleScores(BaseModel):
 
 
 class Comparison(BaseModel):
-    version: int = COMPARISON_VERSION
+    version: Version = "1"
     tracking_uri: str
     which: ReportKind
     runs: list[RunSummary]

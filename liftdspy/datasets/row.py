@@ -7,8 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from liftdspy.ir import IntermediateRepresentation
-
-ROW_VERSION = "1"
+from liftdspy.versioning import Version
 
 Split = Literal["train", "dev", "test"]
 SPLITS: tuple[Split, ...] = ("train", "dev", "test")
@@ -33,7 +32,7 @@ class LabelledTask(BaseModel):
     reference: str | None = None
     tags: list[str] = Field(default_factory=list)
     split: Split
-    version: Literal["1"] = ROW_VERSION
+    version: Version = "1"
 
     @property
     def entry_point(self) -> str:

@@ -22,11 +22,10 @@ from liftdspy.metrics.end_to_end import EndToEndWeights
 from liftdspy.metrics.ir_metric import IRMetricWeights
 from liftdspy.programs.predictors import PredictorKind
 from liftdspy.programs.registry import ProgramName, program_spec, programs_taking
+from liftdspy.versioning import Version
 
 if TYPE_CHECKING:
     import dspy
-
-EXPERIMENT_CONFIG_VERSION = "1"
 
 
 class _Section(BaseModel):
@@ -124,7 +123,7 @@ class SandboxConfig(_Section):
 
 
 class ExperimentConfig(_Section):
-    version: Literal["1"] = EXPERIMENT_CONFIG_VERSION  # configs without it are version "1"
+    version: Version = "1"  # configs without it are version "1"
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     description: str = ""
     dataset: DatasetConfig

@@ -12,7 +12,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any
 
 import dspy
 from dspy.utils.exceptions import (
@@ -26,11 +26,11 @@ from pydantic import BaseModel, Field
 from liftdspy.lm.store import RecordingStoreError
 from liftdspy.metrics import BreakdownMetric
 from liftdspy.stats import ConfidenceInterval, bootstrap_ci
+from liftdspy.versioning import Version
 
 logger = logging.getLogger(__name__)
 
 MAX_TEXT = 4000
-REPORT_VERSION = "1"
 
 # Errors that say the setup is wrong (a recording missing in offline mode, a bad key, an
 # unreachable server after retries, a malformed recording store): every later example would fail
@@ -60,7 +60,7 @@ class ExampleResult(BaseModel):
 
 
 class EvaluationReport(BaseModel):
-    version: Literal["1"] = REPORT_VERSION  # reports of older runs have none: version "1"
+    version: Version = "1"  # reports of older runs have none: version "1"
     label: str
     n: int
     score: ConfidenceInterval

@@ -18,7 +18,7 @@ import os
 import platform
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import dspy
 from pydantic import BaseModel, ConfigDict, Field
@@ -27,6 +27,7 @@ import liftdspy
 from liftdspy.export.prompt_pack import ExportError, build_prompt_pack
 from liftdspy.lm.config import LMConfig
 from liftdspy.runtime.pack import PACK_FILE, ModelTarget, PredictorPrompt, PromptPack
+from liftdspy.versioning import Version
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ class ExportManifest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    format_version: Literal["1"] = "1"
+    format_version: Version = "1"
     program: str | None = Field(None, description="Registry name for build_program()")
     predictor_kind: str | None = None
     program_options: dict[str, Any] = Field(

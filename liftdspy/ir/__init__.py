@@ -2,7 +2,6 @@
 
 from liftdspy.ir.coerce import coerce_ir
 from liftdspy.ir.models import (
-    IR_VERSION,
     Assertion,
     Effect,
     HoleKind,
@@ -18,7 +17,6 @@ from liftdspy.ir.schema import UnboundedSchemaError, check_bounded, ir_json_sche
 from liftdspy.ir.stub import SignatureNotFoundError, parse_signature, render_stub
 
 __all__ = [
-    "IR_VERSION",
     "Assertion",
     "Effect",
     "HoleKind",

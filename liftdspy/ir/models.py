@@ -20,7 +20,7 @@ from pydantic import (
     field_validator,
 )
 
-IR_VERSION = "1"
+from liftdspy.versioning import Version
 
 # Bounded in the pattern itself (1 to 64 characters): grammar engines (XGrammar) ignore maxLength
 # next to a pattern, and vLLM refuses a schema with both (HTTP 400 "features not supported by
@@ -144,7 +144,7 @@ class IntermediateRepresentation(_Strict):
     assertions: list[Assertion] = Field(default_factory=list, max_length=MAX_ASSERTIONS)
     holes: list[TypedHole] = Field(default_factory=list, max_length=MAX_HOLES)
     metadata: Metadata = Field(default_factory=Metadata)
-    version: Literal["1"] = IR_VERSION
+    version: Version = "1"
 
     def to_json(self, *, indent: int | None = None) -> str:
         return self.model_dump_json(indent=indent)

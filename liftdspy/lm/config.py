@@ -34,6 +34,7 @@ from liftdspy.lm.recorder import (
 from liftdspy.lm.recordings import import_committed
 from liftdspy.lm.store import default_store_path
 from liftdspy.serving.server_identity import ServerIdentity
+from liftdspy.versioning import Version
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ class LMConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    version: Literal[1] = 1
+    version: Version = "1"
     kind: Literal["local", "openai", "modal"]
     model: str = Field(min_length=1)
     model_path: Path | None = None

@@ -17,7 +17,7 @@ import os
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import diskcache
 from dspy.lm15 import Request, Response
@@ -26,10 +26,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 # DSPy's own response cache round-trips lm15 objects with these (private, via dspy_compat).
 from liftdspy.dspy_compat import request_to_dict, response_from_dict, response_to_dict
 from liftdspy.errors import LiftdspyError
+from liftdspy.versioning import Version
 
 logger = logging.getLogger(__name__)
 
-RECORDING_VERSION = 1
 CACHE_DIR_ENV = "LIFTDSPY_CACHE_DIR"
 _IMPORT_MARK = "import"
 
@@ -43,7 +43,7 @@ class RecordedCall(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    version: Literal[1] = RECORDING_VERSION
+    version: Version = "1"
     key: str = Field(pattern=r"^[0-9a-f]{64}$")
     identity: dict[str, str]
     request: dict[str, Any]

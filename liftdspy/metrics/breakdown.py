@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field
 
-BREAKDOWN_VERSION = "1"
+from liftdspy.versioning import Version
 
 
 class MetricBreakdown(BaseModel):
@@ -24,7 +24,7 @@ class MetricBreakdown(BaseModel):
     details: dict[str, float] = Field(default_factory=dict)
     feedback: str = ""
     parts: dict[str, MetricBreakdown] = Field(default_factory=dict)
-    version: str = BREAKDOWN_VERSION
+    version: Version = "1"
 
     def flat(self, prefix: str = "") -> dict[str, float]:
         """Every number in the breakdown under a dotted name, e.g. `ir.name`, for logging."""

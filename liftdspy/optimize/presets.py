@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from liftdspy.errors import LiftdspyError
 from liftdspy.validation_errors import validation_problems
+from liftdspy.versioning import Version
 
 OptimizerName = Literal[
     "MIPROv2",
@@ -27,7 +28,6 @@ OptimizerName = Literal[
     "SIMBA",
 ]
 
-PRESET_VERSION = "1"
 
 # Arguments liftdspy supplies itself; a preset may not set them.
 SUPPLIED_INIT = {"metric", "prompt_model", "task_model", "reflection_lm", "teacher_settings"}
@@ -51,7 +51,7 @@ def _accepted(fn) -> tuple[set[str], bool]:
 class OptimizerPreset(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    version: Literal["1"] = PRESET_VERSION  # presets without it are version "1"
+    version: Version = "1"  # presets without it are version "1"
     name: str
     optimizer: OptimizerName
     description: str = ""

@@ -8,7 +8,6 @@ from liftdspy.runtime.endpoint import ChatEndpoint, EndpointError, TruncatedAnsw
 from liftdspy.runtime.outputs import OutputError, parse_outputs
 from liftdspy.runtime.pack import (
     PACK_FILE,
-    PACK_FORMAT_VERSION,
     FieldSpec,
     MessageTemplate,
     ModelTarget,
@@ -23,7 +22,6 @@ from liftdspy.runtime.runtime import PipelineResult, PromptRuntime
 
 __all__ = [
     "PACK_FILE",
-    "PACK_FORMAT_VERSION",
     "ChatEndpoint",
     "EndpointError",
     "FieldSpec",

@@ -16,8 +16,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from liftdspy.errors import LiftdspyError
+from liftdspy.versioning import Version
 
-PACK_FORMAT_VERSION = "1"
 PACK_FILE = "prompt_pack.json"
 PLACEHOLDER = "{{{{{name}}}}}"
 _PLACEHOLDER_PATTERN = re.compile(r"\{\{([A-Za-z_][A-Za-z0-9_]*)\}\}")
@@ -130,7 +130,7 @@ class PromptPack(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    format_version: Literal["1"] = PACK_FORMAT_VERSION
+    format_version: Version = "1"
     program: str | None = Field(None, description="'nl_to_ir', 'ir_to_code' or 'pipeline'")
     predictor_kind: str | None = Field(None, description="'predict' or 'cot'")
     adapter: str = "JSONAdapter"

@@ -40,6 +40,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from liftdspy.errors import LiftdspyError
+from liftdspy.versioning import Version
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ class Layer(BaseModel):
 class Isolation(BaseModel):
     """What a probe sandbox saw from inside, and what is missing (with how to get it)."""
 
-    version: int = 1
+    version: Version = "1"
     available: bool
     bwrap: str | None = None
     bwrap_version: str | None = None

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import ClassVar
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from liftdspy.versioning import FROM_INT
 
 
 class TestOutcome(StrEnum):
@@ -70,7 +72,7 @@ class SandboxJob(BaseModel):
 class SandboxResult(BaseModel):
     """Everything observed while running one job."""
 
-    version: int = 2
+    version: Annotated[Literal["2"], FROM_INT] = "2"  # the format's second layout
     loaded: bool  # the code compiled and its top level (and the setup) ran without error
     load_error: str | None = None  # e.g. "SyntaxError: invalid syntax (line 3)"
     tests: list[TestResult] = Field(default_factory=list)

@@ -18,12 +18,12 @@ import shlex
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from liftdspy.errors import LiftdspyError
+from liftdspy.versioning import Version
 
 DEFAULT_PASSWORD_ENV = "LIFTDSPY_DB_PASSWORD"
 _SCHEMES = ("postgresql", "postgresql+psycopg2", "postgres")
@@ -74,7 +74,7 @@ class TrackingServerConfig(BaseModel):
     # A refused URI may carry a password: errors must not echo the input.
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
-    version: Literal[1] = 1
+    version: Version = "1"
     backend_store_uri: str
     artifacts_destination: Path
     host: str = "127.0.0.1"

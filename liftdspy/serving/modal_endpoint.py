@@ -35,13 +35,13 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from liftdspy.errors import LiftdspyError
 from liftdspy.serving.vllm_command import MODEL_PRESETS, VLLMServeConfig
 from liftdspy.validation_errors import validation_problems
+from liftdspy.versioning import Version
 
 MODAL_URL_ENV = "LIFTDSPY_MODAL_URL"
 FUNCTION_NAME = "serve"
@@ -58,7 +58,7 @@ class ModalDeployment(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    version: Literal[1] = 1
+    version: Version = "1"
     app_name: str = "liftdspy-vllm"
     preset: str = "qwen-coder-7b"
     gpu: str | None = Field(default=None, description="Modal GPU type; None = the preset's.")

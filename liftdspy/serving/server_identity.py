@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from liftdspy.errors import LiftdspyError
 from liftdspy.redaction import redact_url
+from liftdspy.versioning import Version
 
 
 class ServerIdentityError(LiftdspyError, RuntimeError):
@@ -37,7 +38,7 @@ class ServerIdentity(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    version: Literal[1] = 1
+    version: Version = "1"
     software: Literal["vllm"] = "vllm"
     software_version: str = Field(min_length=1, description="e.g. vLLM's /version: 0.32.0")
     weights: str = Field(

@@ -29,6 +29,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from liftdspy.errors import LiftdspyError
+from liftdspy.versioning import Version
 
 # The Modal image's vLLM (CUDA wheel). 0.33 needs torch 2.14.0 in the image (see modal_app).
 VLLM_VERSION = "0.33.0"
@@ -57,7 +58,7 @@ class VLLMServeConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    version: Literal[1] = 1
+    version: Version = "1"
     model: str = DEFAULT_MODEL
     revision: str | None = None
     served_model_name: str | None = Field(

@@ -3,7 +3,8 @@
 Single comparisons (`bootstrap`): `bootstrap_ci`, `paired_bootstrap` over per-example scores.
 
 Studies (arms × seeds × examples), all deterministic given `seed`, results pydantic models with a
-`version` field (``model_dump(mode="json")`` for ``study report --json``):
+`version` field ("1", `liftdspy.versioning.Version`; ``model_dump(mode="json")`` for
+``study report --json``):
 
 - Input: ``ScoreTable.from_records([{"arm", "seed", "example", "score"}, ...])`` — validated:
   duplicate/missing cells, arms on different example sets and non-finite scores raise
@@ -49,7 +50,6 @@ from liftdspy.stats.comparison import (
 )
 from liftdspy.stats.errors import ScoreTableError, StatsInputError
 from liftdspy.stats.hierarchical import (
-    STATS_VERSION,
     Interval,
     MeanInference,
     VarianceComponents,
@@ -67,7 +67,6 @@ from liftdspy.stats.study import StudyStatistics, analyze_study
 
 __all__ = [
     "DEFAULT_BASELINE",
-    "STATS_VERSION",
     "ArmComparison",
     "ArmOptimism",
     "ArmSummary",

@@ -7,7 +7,6 @@ from pydantic import BaseModel
 from liftdspy.stats.hierarchical import (
     DEFAULT_LEVEL,
     DEFAULT_RESAMPLES,
-    STATS_VERSION,
     Interval,
     VarianceComponents,
     crossed_inference,
@@ -15,6 +14,7 @@ from liftdspy.stats.hierarchical import (
     variance_components,
 )
 from liftdspy.stats.scores import ScoreTable, Seed
+from liftdspy.versioning import Version
 
 
 class SeedMean(BaseModel):
@@ -23,7 +23,7 @@ class SeedMean(BaseModel):
 
 
 class ArmSummary(BaseModel):
-    version: str = STATS_VERSION
+    version: Version = "1"
     arm: str
     n_seeds: int
     n_examples: int

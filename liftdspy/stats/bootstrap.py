@@ -12,6 +12,8 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel
 
+from liftdspy.versioning import Version
+
 DEFAULT_RESAMPLES = 2000
 
 
@@ -37,6 +39,7 @@ class PairedComparison(BaseModel):
     ties: int
     seed: int = 0
     resamples: int = DEFAULT_RESAMPLES
+    version: Version = "1"  # reports/comparison.json of older runs have none: version "1"
 
 
 def _mean(values: Sequence[float]) -> float:

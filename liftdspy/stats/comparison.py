@@ -34,7 +34,6 @@ from liftdspy.stats.errors import ScoreTableError
 from liftdspy.stats.hierarchical import (
     DEFAULT_LEVEL,
     DEFAULT_RESAMPLES,
-    STATS_VERSION,
     Interval,
     VarianceComponents,
     crossed_inference,
@@ -50,6 +49,7 @@ from liftdspy.stats.power import (
     minimum_detectable_effect,
 )
 from liftdspy.stats.scores import ScoreTable, Seed
+from liftdspy.versioning import Version
 
 DEFAULT_BASELINE = "random-demos"
 TIE_TOLERANCE = 1e-12
@@ -63,7 +63,7 @@ class ExampleDifference(BaseModel):
 
 
 class ArmComparison(BaseModel):
-    version: str = STATS_VERSION
+    version: Version = "1"
     arm: str
     baseline: str
     n_seeds: int  # rows of the paired difference matrix

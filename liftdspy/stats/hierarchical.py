@@ -57,8 +57,8 @@ import numpy as np
 from pydantic import BaseModel
 
 from liftdspy.stats.errors import StatsInputError
+from liftdspy.versioning import Version
 
-STATS_VERSION = "1"
 DEFAULT_RESAMPLES = 2000
 DEFAULT_LEVEL = 0.95
 
@@ -75,7 +75,7 @@ class Interval(BaseModel):
 class VarianceComponents(BaseModel):
     """Method-of-moments variance components of a seeds × examples matrix (see module doc)."""
 
-    version: str = STATS_VERSION
+    version: Version = "1"
     n_seeds: int
     n_examples: int
     seed: float | None  # seed-to-seed variance of an arm's mean score over examples

@@ -15,8 +15,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from liftdspy.stats.errors import StatsInputError
-from liftdspy.stats.hierarchical import STATS_VERSION
 from liftdspy.stats.scores import Seed
+from liftdspy.versioning import Version
 
 
 class SelectionRecord(BaseModel):
@@ -44,7 +44,7 @@ class RunOptimism(BaseModel):
 
 
 class ArmOptimism(BaseModel):
-    version: str = STATS_VERSION
+    version: Version = "1"
     arm: str
     n_runs: int
     mean_validation: float

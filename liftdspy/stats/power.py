@@ -27,18 +27,18 @@ from pydantic import BaseModel
 
 from liftdspy.stats.errors import StatsInputError
 from liftdspy.stats.hierarchical import (
-    STATS_VERSION,
     VarianceComponents,
     effective_df,
     t_quantile,
 )
+from liftdspy.versioning import Version
 
 DEFAULT_ALPHA = 0.05
 DEFAULT_POWER = 0.80
 
 
 class MinimumDetectableEffect(BaseModel):
-    version: str = STATS_VERSION
+    version: Version = "1"
     n_examples: int
     n_seeds: int
     alpha: float

@@ -19,8 +19,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from liftdspy.stats.errors import ScoreTableError
 from liftdspy.validation_errors import validation_problems
-
-SCORE_TABLE_VERSION = "1"
+from liftdspy.versioning import Version
 
 Seed = int | str | None
 
@@ -62,7 +61,7 @@ class ScoreTable(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    version: str = SCORE_TABLE_VERSION
+    version: Version = "1"
     records: tuple[ScoreRecord, ...]
 
     @classmethod

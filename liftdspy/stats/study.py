@@ -9,10 +9,11 @@ from pydantic import BaseModel
 
 from liftdspy.stats.arms import ArmSummary, summarize_arm
 from liftdspy.stats.comparison import DEFAULT_BASELINE, ArmComparison, compare_to_baseline
-from liftdspy.stats.hierarchical import DEFAULT_LEVEL, DEFAULT_RESAMPLES, STATS_VERSION
+from liftdspy.stats.hierarchical import DEFAULT_LEVEL, DEFAULT_RESAMPLES
 from liftdspy.stats.optimism import ArmOptimism, SelectionRecord, optimism_by_arm
 from liftdspy.stats.power import DEFAULT_ALPHA, DEFAULT_POWER
 from liftdspy.stats.scores import ScoreTable
+from liftdspy.versioning import Version
 
 METHOD = (
     "Means with intervals from a crossed two-level bootstrap (seeds and examples resampled "
@@ -26,7 +27,7 @@ METHOD = (
 
 
 class StudyStatistics(BaseModel):
-    version: str = STATS_VERSION
+    version: Version = "1"
     baseline: str
     level: float
     alpha: float

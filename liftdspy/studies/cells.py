@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from liftdspy.experiments.config import ExperimentConfig
 from liftdspy.lm.config import LMConfig
 from liftdspy.optimize.presets import PRESETS_DIR
-from liftdspy.studies.config import ArmConfig, StudyConfig
+from liftdspy.studies.config import ArmConfig, StudyConfig, lm_hash_material
 from liftdspy.tracking import resolve_tracking_uri, sqlite_path
 
 
@@ -116,9 +116,9 @@ def cell_hash(study: StudyConfig, cell: Cell, root: Path) -> str:
     finished cell with the same hash is skipped on a re-run."""
     config = experiment_config(study, cell, root).model_dump(mode="json")
     config.pop("version", None)  # the config format's version decides no result
-    config["lm"].pop("recorder", None)
+    lm_hash_material(config["lm"])
     if config.get("reflection_lm"):
-        config["reflection_lm"].pop("recorder", None)
+        lm_hash_material(config["reflection_lm"])
     config.pop("tracking", None)
     config.pop("description", None)
     arm = study.arm(cell.arm)

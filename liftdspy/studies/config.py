@@ -18,8 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from liftdspy.experiments.config import DatasetConfig, MetricConfig, ProgramConfig, TrackingConfig
 from liftdspy.experiments.yaml_config import ConfigError, load_yaml_config
 from liftdspy.lm.config import LMConfig
+from liftdspy.versioning import Version, hashed_form
 
-STUDY_VERSION = 1
 FixedArm = Literal["zero-shot", "random-demos"]
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
@@ -71,7 +71,7 @@ class ParityConfig(_Section):
 
 
 class StudyConfig(_Section):
-    version: Literal[1] = STUDY_VERSION
+    version: Version = "1"
     name: str = Field(pattern=NAME_PATTERN)
     description: str = ""
     dataset: DatasetConfig
@@ -122,11 +122,22 @@ class StudyConfig(_Section):
         """What decides the cells' results (budget, parity and description excluded): a study
         re-run with the same identity resumes the same MLflow parent run."""
         data = self.model_dump(mode="json", exclude={"budget", "description", "parity"})
+        data["version"] = hashed_form(data["version"])
         for lm in [data.get("lm"), data.get("reflection_lm"), *data.get("lms", {}).values()]:
             if lm:
-                lm.pop("recorder", None)  # where calls are recorded does not change them
+                lm_hash_material(lm)
         text = json.dumps(data, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def lm_hash_material(lm: dict[str, Any]) -> dict[str, Any]:
+    """An LM config's JSON dump as the study hashes take it (in place): without the recorder (where
+    calls are recorded does not change them), format versions in their hashed form."""
+    lm.pop("recorder", None)
+    lm["version"] = hashed_form(lm["version"])
+    if lm.get("server"):
+        lm["server"]["version"] = hashed_form(lm["server"]["version"])
+    return lm
 
 
 def _valid_name(name: str) -> bool:

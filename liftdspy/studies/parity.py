@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from typing import Any, Literal
+from typing import Any
 
 import dspy
 from dspy.lm15 import Config, Message, Request, Response
@@ -26,10 +26,9 @@ from liftdspy.lm.recorder import IdentifiedEngine
 from liftdspy.lm.store import canonical_json, request_json
 from liftdspy.metrics import BreakdownMetric
 from liftdspy.tracking.layout import EXPORT_DIR
+from liftdspy.versioning import Version
 
 logger = logging.getLogger(__name__)
-
-PARITY_SCORES_VERSION = "1"
 
 
 class RequestLog:
@@ -124,7 +123,7 @@ class EngineEndpoint:
 
 
 class ParityScores(BaseModel):
-    version: Literal["1"] = PARITY_SCORES_VERSION
+    version: Version = "1"
     eval_ids: list[str]
     dspy_scores: list[float]
     runtime_scores: list[float]

@@ -16,8 +16,7 @@ from pydantic import BaseModel
 from liftdspy.optimize import OptimizerPreset
 from liftdspy.studies.cells import Cell
 from liftdspy.studies.config import ArmConfig, StudyConfig
-
-PLAN_VERSION = 1
+from liftdspy.versioning import Version
 
 
 class ArmPlan(BaseModel):
@@ -31,7 +30,7 @@ class ArmPlan(BaseModel):
 
 
 class StudyPlan(BaseModel):
-    version: int = PLAN_VERSION
+    version: Version = "1"
     study: str
     cells: list[str]
     skipped: list[str] = []

@@ -30,10 +30,10 @@ from liftdspy.studies.tracking import (
     load_cell_result,
     resolve_study_run,
 )
+from liftdspy.versioning import Version
 
 logger = logging.getLogger(__name__)
 
-REPORT_VERSION = 1
 PARITY_ARTIFACT = "study/parity.json"
 REPORT_DIR = "report"
 PLOTS = ("forest", "seeds", "winloss", "optimism", "cost")
@@ -85,7 +85,7 @@ class ParitySummary(BaseModel):
 
 
 class StudyReport(BaseModel):
-    version: int = REPORT_VERSION
+    version: Version = "1"
     study: str
     run_id: str
     tracking_uri: str

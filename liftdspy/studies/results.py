@@ -7,12 +7,11 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, Field
 
 from liftdspy.studies.cells import Cell
+from liftdspy.versioning import Version
 
 if TYPE_CHECKING:
     from liftdspy.lm.recorder import RecorderStats
 
-RESULT_VERSION = 1
-PARITY_VERSION = "1"
 CELL_ARTIFACT = "study/cell.json"
 
 CellStatus = Literal["finished", "failed", "budget", "not-run"]
@@ -47,7 +46,7 @@ class CellCost(BaseModel):
 
 
 class CellResult(BaseModel):
-    version: int = RESULT_VERSION
+    version: Version = "1"
     cell: Cell
     cell_hash: str
     run_id: str | None = None
@@ -74,7 +73,7 @@ class CellResult(BaseModel):
 class ParityResult(BaseModel):
     """The best arm's program scored in DSPy and through its exported prompt pack (runtime)."""
 
-    version: Literal["1"] = PARITY_VERSION
+    version: Version = "1"
     arm: str
     cell: str
     run_id: str

@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -30,6 +30,7 @@ from liftdspy.stats import PairedComparison
 from liftdspy.tracking import layout
 from liftdspy.tracking.runs import RunLookupError
 from liftdspy.tracking.store import flatten_params, resolve_tracking_uri
+from liftdspy.versioning import Version
 
 if TYPE_CHECKING:
     import dspy
@@ -38,7 +39,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-RUN_RECORD_VERSION = "1"
 MAX_INSTRUCTION_PARAM_CHARS = 500
 
 # The cost totals, in the order they are logged.
@@ -187,7 +187,7 @@ class RunRecord(BaseModel):
     do not account for (all of them when the config is missing).
     """
 
-    version: Literal["1"] = RUN_RECORD_VERSION
+    version: Version = "1"
     run_id: str = ""  # the fields up to `start_time` are MLflow's, set when read back
     run_name: str = ""
     experiment_id: str = ""

@@ -127,8 +127,10 @@ def test_ctrl_c_stops_a_threaded_run_within_two_seconds_and_marks_it_failed(tmp_
         stderr=subprocess.PIPE,
         text=True,
     )
+    before: list[str] = []  # the lines read before the signal (CALLS lines among them)
     try:
         for line in process.stdout:
+            before.append(line)
             if line.startswith("RESULT"):
                 break
         process.send_signal(signal.SIGINT)
@@ -140,7 +142,8 @@ def test_ctrl_c_stops_a_threaded_run_within_two_seconds_and_marks_it_failed(tmp_
             process.kill()
     assert process.returncode == 130, err[-2000:]
     assert elapsed < 2.0, f"stopped {elapsed:.1f} s after SIGINT"
-    calls = [int(line.split()[1]) for line in out.splitlines() if line.startswith("CALLS")]
+    lines = [line.rstrip("\n") for line in before] + out.splitlines()
+    calls = [int(line.split()[1]) for line in lines if line.startswith("CALLS")]
     assert max(calls) <= 4  # 22 examples queued on 2 threads: the rest never started
     assert "marked FAILED" in err
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")

@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import urllib.error
 import urllib.request
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -25,7 +24,7 @@ from liftdspy.cli.server_process import (
     stop_process,
 )
 from liftdspy.redaction import redact_url
-from liftdspy.serving.health import wait_until_ready
+from liftdspy.serving.health import answers, wait_until_ready
 from liftdspy.tracking import artifacts_dir, resolve_tracking_uri, sqlite_path
 
 console = Console()
@@ -70,11 +69,8 @@ def health_request(url: str) -> urllib.request.Request:
 def server_answers(url: str) -> bool:
     """True when the MLflow tracking server at `url` answers `GET /health` with 200."""
     try:
-        with urllib.request.urlopen(
-            health_request(url), timeout=HEALTH_TIMEOUT_SECONDS
-        ) as response:
-            return response.status == 200
-    except (urllib.error.URLError, OSError, ValueError):
+        return answers(health_request(url), timeout=HEALTH_TIMEOUT_SECONDS)
+    except ValueError:  # not a URL urllib can open
         return False
 
 

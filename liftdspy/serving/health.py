@@ -9,6 +9,15 @@ import urllib.error
 import urllib.request
 
 
+def answers(request: str | urllib.request.Request, timeout: float) -> bool:
+    """One probe: True when `request` (a URL or a prepared request) is answered with 200."""
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
 def wait_until_ready(
     url: str, process: subprocess.Popen, timeout: float, *, poll_seconds: float = 0.5
 ) -> bool:
@@ -17,11 +26,7 @@ def wait_until_ready(
     while time.monotonic() < deadline:
         if process.poll() is not None:
             return False
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return True
-        except (urllib.error.URLError, OSError):
-            pass
+        if answers(url, timeout=2):
+            return True
         time.sleep(poll_seconds)
     return False

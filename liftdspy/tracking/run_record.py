@@ -99,11 +99,11 @@ class RunCost(BaseModel):
         totals = dict.fromkeys(_COST_TOTALS, 0.0)
         roles: dict[str, RoleCost] = {}
         for role, s in stats.items():
-            output_tokens = float(s.live_output_tokens + s.replayed_output_tokens)
+            output_tokens = float(s.output_tokens)
             totals["lm_calls"] += s.calls
             totals["lm_cache_hits"] += s.hits
             totals["lm_cache_misses"] += s.misses
-            totals["lm_input_tokens"] += s.live_input_tokens + s.replayed_input_tokens
+            totals["lm_input_tokens"] += s.input_tokens
             totals["lm_output_tokens"] += output_tokens
             totals["lm_truncated"] += s.truncated
             totals["lm_live_seconds"] += s.live_seconds

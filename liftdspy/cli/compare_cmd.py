@@ -76,7 +76,7 @@ def _components_table(runs: list[RunSummary]) -> Table:
 
 
 def _pairs_table(comparison: Comparison) -> Table:
-    table = Table(title="paired, B minus A (on examples both evaluated)")
+    table = Table(title="paired bootstrap, B minus A (on examples both evaluated)")
     columns = ("A", "B", "n", "B - A (95% CI)", "normalised", "p", "B wins", "B losses", "ties")
     for column in columns:
         table.add_column(column, justify="left" if column in ("A", "B") else "right")

@@ -25,7 +25,13 @@ from pydantic import BaseModel, Field
 
 from liftdspy.lm.store import RecordingStoreError
 from liftdspy.metrics import BreakdownMetric
-from liftdspy.metrics.floor import MetricFloor, metric_floor, normalised
+from liftdspy.metrics.floor import (
+    MetricFloor,
+    constant_prediction,
+    gold_ir_field,
+    metric_floor,
+    normalised,
+)
 from liftdspy.stats import ConfidenceInterval, bootstrap_ci
 from liftdspy.versioning import Version
 
@@ -160,6 +166,42 @@ def with_floor(
     return report
 
 
+def constant_report(
+    floor: MetricFloor, metric: BreakdownMetric, examples: list[dspy.Example], *, label: str
+) -> EvaluationReport:
+    """The floor's winning constant answer scored like a program on `examples` (no LM call):
+    every example's breakdown, IR and code, as an evaluation report (the `constant` study arm).
+    """
+    started = time.perf_counter()
+    answer = floor.best().answer
+    field = gold_ir_field(metric)
+    results = []
+    for example in examples:
+        prediction = constant_prediction(answer, example, field)
+        results.append(_result(example, prediction, metric, 0.0))
+    report = _report(label, results, seed=0, started=started)
+    report.floor = floor if floor.example_ids == [r.id for r in results] else None
+    return report
+
+
+def _report(
+    label: str, results: list[ExampleResult], *, seed: int, started: float
+) -> EvaluationReport:
+    component_names = sorted({k for r in results for k in r.components})
+    components = {
+        name: sum(r.components.get(name, 0.0) for r in results) / len(results)
+        for name in component_names
+    }
+    return EvaluationReport(
+        label=label,
+        n=len(results),
+        score=bootstrap_ci([r.score for r in results], seed=seed),
+        components=components,
+        results=results,
+        seconds=time.perf_counter() - started,
+    )
+
+
 def _result(example: dspy.Example, prediction: Any, metric: BreakdownMetric, seconds: float):
     breakdown = metric.breakdown(example, prediction)
     ir = getattr(prediction, "ir", None)
@@ -226,20 +268,7 @@ def evaluate_program(
             results.append(result)
             if on_result:
                 on_result(result)
-    scores = [r.score for r in results]
-    component_names = sorted({k for r in results for k in r.components})
-    components = {
-        name: sum(r.components.get(name, 0.0) for r in results) / len(results)
-        for name in component_names
-    }
-    return EvaluationReport(
-        label=label,
-        n=len(results),
-        score=bootstrap_ci(scores, seed=seed),
-        components=components,
-        results=results,
-        seconds=time.perf_counter() - started,
-    )
+    return _report(label, results, seed=seed, started=started)
 
 
 _POLL_SECONDS = 0.2

@@ -211,7 +211,7 @@ def constant_code(name: str, value: str) -> str:
     return f"def {name}(*args, **kwargs):\n    return {value}\n"
 
 
-def _gold_field(metric: BreakdownMetric) -> str:
+def gold_ir_field(metric: BreakdownMetric) -> str:
     if isinstance(metric, IRMetric):
         return metric.gold_field
     if isinstance(metric, CodeMetric):
@@ -241,7 +241,8 @@ def _answers(
     }
 
 
-def _prediction(answer: dict[str, Any], example: Any, gold_field: str) -> dspy.Prediction:
+def constant_prediction(answer: dict[str, Any], example: Any, gold_field: str) -> dspy.Prediction:
+    """The prediction a constant answer makes for `example` (the entry point filled in)."""
     fields = dict(answer)
     code = fields.get("code")
     if code is not None and ENTRY_POINT in code:
@@ -258,13 +259,13 @@ def metric_floor(
     if not examples:
         raise ValueError("a floor needs at least one example")
     kind = metric_kind(metric)
-    gold_field = _gold_field(metric)
+    gold_field = gold_ir_field(metric)
     train_golds = [read_gold_ir(example, gold_field) for example in train]
     ids = [str(example.id) for example in examples]
     candidates = []
     for name, answer in _answers(kind, train_golds).items():
         scores = [
-            metric.breakdown(example, _prediction(answer, example, gold_field)).total
+            metric.breakdown(example, constant_prediction(answer, example, gold_field)).total
             for example in examples
         ]
         candidates.append(

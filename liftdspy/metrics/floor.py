@@ -244,6 +244,8 @@ def _answers(
 def constant_prediction(answer: dict[str, Any], example: Any, gold_field: str) -> dspy.Prediction:
     """The prediction a constant answer makes for `example` (the entry point filled in)."""
     fields = dict(answer)
+    if "ir" in fields:
+        fields["ir"] = IntermediateRepresentation.model_validate(fields["ir"])
     code = fields.get("code")
     if code is not None and ENTRY_POINT in code:
         fields["code"] = code.replace(ENTRY_POINT, read_gold_ir(example, gold_field).signature.name)

@@ -99,6 +99,17 @@ def test_run_records_params_scores_candidates_and_artifacts(tmp_path, in_repo):
     assert metrics["lm_calls"] == 10
     assert metrics["lm_input_tokens"] == 1000
     assert metrics["baseline_score_ci_low"] <= metrics["baseline_score"]
+    # The floor (best constant answer, no LM call) on the same 5 eval examples, normalised
+    # scores beside the raw ones.
+    floor = outcome.optimized.floor
+    assert floor is not None and floor.example_ids == [r.id for r in outcome.optimized.results]
+    assert outcome.baseline.floor == floor
+    assert metrics["floor"] == pytest.approx(floor.floor)
+    for which, report in (("baseline", outcome.baseline), ("optimized", outcome.optimized)):
+        expected = (report.score.mean - floor.floor) / (1 - floor.floor)
+        assert metrics[f"{which}_score_normalised"] == pytest.approx(expected)
+        assert metrics[f"{which}_score_normalised_ci_low"] <= expected
+    assert outcome.optimized.score.method == "crossed"
 
     artifacts = {a.path for a in client.list_artifacts(outcome.run_id, "reports")}
     assert {"reports/baseline.json", "reports/optimized.json", "reports/cost.json"} <= artifacts
@@ -247,5 +258,8 @@ def test_compare_uses_the_bootstrap_seed_stored_on_the_run(tmp_path, in_repo):
     assert summary.score == first.optimized.score  # the same interval as the run logged
     assert summary.baseline == first.baseline.score
     assert summary.truncated_rate == 0.0
+    assert summary.floor == pytest.approx(first.optimized.floor.floor)
+    assert summary.score_normalised == first.optimized.score_normalised
     (pair,) = comparison.pairs
+    assert pair.floor == pytest.approx(first.optimized.floor.floor)  # same eval examples
     assert pair.test.seed == 3  # a pair uses run A's seed

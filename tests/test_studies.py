@@ -304,6 +304,8 @@ def test_the_constant_arm_is_the_floor_scored_as_an_arm_with_no_lm_call(tmp_path
     config = load_study(write_study(tmp_path, arms=arms))
     prepared = prepare_study(config)
     assert prepared.plan.cells[0] == "constant/seed=any/lm=default"  # seed-free, first
+    planned = {a.arm: a for a in prepared.plan.arms}
+    assert planned["constant"].calls == 0 and planned["constant"].cells == 1
     outcome = run_study(prepared, InProcessExecutor(scripted_factory))
     constant = next(r for r in outcome.results if r.cell.arm == "constant")
     assert constant.status == "finished" and constant.cost.requests == 0

@@ -398,7 +398,7 @@ def plot_seeds(report: StudyReport, path: Path) -> None:
             linewidth=1,
             label=f"floor {report.floor.floor:.3f} (constant answer: {report.floor.winner})",
         )
-        ax.legend(loc="lower right", fontsize=8)
+        ax.legend(loc="best", fontsize=8)
     ax.set_yticks(range(len(report.statistics.arms)), [a.arm for a in report.statistics.arms])
     ax.set_xlabel("mean score per seed (dots; label = seed), arm's 95% CI (bar)")
     fig.tight_layout()
@@ -508,7 +508,7 @@ def _floor_rows(report: StudyReport) -> list[list[Any]]:
     if report.floor is None:
         return []
     f = report.floor
-    return [[f"floor ({f.winner})", "constant answer", 0, _fmt(f.floor), "", _fmt(0.0)] + [""] * 6]
+    return [[f"floor ({f.winner})", "constant answer", "", _fmt(f.floor), "", _fmt(0.0)] + [""] * 6]
 
 
 def _floor_html(report: StudyReport) -> str:

@@ -2,7 +2,9 @@
 and everything recorded in MLflow as it finishes.
 
 The MLflow parent run gets the flattened config as params, baseline and optimized scores with
-bootstrap 95% intervals, every metric component, the paired comparison, cost, and artifacts
+95% intervals (the crossed bootstrap with one seed, `liftdspy.stats.bootstrap`), the metric's
+floor on the eval examples with the floor-normalised scores (`liftdspy.metrics.floor`), every
+metric component, the paired comparison, cost, and artifacts
 (compiled program JSON, exported prompts, per-example results tables). Each candidate program
 the optimizer tried becomes a child run. Work is logged as soon as it is done, so an interrupted
 run (Ctrl-C) is marked FAILED with what finished kept; re-running replays finished LM calls from

@@ -1,9 +1,11 @@
-"""Print the README's demo table from the committed recording, replayed offline (zero LM calls).
+"""Print the demo table from the committed recording, replayed offline (zero LM calls).
 
     .venv/bin/python scripts/demo_table.py
 
 `tests/test_demo_replay.py` renders the same table from its own offline replay and checks that
-the README holds it verbatim, so the README's demo figures cannot drift from the recording.
+docs/measurements/demo.md holds it verbatim between the demo-table markers, so the published demo
+figures cannot drift from the recording. The table shows the metric's floor (the best constant
+answer on the same test tasks, `liftdspy.metrics.floor`) and every score floor-normalised.
 """
 
 from __future__ import annotations
@@ -32,21 +34,34 @@ def recording_endings(path: Path = RECORDING) -> tuple[int, int]:
 
 
 def render_table(outcome, endings: tuple[int, int]) -> str:
-    """The markdown block between the README's demo-table markers."""
+    """The markdown block between the demo-table markers."""
     base, opt, gain = outcome.baseline, outcome.optimized, outcome.comparison
     diff = gain.difference
+    floor = opt.floor
     ended, total = endings
+
+    def normalised(report) -> str:
+        n = report.score_normalised
+        return f"{n.mean:+.3f} [{n.low:+.3f}, {n.high:+.3f}]"
+
     rows = [
         BEGIN,
-        "| program | IR score | 95% CI | answers cut off |",
-        "|---|---|---|---|",
+        "| program | IR score | 95% CI | floor-normalised [95% CI] | answers cut off |",
+        "|---|---|---|---|---|",
+        f"| floor: constant answer `{floor.winner}` (no LM) | {floor.floor:.3f} | | +0.000 | |",
         f"| baseline (zero-shot) | {base.score.mean:.3f} | [{base.score.low:.3f}, "
-        f"{base.score.high:.3f}] | {base.truncated_rate:.0%} |",
+        f"{base.score.high:.3f}] | {normalised(base)} | {base.truncated_rate:.0%} |",
         f"| MIPROv2 (`mipro-small`) | {opt.score.mean:.3f} | [{opt.score.low:.3f}, "
-        f"{opt.score.high:.3f}] | {opt.truncated_rate:.0%} |",
-        f"| gain (paired bootstrap, {gain.n} test tasks) | {diff.mean:+.3f} | "
+        f"{opt.score.high:.3f}] | {normalised(opt)} | {opt.truncated_rate:.0%} |",
+        f"| gain (paired, {gain.n} test tasks) | {diff.mean:+.3f} | "
         f"[{diff.low:+.3f}, {diff.high:+.3f}], p = {gain.p_value:.3f} | "
+        f"{diff.mean / (1 - floor.floor):+.3f} | "
         f"wins/losses/ties {gain.wins}/{gain.losses}/{gain.ties} |",
+        "",
+        f"Floor: the best of {len(floor.candidates)} constant answers ("
+        + ", ".join(f"{c.name} {c.mean:.3f}" for c in floor.candidates)
+        + f") on the same {floor.n} test tasks; floor-normalised = (score − floor) / (1 − floor). "
+        f"Intervals: crossed bootstrap with one seed (t, {diff.df:.0f} df).",
         "",
         f"Recorded answers that ended on their own (`finish_reason: stop`): {ended} of {total} "
         f"({ended / total:.1%}); a cut-off answer scores 0.",
@@ -55,8 +70,12 @@ def render_table(outcome, endings: tuple[int, int]) -> str:
     return "\n".join(rows)
 
 
-def readme_table(readme: Path = ROOT / "README.md") -> str:
-    text = readme.read_text(encoding="utf-8")
+MEASUREMENTS = ROOT / "docs" / "measurements" / "demo.md"
+
+
+def published_table(page: Path = MEASUREMENTS) -> str:
+    """The demo table as published (docs/measurements/demo.md, between the markers)."""
+    text = page.read_text(encoding="utf-8")
     start, stop = text.index(BEGIN), text.index(END) + len(END)
     return text[start:stop]
 

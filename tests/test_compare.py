@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from liftdspy.cli.compare_cmd import compare
 from liftdspy.compare import Comparison, RunLookupError, compare_runs
 from liftdspy.experiments.evaluation import EvaluationReport, ExampleResult
+from liftdspy.metrics.floor import FloorCandidate, MetricFloor
 from liftdspy.stats import bootstrap_ci, paired_bootstrap
 from liftdspy.tracking import configure_tracking, flatten_params
 
@@ -31,6 +32,21 @@ BETTER = [s + 0.3 for s in BASE]  # wins on every example
 PARTIAL_IDS = IDS[5:] + [f"task-{i:02d}" for i in range(11, 16)]
 PARTIAL = [0.9, 0.1, 0.8, 0.2, 0.7, 1.0, 0.0, 1.0, 0.5, 0.5]
 DISJOINT_IDS = ["other-1", "other-2", "other-3"]
+
+
+def hand_floor(ids: list[str]) -> MetricFloor:
+    """A floor with two hand-made constant answers: `flat` scores 0.1 everywhere, `early` 0.3 on
+    task-01..05 and 0 elsewhere (so which one wins depends on the examples)."""
+    flat = [0.1] * len(ids)
+    early = [0.3 if i in IDS[:5] else 0.0 for i in ids]
+    candidates = [
+        FloorCandidate(name=name, answer={"ir": {}}, mean=sum(s) / len(s), scores=s)
+        for name, s in (("flat", flat), ("early", early))
+    ]
+    best = max(candidates, key=lambda c: c.mean)
+    return MetricFloor(
+        metric="ir", example_ids=ids, floor=best.mean, winner=best.name, candidates=candidates
+    )
 
 
 def evaluation_report(label: str, ids: list[str], scores: list[float]) -> EvaluationReport:
@@ -58,6 +74,7 @@ def evaluation_report(label: str, ids: list[str], scores: list[float]) -> Evalua
         },
         results=results,
         seconds=1.5,
+        floor=hand_floor(ids),
     )
 
 
@@ -193,6 +210,14 @@ def test_runs_on_different_examples_are_compared_on_the_intersection(store) -> N
     assert "5 examples both evaluated" in pair.note and pair.note in result.notes
     expected = paired_bootstrap(BASE[5:], PARTIAL[:5])
     assert pair.test == expected
+    # Each run's floor is on its own examples; the pair's on the 5 both evaluated, where the
+    # constant answer that wins changes (`early` on task-01..10, `flat` on task-06..10).
+    base, partial = result.runs
+    assert base.floor == pytest.approx(0.15) and base.floor_answer == "early"
+    assert base.score_normalised.mean == pytest.approx((sum(BASE) / 10 - 0.15) / 0.85)
+    assert partial.floor == pytest.approx(0.1) and partial.floor_answer == "flat"
+    assert pair.floor == pytest.approx(0.1)
+    assert pair.difference_normalised == pytest.approx(expected.difference.mean / 0.9)
     by_id = {e.id: e.scores for e in result.examples}
     assert by_id["task-01"][store["partial"]] is None
     assert by_id["task-15"] == {store["base"]: None, store["partial"]: PARTIAL[-1]}
@@ -251,7 +276,15 @@ def test_cli_prints_scores_components_pairs_and_cost(store) -> None:
     )
     assert result.exit_code == 0, result.output
     out = result.output
-    for text in ("base-run", "better-run", "partial-run", "code.tests", "paired bootstrap", "cost"):
+    for text in (
+        "base-run",
+        "better-run",
+        "partial-run",
+        "code.tests",
+        "paired bootstrap",
+        "cost",
+        "floor-normalised",
+    ):
         assert text in out
     assert f"{sum(BETTER) / len(BETTER):.3f}" in out
     assert "5 examples both evaluated" in out  # the intersection note

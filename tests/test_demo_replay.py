@@ -3,8 +3,9 @@
 The recording was made by `liftdspy run experiments/demo.yaml --recorder record` on the embedded
 SmolLM2-135M. In offline mode every LM call must come from the recording (a miss is an error), so
 this runs the real programs, optimizer, metric and MLflow tracking with zero model calls, checks
-that the README's demo table, with the share of recorded answers that ended on their own, is
-exactly what the replay produces (`scripts/demo_table.py` prints it).
+that the published demo table (docs/measurements/demo.md), with the metric's floor, the
+floor-normalised scores and the share of recorded answers that ended on their own, is exactly
+what the replay produces (`scripts/demo_table.py` prints it).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def _demo_table_module():
     return module
 
 
-def test_demo_replays_offline_and_the_readme_table_is_what_it_gives(tmp_path, demo_store):
+def test_demo_replays_offline_and_the_published_table_is_what_it_gives(tmp_path, demo_store):
     tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
     config = load_config(
         DEMO,
@@ -79,9 +80,13 @@ def test_demo_replays_offline_and_the_readme_table_is_what_it_gives(tmp_path, de
 
     demo_table = _demo_table_module()
     rendered = demo_table.render_table(outcome, demo_table.recording_endings(RECORDING))
-    assert demo_table.readme_table(ROOT / "README.md") == rendered, (
-        "README's demo table is stale: paste the output of `python scripts/demo_table.py`"
+    assert demo_table.published_table(demo_table.MEASUREMENTS) == rendered, (
+        "docs/measurements/demo.md's demo table is stale: paste the output of "
+        "`python scripts/demo_table.py`"
     )
+    floor = outcome.optimized.floor
+    assert floor is not None and floor.n == outcome.optimized.n
+    assert run.data.metrics["floor"] == pytest.approx(floor.floor)
 
 
 def test_demo_baseline_never_scores_a_cut_off_answer(demo_store):

@@ -99,6 +99,17 @@ def test_run_records_params_scores_candidates_and_artifacts(tmp_path, in_repo):
     assert metrics["lm_calls"] == 10
     assert metrics["lm_input_tokens"] == 1000
     assert metrics["baseline_score_ci_low"] <= metrics["baseline_score"]
+    # The floor (best constant answer, no LM call) on the same 5 eval examples, normalised
+    # scores beside the raw ones.
+    floor = outcome.optimized.floor
+    assert floor is not None and floor.example_ids == [r.id for r in outcome.optimized.results]
+    assert outcome.baseline.floor == floor
+    assert metrics["floor"] == pytest.approx(floor.floor)
+    for which, report in (("baseline", outcome.baseline), ("optimized", outcome.optimized)):
+        expected = (report.score.mean - floor.floor) / (1 - floor.floor)
+        assert metrics[f"{which}_score_normalised"] == pytest.approx(expected)
+        assert metrics[f"{which}_score_normalised_ci_low"] <= expected
+    assert outcome.optimized.score.method == "crossed"
 
     artifacts = {a.path for a in client.list_artifacts(outcome.run_id, "reports")}
     assert {"reports/baseline.json", "reports/optimized.json", "reports/cost.json"} <= artifacts
@@ -247,5 +258,43 @@ def test_compare_uses_the_bootstrap_seed_stored_on_the_run(tmp_path, in_repo):
     assert summary.score == first.optimized.score  # the same interval as the run logged
     assert summary.baseline == first.baseline.score
     assert summary.truncated_rate == 0.0
+    assert summary.floor == pytest.approx(first.optimized.floor.floor)
+    assert summary.score_normalised == first.optimized.score_normalised
     (pair,) = comparison.pairs
+    assert pair.floor == pytest.approx(first.optimized.floor.floor)  # same eval examples
     assert pair.test.seed == 3  # a pair uses run A's seed
+
+
+def test_evaluate_reports_the_floor_of_the_examples_it_scored(tmp_path, in_repo):
+    """`liftdspy evaluate` (held-out evaluation of a run's program) scores the metric's floor on
+    the same examples, its constant answers from the dataset's train split, and logs it."""
+    from liftdspy.experiments.examples import to_examples
+    from liftdspy.metrics import IRMetric
+    from liftdspy.metrics.floor import metric_floor
+    from liftdspy.studies.heldout import evaluate_heldout
+
+    engine = scripted_ir_engine()
+    config = make_config(tmp_path)
+    outcome = run_experiment(config, lm_factory=lambda c: build_lm(c, engine=engine))
+    core = ROOT / "datasets" / "core"
+    held = evaluate_heldout(
+        outcome.run_id,
+        [core],
+        split="dev",
+        limit=4,
+        tracking_uri=config.tracking.uri,
+        engine=scripted_ir_engine(),
+    )
+    from liftdspy.datasets import load_tasks
+
+    tasks = load_tasks([core])
+    dev = to_examples([t for t in tasks if t.split == "dev"][:4], "nl_to_ir")
+    train = to_examples([t for t in tasks if t.split == "train"], "nl_to_ir")
+    expected = metric_floor(IRMetric(), train, dev)
+    floor = held.report.floor
+    assert floor is not None and floor.example_ids == [str(e.id) for e in dev]
+    assert floor.floor == pytest.approx(expected.floor) and floor.winner == expected.winner
+    metrics = MlflowClient(tracking_uri=config.tracking.uri).get_run(held.run_id).data.metrics
+    assert metrics["floor"] == pytest.approx(floor.floor)
+    normalised = (held.report.score.mean - floor.floor) / (1 - floor.floor)
+    assert metrics["eval_score_normalised"] == pytest.approx(normalised)

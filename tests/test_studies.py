@@ -283,3 +283,55 @@ def test_cli_prints_the_plan_before_any_lm_call_and_names_bad_keys(tmp_path):
     assert bad.exit_code == 1
     assert "arms.0.fixd" in bad.output
     assert live_calls() == 0
+
+
+def test_the_constant_arm_is_the_floor_scored_as_an_arm_with_no_lm_call(tmp_path):
+    """`fixed: constant` gives the metric's floor answer to every eval example (no LM built, no
+    call), is paired with the baseline like any arm, and the report carries the floor, the
+    normalised scores and a floor line / row in its page."""
+    from liftdspy.experiments.examples import to_examples
+    from liftdspy.experiments.metric_factory import make_metric
+    from liftdspy.experiments.runner import select_tasks
+    from liftdspy.metrics.floor import metric_floor
+    from liftdspy.studies.cells import Cell, experiment_config
+    from liftdspy.studies.report import build_report, write_report
+
+    arms = [
+        {"name": "constant", "fixed": "constant"},
+        {"name": "zero-shot", "fixed": "zero-shot"},
+        {"name": "random-demos", "fixed": "random-demos", "k": 2},
+    ]
+    config = load_study(write_study(tmp_path, arms=arms))
+    prepared = prepare_study(config)
+    assert prepared.plan.cells[0] == "constant/seed=any/lm=default"  # seed-free, first
+    planned = {a.arm: a for a in prepared.plan.arms}
+    assert planned["constant"].calls == 0 and planned["constant"].cells == 1
+    outcome = run_study(prepared, InProcessExecutor(scripted_factory))
+    constant = next(r for r in outcome.results if r.cell.arm == "constant")
+    assert constant.status == "finished" and constant.cost.requests == 0
+    assert live_calls() == 4 + 2 * 4  # zero-shot and random-demos only
+
+    # The same floor, computed independently on the eval split
+    cell_config = experiment_config(config, Cell(arm="constant", seed=None, lm="default"), ROOT)
+    splits = select_tasks(cell_config)
+    floor = metric_floor(
+        make_metric(cell_config.metric),
+        to_examples(splits.train, "nl_to_ir"),
+        to_examples(splits.eval, "nl_to_ir"),
+    )
+    assert constant.scores == pytest.approx(floor.best().scores)
+    assert constant.eval_ids == floor.example_ids
+
+    report = build_report(config.tracking.uri, "logic")
+    assert report.floor is not None and report.floor.floor == pytest.approx(floor.floor)
+    rows = {r.arm: r for r in report.rows}
+    assert rows["constant"].mean == pytest.approx(floor.floor)
+    assert rows["constant"].mean_normalised == pytest.approx(0.0, abs=1e-12)
+    assert rows["constant"].gain is not None  # paired with the baseline like any arm
+    zero = rows["zero-shot"]
+    assert zero.mean_normalised == pytest.approx((zero.mean - floor.floor) / (1 - floor.floor))
+    assert zero.gain_normalised == pytest.approx(zero.gain / (1 - floor.floor))
+    dumped = report.model_dump(mode="json")
+    assert dumped["floor"]["winner"] == floor.winner and "mean_normalised" in dumped["rows"][0]
+    text = write_report(report, tmp_path / "out").read_text()
+    assert "id='floor'" in text and f"floor ({floor.winner})" in text

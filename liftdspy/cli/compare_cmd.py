@@ -30,18 +30,23 @@ def _ci(mean: float, low: float, high: float) -> str:
 
 
 def _scores_table(comparison: Comparison) -> Table:
-    table = Table(title=f"{comparison.which} scores (95% bootstrap CI)")
+    table = Table(title=f"{comparison.which} scores (95% CI, crossed bootstrap)")
     for column in ("run", "experiment", "program", "optimizer", "n", "errors", "truncated"):
         table.add_column(
             column, justify="right" if column in ("n", "errors", "truncated") else "left"
         )
     table.add_column(f"{comparison.which} score")
+    table.add_column("floor")
+    table.add_column("floor-normalised")
     if comparison.which == "optimized":
         table.add_column("baseline score")
     for run in comparison.runs:
         row = [run.name, run.experiment, run.program, run.optimizer, str(run.n), str(run.errors)]
         row.append(f"{run.truncated_rate:.0%}")
         row.append(_ci(run.score.mean, run.score.low, run.score.high))
+        row.append("-" if run.floor is None else f"{run.floor:.3f}")
+        norm = run.score_normalised
+        row.append(_ci(norm.mean, norm.low, norm.high) if norm else "-")
         if comparison.which == "optimized":
             b = run.baseline
             row.append(_ci(b.mean, b.low, b.high) if b else "-")
@@ -72,7 +77,8 @@ def _components_table(runs: list[RunSummary]) -> Table:
 
 def _pairs_table(comparison: Comparison) -> Table:
     table = Table(title="paired bootstrap, B minus A (on examples both evaluated)")
-    for column in ("A", "B", "n", "B - A (95% CI)", "p", "B wins", "B losses", "ties"):
+    columns = ("A", "B", "n", "B - A (95% CI)", "normalised", "p", "B wins", "B losses", "ties")
+    for column in columns:
         table.add_column(column, justify="left" if column in ("A", "B") else "right")
     for pair in comparison.pairs:
         test = pair.test
@@ -86,6 +92,7 @@ def _pairs_table(comparison: Comparison) -> Table:
             pair.name_b,
             n,
             _ci(d.mean, d.low, d.high),
+            "-" if pair.difference_normalised is None else f"{pair.difference_normalised:+.3f}",
             f"{test.p_value:.4f}",
             str(test.wins),
             str(test.losses),

@@ -72,8 +72,18 @@ def evaluate(
     table.add_column("n", justify="right")
     table.add_column("score", justify="right")
     table.add_column("95% CI", justify="right")
-    ci = outcome.report.score
-    table.add_row("in DSPy", str(ci.n), f"{ci.mean:.3f}", f"[{ci.low:.3f}, {ci.high:.3f}]")
+    table.add_column("floor-normalised", justify="right")
+    ci, norm = outcome.report.score, outcome.report.score_normalised
+    table.add_row(
+        "in DSPy",
+        str(ci.n),
+        f"{ci.mean:.3f}",
+        f"[{ci.low:.3f}, {ci.high:.3f}]",
+        "" if norm is None else f"{norm.mean:.3f} [{norm.low:.3f}, {norm.high:.3f}]",
+    )
+    floor = outcome.report.floor
+    if floor is not None:
+        table.add_row(f"floor ({floor.winner})", str(floor.n), f"{floor.floor:.3f}", "", "0.000")
     if outcome.runtime_comparison is not None:
         c = outcome.runtime_comparison
         d = c.difference

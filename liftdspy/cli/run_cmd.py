@@ -58,19 +58,30 @@ def _exit_now(code: int) -> None:
 
 
 def _summary(outcome: ExperimentOutcome) -> Table:
+    floor = outcome.optimized.floor
     table = Table(title=f"run {outcome.run_id}")
     table.add_column("program")
     table.add_column("score", justify="right")
     table.add_column("95% CI", justify="right")
+    table.add_column("floor-normalised", justify="right")
     for report in (outcome.baseline, outcome.optimized):
-        ci = report.score
-        table.add_row(report.label, f"{ci.mean:.3f}", f"[{ci.low:.3f}, {ci.high:.3f}]")
+        ci, norm = report.score, report.score_normalised
+        table.add_row(
+            report.label,
+            f"{ci.mean:.3f}",
+            f"[{ci.low:.3f}, {ci.high:.3f}]",
+            "" if norm is None else f"{norm.mean:.3f} [{norm.low:.3f}, {norm.high:.3f}]",
+        )
     diff = outcome.comparison.difference
+    scale = 1.0 - floor.floor if floor is not None and floor.floor < 1.0 else None
     table.add_row(
         "gain",
         f"{diff.mean:+.3f}",
         f"[{diff.low:+.3f}, {diff.high:+.3f}] p={outcome.comparison.p_value:.3f}",
+        "" if scale is None else f"{diff.mean / scale:+.3f}",
     )
+    if floor is not None:
+        table.add_row(f"floor ({floor.winner})", f"{floor.floor:.3f}", "constant answer", "0.000")
     return table
 
 

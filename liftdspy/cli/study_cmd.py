@@ -125,17 +125,28 @@ def run(
 
 def summary_table(report) -> Table:
     table = Table(title=f"study {report.study}: gain over {report.baseline}")
-    for column in ("arm", "score", "95% CI", "gain", "gain 95% CI", "p (Holm)", "W/L/T"):
+    columns = ("arm", "score", "95% CI", "floor-normalised", "gain", "gain 95% CI", "p (Holm)")
+    for column in (*columns, "W/L/T"):
         table.add_column(column, justify="left" if column == "arm" else "right")
     for row in report.rows:
         table.add_row(
             row.arm,
             f"{row.mean:.3f}",
             f"[{row.low:.3f}, {row.high:.3f}]",
+            ""
+            if row.mean_normalised is None
+            else f"{row.mean_normalised:+.3f} [{row.low_normalised:+.3f}, "
+            f"{row.high_normalised:+.3f}]",
             "" if row.gain is None else f"{row.gain:+.3f}",
             "" if row.gain is None else f"[{row.gain_low:+.3f}, {row.gain_high:+.3f}]",
             "" if row.p_holm is None else f"{row.p_holm:.3f}",
             "" if row.wins is None else f"{row.wins}/{row.losses}/{row.ties}",
+        )
+    if report.floor is not None:
+        f = report.floor
+        table.caption = (
+            f"floor {f.floor:.3f}: the best constant answer ({f.winner}, no LM) on the same "
+            f"{f.n} examples; floor-normalised = (score − floor) / (1 − floor)"
         )
     return table
 

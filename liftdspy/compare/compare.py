@@ -14,7 +14,8 @@ from liftdspy.compare.models import (
     ReportKind,
     RunSummary,
 )
-from liftdspy.experiments.evaluation import EvaluationReport
+from liftdspy.experiments.evaluation import EvaluationReport, normalised_interval
+from liftdspy.metrics.floor import MetricFloor
 from liftdspy.redaction import redact_url
 from liftdspy.stats import bootstrap_ci, paired_bootstrap
 from liftdspy.tracking import layout, resolve_tracking_uri
@@ -50,6 +51,9 @@ def _summary(
 ) -> RunSummary:
     experiment = client.get_experiment(record.experiment_id)
     baseline = record.reports.get("baseline")
+    score = bootstrap_ci(report.scores(), seed=seed)
+    baseline_score = bootstrap_ci(baseline.scores(), seed=seed) if baseline else None
+    floor = report.floor
     return RunSummary(
         run_id=record.run_id,
         name=record.name,
@@ -63,8 +67,16 @@ def _summary(
         errors=sum(1 for r in report.results if r.error),
         truncated_rate=report.truncated_rate,
         seed=seed,
-        score=bootstrap_ci(report.scores(), seed=seed),
-        baseline=bootstrap_ci(baseline.scores(), seed=seed) if baseline else None,
+        score=score,
+        baseline=baseline_score,
+        floor=floor.floor if floor else None,
+        floor_answer=floor.winner if floor else None,
+        score_normalised=normalised_interval(score, floor),
+        baseline_normalised=(
+            normalised_interval(baseline_score, baseline.floor or floor)
+            if baseline and baseline_score
+            else None
+        ),
         components=_component_means(report),
         cost=record.cost.metrics(),
     )
@@ -75,7 +87,25 @@ def _listed(ids: list[str]) -> str:
     return shown + (f" and {len(ids) - MAX_LISTED_IDS} more" if len(ids) > MAX_LISTED_IDS else "")
 
 
-def _pair(a: RunSummary, b: RunSummary, scores_a, scores_b, seed: int) -> PairwiseResult:
+def _pair_floor(
+    floors: tuple[MetricFloor | None, MetricFloor | None], common: list[str]
+) -> float | None:
+    """The floor on the examples both runs evaluated: run A's floor restricted to them, else
+    run B's (None when neither run recorded one, or it lacks one of the examples)."""
+    for floor in floors:
+        if floor is not None and set(common) <= set(floor.example_ids):
+            return floor.restricted(common).floor
+    return None
+
+
+def _pair(
+    a: RunSummary,
+    b: RunSummary,
+    scores_a,
+    scores_b,
+    seed: int,
+    floors: tuple[MetricFloor | None, MetricFloor | None] = (None, None),
+) -> PairwiseResult:
     common = [i for i in scores_a if i in scores_b]
     only_a = [i for i in scores_a if i not in scores_b]
     only_b = [i for i in scores_b if i not in scores_a]
@@ -87,11 +117,12 @@ def _pair(a: RunSummary, b: RunSummary, scores_a, scores_b, seed: int) -> Pairwi
             f"compared on the {len(common)} examples both evaluated "
             f"({len(only_a)} only in {a.name}, {len(only_b)} only in {b.name})"
         )
-    test = None
+    test = floor = None
     if common:
         test = paired_bootstrap(
             [scores_a[i] for i in common], [scores_b[i] for i in common], seed=seed
         )
+        floor = _pair_floor(floors, common)
     return PairwiseResult(
         run_a=a.run_id,
         run_b=b.run_id,
@@ -105,6 +136,12 @@ def _pair(a: RunSummary, b: RunSummary, scores_a, scores_b, seed: int) -> Pairwi
         comparable=bool(common),
         note=note,
         test=test,
+        floor=floor,
+        difference_normalised=(
+            test.difference.mean / (1 - floor)
+            if test is not None and floor is not None and floor < 1
+            else None
+        ),
     )
 
 
@@ -141,6 +178,7 @@ def compare_runs(
 
     summaries: list[RunSummary] = []
     scores: list[dict[str, float]] = []
+    floors: list[MetricFloor | None] = []
     for run_id in run_ids_found:
         record = read_run(run_id, client=client)
         report = record.require_report(which)
@@ -149,10 +187,18 @@ def compare_runs(
         )
         summaries.append(summary)
         scores.append(_scores_by_id(report, summary.name, notes))
+        floors.append(report.floor)
 
     pairs: list[PairwiseResult] = []
     for i, j in combinations(range(len(summaries)), 2):
-        pair = _pair(summaries[i], summaries[j], scores[i], scores[j], summaries[i].seed)
+        pair = _pair(
+            summaries[i],
+            summaries[j],
+            scores[i],
+            scores[j],
+            summaries[i].seed,
+            (floors[i], floors[j]),
+        )
         if pair.note:
             notes.append(pair.note)
             logger.info("%s", pair.note)

@@ -29,6 +29,12 @@ class RunSummary(BaseModel):
     seed: int = 0  # the bootstrap seed used for this run (stored on the run)
     score: ConfidenceInterval  # of the compared report (`Comparison.which`)
     baseline: ConfidenceInterval | None = None  # the unoptimized program, when the run has it
+    # The metric's floor on the run's examples (best constant answer; runs before issue 18 have
+    # none) and the scores floor-normalised, (score - floor) / (1 - floor).
+    floor: float | None = None
+    floor_answer: str | None = None  # the winning constant answer (`liftdspy.metrics.floor`)
+    score_normalised: ConfidenceInterval | None = None
+    baseline_normalised: ConfidenceInterval | None = None
     components: dict[str, float] = Field(default_factory=dict)  # mean of every metric component
     cost: dict[str, float] = Field(default_factory=dict)
 
@@ -48,6 +54,8 @@ class PairwiseResult(BaseModel):
     comparable: bool
     note: str = ""
     test: PairedComparison | None = None  # None when the runs share no example
+    floor: float | None = None  # the floor on the examples both evaluated (run A's, else B's)
+    difference_normalised: float | None = None  # B - A divided by 1 - floor
 
 
 class ExampleScores(BaseModel):

@@ -25,6 +25,13 @@ from pydantic import BaseModel, Field
 
 from liftdspy.lm.store import RecordingStoreError
 from liftdspy.metrics import BreakdownMetric
+from liftdspy.metrics.floor import (
+    MetricFloor,
+    constant_prediction,
+    gold_ir_field,
+    metric_floor,
+    normalised,
+)
 from liftdspy.stats import ConfidenceInterval, bootstrap_ci
 from liftdspy.versioning import Version
 
@@ -67,9 +74,17 @@ class EvaluationReport(BaseModel):
     components: dict[str, float]
     results: list[ExampleResult]
     seconds: float
+    # The metric's floor on exactly these examples (reports of older runs have none).
+    floor: MetricFloor | None = None
 
     def scores(self) -> list[float]:
         return [r.score for r in self.results]
+
+    @property
+    def score_normalised(self) -> ConfidenceInterval | None:
+        """The score and its interval floor-normalised, ``(s - floor) / (1 - floor)`` (the floor
+        is a constant of the examples, so the interval maps with it); None without a floor."""
+        return normalised_interval(self.score, self.floor)
 
     @property
     def truncated_rate(self) -> float:
@@ -112,6 +127,79 @@ class EvaluationReport(BaseModel):
                 columns[f"c.{name}"].append(r.components.get(name))
             columns["feedback"].append(r.feedback[:MAX_TEXT])
         return columns
+
+
+def normalised_interval(
+    interval: ConfidenceInterval, floor: MetricFloor | None
+) -> ConfidenceInterval | None:
+    """`interval` floor-normalised (None without a floor, or with a floor of 1)."""
+    if floor is None or normalised(interval.mean, floor.floor) is None:
+        return None
+    scale = 1.0 - floor.floor
+    se = interval.standard_error
+    return interval.model_copy(
+        update={
+            "mean": normalised(interval.mean, floor.floor),
+            "low": normalised(interval.low, floor.floor),
+            "high": normalised(interval.high, floor.floor),
+            "standard_error": se / scale if se is not None else None,
+        }
+    )
+
+
+def with_floor(
+    report: EvaluationReport,
+    metric: BreakdownMetric,
+    train: list[dspy.Example],
+    examples: list[dspy.Example],
+    floor: MetricFloor | None = None,
+) -> EvaluationReport:
+    """`report` with the metric's floor on exactly the examples it scored (same ids, same
+    order). `floor` is reused when it was computed on those examples already."""
+    ids = [r.id for r in report.results]
+    if not ids:
+        return report
+    if floor is None or floor.example_ids != ids:
+        by_id = {str(e.id): e for e in examples}
+        floor = metric_floor(metric, train, [by_id[i] for i in ids])
+    report.floor = floor
+    return report
+
+
+def constant_report(
+    floor: MetricFloor, metric: BreakdownMetric, examples: list[dspy.Example], *, label: str
+) -> EvaluationReport:
+    """The floor's winning constant answer scored like a program on `examples` (no LM call):
+    every example's breakdown, IR and code, as an evaluation report (the `constant` study arm).
+    """
+    started = time.perf_counter()
+    answer = floor.best().answer
+    field = gold_ir_field(metric)
+    results = []
+    for example in examples:
+        prediction = constant_prediction(answer, example, field)
+        results.append(_result(example, prediction, metric, 0.0))
+    report = _report(label, results, seed=0, started=started)
+    report.floor = floor if floor.example_ids == [r.id for r in results] else None
+    return report
+
+
+def _report(
+    label: str, results: list[ExampleResult], *, seed: int, started: float
+) -> EvaluationReport:
+    component_names = sorted({k for r in results for k in r.components})
+    components = {
+        name: sum(r.components.get(name, 0.0) for r in results) / len(results)
+        for name in component_names
+    }
+    return EvaluationReport(
+        label=label,
+        n=len(results),
+        score=bootstrap_ci([r.score for r in results], seed=seed),
+        components=components,
+        results=results,
+        seconds=time.perf_counter() - started,
+    )
 
 
 def _result(example: dspy.Example, prediction: Any, metric: BreakdownMetric, seconds: float):
@@ -180,20 +268,7 @@ def evaluate_program(
             results.append(result)
             if on_result:
                 on_result(result)
-    scores = [r.score for r in results]
-    component_names = sorted({k for r in results for k in r.components})
-    components = {
-        name: sum(r.components.get(name, 0.0) for r in results) / len(results)
-        for name in component_names
-    }
-    return EvaluationReport(
-        label=label,
-        n=len(results),
-        score=bootstrap_ci(scores, seed=seed),
-        components=components,
-        results=results,
-        seconds=time.perf_counter() - started,
-    )
+    return _report(label, results, seed=seed, started=started)
 
 
 _POLL_SECONDS = 0.2

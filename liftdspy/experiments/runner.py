@@ -2,7 +2,9 @@
 and everything recorded in MLflow as it finishes.
 
 The MLflow parent run gets the flattened config as params, baseline and optimized scores with
-bootstrap 95% intervals, every metric component, the paired comparison, cost, and artifacts
+95% intervals (the crossed bootstrap with one seed, `liftdspy.stats.bootstrap`), the metric's
+floor on the eval examples with the floor-normalised scores (`liftdspy.metrics.floor`), every
+metric component, the paired comparison, cost, and artifacts
 (compiled program JSON, exported prompts, per-example results tables). Each candidate program
 the optimizer tried becomes a child run. Work is logged as soon as it is done, so an interrupted
 run (Ctrl-C) is marked FAILED with what finished kept; re-running replays finished LM calls from
@@ -25,7 +27,12 @@ import liftdspy
 from liftdspy import sandbox
 from liftdspy.datasets import LabelledTask, load_tasks
 from liftdspy.experiments.config import ExperimentConfig
-from liftdspy.experiments.evaluation import EvaluationReport, ExampleResult, evaluate_program
+from liftdspy.experiments.evaluation import (
+    EvaluationReport,
+    ExampleResult,
+    evaluate_program,
+    with_floor,
+)
 from liftdspy.experiments.examples import to_examples
 from liftdspy.experiments.metric_factory import make_metric
 from liftdspy.lm.config import LMConfig, build_lm, recorder_of
@@ -135,6 +142,7 @@ class _Setup(BaseModel):
     lms: dict[str, Any]  # every LM the run builds, for the cost: task, reflection (or None)
     built: Any  # BuiltOptimizer
     wall: dict[str, float] = {}  # seconds per phase
+    floor: Any = None  # the metric's floor on the eval split (MetricFloor), computed once
 
 
 def _load(config: ExperimentConfig, lm_factory: Callable[[LMConfig], dspy.LM]) -> _Setup:
@@ -226,6 +234,9 @@ def _evaluate(
         on_result=progress.advance,
         seed=config.seed,
     )
+    # The floor on exactly the examples scored (no LM; code answers run in the sandbox).
+    report = with_floor(report, setup.metric, setup.trainset, setup.evalset, setup.floor)
+    setup.floor = report.floor
     setup.wall[label] = time.perf_counter() - started
     writer.report(report, label)
     writer.cost(run_cost(setup.lms, setup.wall))
@@ -317,7 +328,20 @@ def _trace(config: ExperimentConfig) -> None:
         mlflow.dspy.autolog(log_traces=True, log_compiles=False, log_evals=False, silent=True)
 
 
+def _dump(model: BaseModel | None) -> dict[str, Any] | None:
+    return model.model_dump() if model is not None else None
+
+
+def _scaled(comparison: PairedComparison, floor: float) -> dict[str, Any] | None:
+    """The gain in floor-normalised units: divided by 1 - floor."""
+    if floor >= 1.0:
+        return None
+    d = comparison.difference
+    return {"mean": d.mean / (1 - floor), "low": d.low / (1 - floor), "high": d.high / (1 - floor)}
+
+
 def outcome_summary(outcome: ExperimentOutcome) -> dict[str, Any]:
+    floor = outcome.optimized.floor
     return json.loads(
         json.dumps(
             {
@@ -326,6 +350,11 @@ def outcome_summary(outcome: ExperimentOutcome) -> dict[str, Any]:
                 "optimized": outcome.optimized.score.model_dump(),
                 "gain": outcome.comparison.difference.model_dump(),
                 "p_value": outcome.comparison.p_value,
+                "floor": floor.floor if floor else None,
+                "floor_answer": floor.winner if floor else None,
+                "baseline_normalised": _dump(outcome.baseline.score_normalised),
+                "optimized_normalised": _dump(outcome.optimized.score_normalised),
+                "gain_normalised": _scaled(outcome.comparison, floor.floor) if floor else None,
                 "cost": outcome.cost,
             }
         )

@@ -1,6 +1,7 @@
 """Statistics for comparing programs and study arms.
 
-Single comparisons (`bootstrap`): `bootstrap_ci`, `paired_bootstrap` over per-example scores.
+Single runs (`bootstrap`): `bootstrap_ci`, `paired_bootstrap` over one run's per-example scores,
+the one-seed case of the studies' crossed inference below (t with E - 1 df, moment SE).
 
 Studies (arms × seeds × examples), all deterministic given `seed`, results pydantic models with a
 `version` field ("1", `liftdspy.versioning.Version`; ``model_dump(mode="json")`` for

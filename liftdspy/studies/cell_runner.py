@@ -1,5 +1,6 @@
 """Run one study cell: an ordinary experiment (optimizer arms, `run_experiment`) or a fixed
-program's evaluation (zero-shot, random-demos), as an MLflow run nested under the study run.
+program's evaluation (zero-shot, random-demos; constant: the metric's floor answer, no LM), as an
+MLflow run nested under the study run. Every cell records the metric's floor on its eval examples.
 
 `run_cell` is what every executor calls (in-process, in a worker process, as a Ray task). It
 takes and returns plain pydantic data, so it pickles; the LM engine is built inside the worker
@@ -18,12 +19,18 @@ from pydantic import BaseModel, ConfigDict
 
 import liftdspy
 from liftdspy.experiments.config import ExperimentConfig
-from liftdspy.experiments.evaluation import EvaluationReport, evaluate_program
+from liftdspy.experiments.evaluation import (
+    EvaluationReport,
+    constant_report,
+    evaluate_program,
+    with_floor,
+)
 from liftdspy.experiments.examples import to_examples
 from liftdspy.experiments.metric_factory import make_metric
 from liftdspy.experiments.runner import Progress, run_experiment, select_tasks
 from liftdspy.lm.config import LMConfig, build_engine, build_lm, recorder_of
 from liftdspy.lm.recorder import IdentifiedEngine, RecorderStats
+from liftdspy.metrics.floor import metric_floor
 from liftdspy.studies.budget import Allowance, BudgetedEngine, BudgetExhaustedError
 from liftdspy.studies.cells import Cell, experiment_config
 from liftdspy.studies.config import StudyConfig
@@ -41,6 +48,7 @@ CELL_TAG = "liftdspy.study.cell"
 CELL_HASH_TAG = "liftdspy.study.cell_hash"
 STATUS_TAG = "liftdspy.study.status"
 DEMOS_ARTIFACT = "study/demos.json"  # a fixed arm's demos (example ids per predictor)
+FLOOR_ARTIFACT = "study/floor.json"  # the constant arm's floor: every candidate answer
 
 
 class CellTask(BaseModel):
@@ -141,11 +149,18 @@ def run_cell(task: CellTask, engine_factory: EngineFactory | None = None) -> Cel
         else:
             report, demo_ids = _run_fixed(task, config, lm_factory, run_ids)
             result.demo_ids = demo_ids
-            cost = _cost(recorder_of(lms[0]).stats(), None, time.perf_counter() - started)
+            wall = time.perf_counter() - started
+            # The constant arm builds no LM: its cost is its wall time alone.
+            cost = (
+                _cost(recorder_of(lms[0]).stats(), None, wall)
+                if lms
+                else CellCost(wall_seconds=round(wall, 3))
+            )
         result.status = "finished"
         result.eval_ids = [r.id for r in report.results]
         result.scores = report.scores()
         result.components = report.components
+        result.floor = report.floor
         result.cost = cost
     except BudgetExhaustedError as exc:
         result.status, result.error = "budget", str(exc)
@@ -181,18 +196,42 @@ def _run_fixed(
     trainset = to_examples(splits.train, config.program.name)
     evalset = to_examples(splits.eval, config.program.name)
     metric = make_metric(config.metric)
+    if arm.fixed == "constant":
+        return _run_constant(task, config, run_ids, splits, trainset, evalset, metric), []
     program = fixed_program(study, arm, cell.seed, splits.train, trainset)
     demo_ids = fixed_demo_ids(study, arm, cell.seed, splits.train)
     lm = lm_factory(config.lm)
+    record = _fixed_record(task, config, splits, len(evalset))
+    with open_run(
+        record,
+        run_name=f"{config.name}-{time.strftime('%Y%m%d-%H%M%S')}",
+        parent_run_id=task.parent_run_id,
+        on_started=run_ids.append,
+    ) as writer:
+        writer.artifact({"demo_ids": demo_ids}, DEMOS_ARTIFACT)
+        with dspy.context(lm=lm, adapter=dspy.JSONAdapter()):
+            report = evaluate_program(
+                program, evalset, metric, label="optimized", threads=config.num_threads
+            )
+        report = with_floor(report, metric, trainset, evalset)
+        writer.report(report, "optimized")
+        writer.program(program)
+        writer.export(program, config)
+    return report, demo_ids
+
+
+def _fixed_record(task: CellTask, config: ExperimentConfig, splits, eval_size: int) -> RunRecord:
+    """A fixed arm's run record: params, tags (no preset: a fixed arm has no optimizer)."""
+    arm = task.study.arm(task.cell.arm)
     configure_tracking(config.tracking.uri, config.tracking.experiment)
-    record = RunRecord(
-        config=config,  # no preset: a fixed arm has no optimizer (and no `optimizer.preset`)
+    return RunRecord(
+        config=config,
         params={
             "arm.fixed": arm.fixed or "",
             "arm.k": str(arm.k) if arm.fixed == "random-demos" else "0",
             "data.train_size": str(len(splits.train)),
             "data.val_size": str(len(splits.val)),
-            "data.eval_size": str(len(evalset)),
+            "data.eval_size": str(eval_size),
             "version.liftdspy": liftdspy.__version__,
             "version.dspy": dspy.__version__,
         },
@@ -205,18 +244,28 @@ def _run_fixed(
             layout.EVAL_IDS_TAG: ",".join(t.id for t in splits.eval)[: layout.MAX_TAG_CHARS],
         },
     )
+
+
+def _run_constant(
+    task: CellTask,
+    config: ExperimentConfig,
+    run_ids: list[str],
+    splits,
+    trainset: list[dspy.Example],
+    evalset: list[dspy.Example],
+    metric,
+) -> EvaluationReport:
+    """The `constant` arm: the metric's floor answer (chosen from the train golds, best on the
+    eval examples) scored on every eval example, with no LM; every candidate is logged."""
+    record = _fixed_record(task, config, splits, len(evalset))
     with open_run(
         record,
         run_name=f"{config.name}-{time.strftime('%Y%m%d-%H%M%S')}",
         parent_run_id=task.parent_run_id,
         on_started=run_ids.append,
     ) as writer:
-        writer.artifact({"demo_ids": demo_ids}, DEMOS_ARTIFACT)
-        with dspy.context(lm=lm, adapter=dspy.JSONAdapter()):
-            report = evaluate_program(
-                program, evalset, metric, label="optimized", threads=config.num_threads
-            )
+        floor = metric_floor(metric, trainset, evalset)
+        writer.artifact(floor.model_dump(mode="json"), FLOOR_ARTIFACT)
+        report = constant_report(floor, metric, evalset, label="optimized")
         writer.report(report, "optimized")
-        writer.program(program)
-        writer.export(program, config)
-    return report, demo_ids
+    return report

@@ -34,13 +34,15 @@ class Cell(BaseModel):
 
 
 def expand_cells(study: StudyConfig) -> list[Cell]:
-    """Fixed arms first (zero-shot before random-demos): an optimizer cell's baseline evaluation
+    """Fixed arms first (constant, zero-shot, random-demos): an optimizer cell's baseline evaluation
     then replays the zero-shot cell's calls. Optimizer arms follow seed by seed (every arm's
     first seed before any arm's second), so a study stopped early has every arm at least once."""
     cells: list[Cell] = []
     fixed = sorted(
         (a for a in study.arms if a.fixed is not None),
-        key=lambda a: {"zero-shot": 0, "random-demos": 1}[a.fixed or "random-demos"],
+        key=lambda a: {"constant": -1, "zero-shot": 0, "random-demos": 1}[
+            a.fixed or "random-demos"
+        ],
     )
     optimizers = [a for a in study.arms if a.fixed is None]
     for lm_name in study.named_lms():

@@ -1,9 +1,10 @@
 """Study configs (`studies/NAME.yaml`): one dataset, one program, arms x seeds (x LMs).
 
 An arm is an optimizer preset with overrides (`preset: mipro-small`), or a fixed program:
-`fixed: zero-shot` (the unoptimized program) or `fixed: random-demos` (k labelled demos drawn
-from the train split with the seed). Every key is validated before any LM call; an error names
-the file and the dotted key, like experiment configs.
+`fixed: zero-shot` (the unoptimized program), `fixed: random-demos` (k labelled demos drawn
+from the train split with the seed) or `fixed: constant` (the metric's floor: the best constant
+answer, scored per example with no LM call; `liftdspy.metrics.floor`). Every key is validated
+before any LM call; an error names the file and the dotted key, like experiment configs.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from liftdspy.experiments.yaml_config import ConfigError, load_yaml_config
 from liftdspy.lm.config import LMConfig
 from liftdspy.versioning import Version, hashed_form
 
-FixedArm = Literal["zero-shot", "random-demos"]
+FixedArm = Literal["zero-shot", "random-demos", "constant"]
+SEED_FREE_ARMS = ("zero-shot", "constant")  # run once: the seed changes nothing
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
 
@@ -48,8 +50,9 @@ class ArmConfig(_Section):
 
     @property
     def seeded(self) -> bool:
-        """Whether the arm's result depends on the seed (zero-shot does not: it runs once)."""
-        return self.fixed != "zero-shot"
+        """Whether the arm's result depends on the seed (zero-shot and constant do not: they
+        run once)."""
+        return self.fixed not in SEED_FREE_ARMS
 
     @property
     def kind(self) -> str:

@@ -1,5 +1,7 @@
 """The fixed arms: `zero-shot` (the program as built) and `random-demos` (k labelled train
-examples drawn with the cell's seed, the baseline any optimizer must beat).
+examples drawn with the cell's seed, the baseline any optimizer must beat). The third,
+`constant` (the metric's floor answer, no program, no LM), is run by
+`liftdspy.studies.cell_runner` from `liftdspy.metrics.floor`.
 
 DSPy's `LabeledFewShot` always samples with `random.Random(0)`, so its demos never change with the
 seed; here the draw uses the seed, so seed-to-seed spread of the baseline is measured too.

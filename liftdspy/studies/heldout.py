@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 import liftdspy
 from liftdspy.errors import LiftdspyError
 from liftdspy.experiments.config import MetricConfig
-from liftdspy.experiments.evaluation import EvaluationReport, evaluate_program
+from liftdspy.experiments.evaluation import EvaluationReport, evaluate_program, with_floor
 from liftdspy.experiments.examples import to_examples
 from liftdspy.experiments.metric_factory import make_metric
 from liftdspy.lm.config import LMConfig, build_engine, build_lm, recorder_of
@@ -182,7 +182,8 @@ def evaluate_heldout(
             raise EvaluateError(
                 f"{source.source}: no LM config recorded with it; pass --lm FILE.yaml"
             )
-        tasks = [t for t in load_tasks(dataset) if t.split == split][:limit]
+        all_tasks = load_tasks(dataset)
+        tasks = [t for t in all_tasks if t.split == split][:limit]
         if not tasks:
             where = ", ".join(str(p) for p in dataset)
             raise EvaluateError(f"--split {split}: no {split!r} rows in {where}")
@@ -193,6 +194,8 @@ def evaluate_heldout(
             metric_config.name = program_spec(source.name).default_metric
         scorer = make_metric(metric_config)
         examples = to_examples(tasks, source.name)
+        # The floor's constant answers come from the dataset's train split (none: content-free).
+        train = to_examples([t for t in all_tasks if t.split == "train"], source.name)
         inner = engine if engine is not None else build_engine(lm_config)
         started = time.perf_counter()
         configure_tracking(tracking_uri, experiment)
@@ -268,15 +271,21 @@ def evaluate_heldout(
                 mlflow.log_table(
                     data=report.table(), artifact_file=layout.results_artifact("evaluation")
                 )
+            report = with_floor(report, scorer, train, examples)
             cost["wall_seconds"] = time.perf_counter() - started
-            writer.metrics(
-                {
-                    "eval_score": report.score.mean,
-                    "eval_score_ci_low": report.score.low,
-                    "eval_score_ci_high": report.score.high,
-                    **cost,
-                }
-            )
+            scores = {
+                "eval_score": report.score.mean,
+                "eval_score_ci_low": report.score.low,
+                "eval_score_ci_high": report.score.high,
+            }
+            normalised = report.score_normalised
+            if report.floor is not None:
+                scores[layout.FLOOR_METRIC] = report.floor.floor
+            if normalised is not None:
+                scores["eval_score_normalised"] = normalised.mean
+                scores["eval_score_normalised_ci_low"] = normalised.low
+                scores["eval_score_normalised_ci_high"] = normalised.high
+            writer.metrics({**scores, **cost})
             writer.artifact(report.model_dump(mode="json"), layout.report_artifact("evaluation"))
             return HeldoutOutcome(
                 run_id=writer.run_id,

@@ -226,7 +226,11 @@ def run_study_parity(prepared, engine_factory=None):
         return None
     by_arm: dict[str, list] = {}
     for result in results:
+        if config.arm(result.cell.arm).fixed == "constant":
+            continue  # the floor's constant answer has no program to export
         by_arm.setdefault(result.cell.arm, []).append(result)
+    if not by_arm:
+        return None
     best_arm = max(by_arm, key=lambda a: sum(r.mean for r in by_arm[a]) / len(by_arm[a]))
     cell = max(by_arm[best_arm], key=lambda r: r.mean)
     lm_config = absolute_lm(config.named_lms()[cell.cell.lm], prepared.root)

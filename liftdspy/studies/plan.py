@@ -96,8 +96,11 @@ def arm_plan(
     per_example = calls_per_example(study)
     evaluation = sizes["eval"] * per_example
     max_tokens = max(lm.max_tokens for lm in study.named_lms().values())
-    if preset is None:
-        per_cell: int | None = evaluation
+    if arm.fixed == "constant":
+        per_cell: int | None = 0
+        detail = "the metric's floor: a constant answer, no LM call"
+    elif preset is None:
+        per_cell = evaluation
         detail = f"{sizes['eval']} eval examples x {per_example}"
     else:
         compiled = compile_calls(preset, sizes["train"], sizes["val"], predictors)

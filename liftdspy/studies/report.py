@@ -1,7 +1,10 @@
 """The study report: figures from the MLflow study run, a self-contained HTML page with PNG plots
 (matplotlib, Agg), and the same figures as JSON (`liftdspy study report STUDY --json`).
 
-Figures: every arm's mean with its crossed two-level bootstrap interval; every arm's gain over
+Figures: the metric's floor (the best constant answer on the eval examples, from the cells'
+records; `liftdspy.metrics.floor`) and every score floor-normalised beside the raw one,
+``(score - floor) / (1 - floor)``; every arm's mean with its crossed two-level bootstrap interval;
+every arm's gain over
 the baseline (paired on examples and seeds) with interval, Holm-adjusted p-value and W/L/T; the
 minimum detectable effect; per-seed means; the per-example win/loss matrix; winner's-curse
 optimism; cost per arm; export parity; exact versions (liftdspy, dspy, optuna, model file hash).
@@ -20,6 +23,7 @@ from typing import Any
 from mlflow.tracking import MlflowClient
 from pydantic import BaseModel, Field, field_serializer
 
+from liftdspy.metrics.floor import MetricFloor, normalised
 from liftdspy.redaction import redact_url
 from liftdspy.stats import ScoreTable, SelectionRecord, StudyStatistics, analyze_study
 from liftdspy.studies.cells import absolute_tracking_uri
@@ -56,6 +60,11 @@ class ArmRow(BaseModel):
     losses: int | None = None
     ties: int | None = None
     mde: float | None = None
+    # Floor-normalised: (score - floor) / (1 - floor); the gain divided by 1 - floor.
+    mean_normalised: float | None = None
+    low_normalised: float | None = None
+    high_normalised: float | None = None
+    gain_normalised: float | None = None
 
 
 class ArmCost(BaseModel):
@@ -93,6 +102,7 @@ class StudyReport(BaseModel):
     n_examples: int
     seeds: list[str]
     rows: list[ArmRow]
+    floor: MetricFloor | None = None  # on the report's eval examples; None: cells without one
     mde_sentence: str = ""
     statistics: StudyStatistics
     costs: list[ArmCost]
@@ -154,6 +164,27 @@ def _score_table(results: list[CellResult]) -> ScoreTable:
     return ScoreTable.from_records(rows)
 
 
+def study_floor(results: list[CellResult], examples: list[str]) -> MetricFloor | None:
+    """The metric's floor on exactly `examples`, from the first cell that recorded one on
+    (a superset of) them (every cell of a study scores the same eval examples)."""
+    for result in results:
+        floor = result.floor
+        if floor is not None and set(examples) <= set(floor.example_ids):
+            return floor.restricted(examples)
+    return None
+
+
+def _with_floor(row: ArmRow, floor: MetricFloor | None) -> ArmRow:
+    if floor is None:
+        return row
+    row.mean_normalised = normalised(row.mean, floor.floor)
+    row.low_normalised = normalised(row.low, floor.floor)
+    row.high_normalised = normalised(row.high, floor.floor)
+    if row.gain is not None and floor.floor < 1:
+        row.gain_normalised = row.gain / (1 - floor.floor)
+    return row
+
+
 def _parity(client: MlflowClient, run_id: str) -> ParitySummary | None:
     from liftdspy.stats import paired_bootstrap
 
@@ -205,6 +236,7 @@ def build_report(tracking_uri: str | None, study: str, **_: Any) -> StudyReport:
     ]
     stats = analyze_study(table, baseline=baseline, selections=selections)
     kinds = _arm_kinds(client, parent)
+    floor = study_floor(results, table.examples)
     comparisons = {c.arm: c for c in stats.comparisons}
     rows = []
     for summary in stats.arms:
@@ -224,7 +256,7 @@ def build_report(tracking_uri: str | None, study: str, **_: Any) -> StudyReport:
             row.significant = comparison.significant
             row.wins, row.losses, row.ties = comparison.wins, comparison.losses, comparison.ties
             row.mde = comparison.mde.mde
-        rows.append(row)
+        rows.append(_with_floor(row, floor))
     costs = []
     for arm in dict.fromkeys(r.cell.arm for r in results):
         mine = [r for r in results if r.cell.arm == arm]
@@ -262,6 +294,7 @@ def build_report(tracking_uri: str | None, study: str, **_: Any) -> StudyReport:
         n_examples=len(table.examples),
         seeds=sorted({str(r.cell.seed) for r in results if r.cell.seed is not None}),
         rows=rows,
+        floor=floor,
         mde_sentence=sentences[0] if sentences else "",
         statistics=stats,
         costs=costs,
@@ -315,6 +348,17 @@ def plot_forest(report: StudyReport, path: Path) -> None:
         ax.axvspan(-max(mdes), max(mdes), color="tab:orange", alpha=0.12, label="± MDE")
         ax.legend(loc="lower right", fontsize=8)
     ax.axvline(0, color="black", linewidth=0.8)
+    baseline = next((r for r in report.rows if r.arm == report.baseline), None)
+    if report.floor is not None and baseline is not None:
+        # Where an arm would sit that gave the floor's constant answer to every prompt.
+        ax.axvline(
+            report.floor.floor - baseline.mean,
+            color="tab:brown",
+            linestyle="--",
+            linewidth=1,
+            label=f"constant answer (floor {report.floor.floor:.3f})",
+        )
+        ax.legend(loc="lower right", fontsize=8)
     ax.set_yticks(range(len(rows)), [r.arm for r in rows])
     ax.set_xlabel(f"gain over {report.baseline} (95% CI, paired on examples and seeds)")
     ax.set_title(f"study {report.study}: {report.n_examples} examples")
@@ -346,6 +390,15 @@ def plot_seeds(report: StudyReport, path: Path) -> None:
             alpha=0.4,
             zorder=1,
         )
+    if report.floor is not None:
+        ax.axvline(
+            report.floor.floor,
+            color="tab:brown",
+            linestyle="--",
+            linewidth=1,
+            label=f"floor {report.floor.floor:.3f} (constant answer: {report.floor.winner})",
+        )
+        ax.legend(loc="best", fontsize=8)
     ax.set_yticks(range(len(report.statistics.arms)), [a.arm for a in report.statistics.arms])
     ax.set_xlabel("mean score per seed (dots; label = seed), arm's 95% CI (bar)")
     fig.tight_layout()
@@ -450,6 +503,29 @@ def _fmt(value: float | None, sign: bool = False) -> str:
     return f"{value:+.3f}" if sign else f"{value:.3f}"
 
 
+def _floor_rows(report: StudyReport) -> list[list[Any]]:
+    """A floor row in the arms table (its score; normalised 0 by definition)."""
+    if report.floor is None:
+        return []
+    f = report.floor
+    return [[f"floor ({f.winner})", "constant answer", "", _fmt(f.floor), "", _fmt(0.0)] + [""] * 6]
+
+
+def _floor_html(report: StudyReport) -> str:
+    if report.floor is None:
+        return "<p id='floor'>No floor recorded for these cells (cells run before issue 18).</p>"
+    f = report.floor
+    answer = html.escape(json.dumps(f.best().answer, indent=2))
+    others = ", ".join(f"{c.name} {c.mean:.3f}" for c in f.candidates)
+    return (
+        f"<p id='floor'>Floor of the {html.escape(f.metric)} metric on these {f.n} examples: "
+        f"<b>{f.floor:.3f}</b>, the best constant answer ({html.escape(f.winner)}) given to "
+        f"every prompt, no LM call; candidates: {html.escape(others)}. Floor-normalised score ="
+        " (score − floor) / (1 − floor): 0 is the constant answer, 1 a perfect one.</p>"
+        f"<details><summary>the constant answer</summary><pre>{answer}</pre></details>"
+    )
+
+
 def render_html(report: StudyReport, plots: dict[str, Path]) -> str:
     def img(name: str, alt: str) -> str:
         data = base64.b64encode(plots[name].read_bytes()).decode("ascii")
@@ -462,6 +538,7 @@ def render_html(report: StudyReport, plots: dict[str, Path]) -> str:
             "cells",
             "score",
             "95% CI",
+            "floor-normalised [95% CI]",
             f"gain vs {report.baseline}",
             "gain 95% CI",
             "p",
@@ -476,6 +553,10 @@ def render_html(report: StudyReport, plots: dict[str, Path]) -> str:
                 r.cells,
                 _fmt(r.mean),
                 f"[{_fmt(r.low)}, {_fmt(r.high)}]",
+                ""
+                if r.mean_normalised is None
+                else f"{_fmt(r.mean_normalised)} [{_fmt(r.low_normalised)}, "
+                f"{_fmt(r.high_normalised)}]",
                 _fmt(r.gain, True),
                 "" if r.gain is None else f"[{_fmt(r.gain_low, True)}, {_fmt(r.gain_high, True)}]",
                 _fmt(r.p_value),
@@ -484,7 +565,8 @@ def render_html(report: StudyReport, plots: dict[str, Path]) -> str:
                 _fmt(r.mde),
             ]
             for r in report.rows
-        ],
+        ]
+        + _floor_rows(report),
     )
     variance = _table(
         ["arm", "seed variance", "example variance", "residual"],
@@ -563,6 +645,7 @@ img {{ max-width: 100%; border: 1px solid #eee; margin: 0.5rem 0; }}
 seeds {html.escape(", ".join(report.seeds))}; baseline <b>{html.escape(report.baseline)}</b>.</p>
 {missing}
 <h2>Arms</h2>{arms}
+{_floor_html(report)}
 <p id="mde">{html.escape(report.mde_sentence)}</p>
 <h2>Gain over the baseline</h2>{img("forest", "forest plot of gains over the baseline")}
 <h2>Per-seed scores</h2>{img("seeds", "per-seed mean scores per arm")}

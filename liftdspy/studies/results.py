@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field
 
+from liftdspy.metrics.floor import MetricFloor
 from liftdspy.studies.cells import Cell
 from liftdspy.versioning import Version
 
@@ -63,6 +64,9 @@ class CellResult(BaseModel):
     cost: CellCost = Field(default_factory=CellCost)
     lm_identity: dict[str, str] = Field(
         default_factory=dict, description="the engine's identity (model file hash, ...)"
+    )
+    floor: MetricFloor | None = Field(
+        None, description="the metric's floor on the cell's eval examples (cells since issue 18)"
     )
 
     @property

@@ -60,4 +60,8 @@ def results_artifact(which: str) -> str:
 # Metrics.
 CANDIDATES_METRIC = "candidates"
 CANDIDATE_SCORE_METRIC = "candidate_score"
+# The metric's floor: the best constant answer's score on the run's eval examples
+# (`liftdspy.metrics.floor`); beside it `<which>_score_normalised` (+ `_ci_low` / `_ci_high`) is
+# (score - floor) / (1 - floor).
+FLOOR_METRIC = "floor"
 COST_PREFIXES = ("lm_", "wall_seconds.")  # the cost metrics of an experiment run

@@ -309,6 +309,13 @@ class RunWriter:
             f"{which}_errors": float(sum(1 for r in report.results if r.error)),
             f"{which}_truncated_rate": report.truncated_rate,
         }
+        normalised = report.score_normalised
+        if report.floor is not None:
+            metrics[layout.FLOOR_METRIC] = report.floor.floor
+        if normalised is not None:
+            metrics[f"{which}_score_normalised"] = normalised.mean
+            metrics[f"{which}_score_normalised_ci_low"] = normalised.low
+            metrics[f"{which}_score_normalised_ci_high"] = normalised.high
         for name, value in report.components.items():
             metrics[f"{which}.{name}"] = value
         mlflow.log_metrics(metrics)

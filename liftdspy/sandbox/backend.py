@@ -147,6 +147,7 @@ class LocalBackend:
             seccomp_fd=seccomp_fd,
             sized_tmpfs=supports_tmpfs_size(isolation.bwrap_version),
             argv=[executable, "-I", "-S", "-B", "-u", "/opt/liftdspy/harness.py"],
+            drop_first=isolation.root_setup == "drop-first",
         )
 
 

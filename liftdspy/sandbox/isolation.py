@@ -46,6 +46,7 @@ import subprocess
 import sys
 import sysconfig
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel
 
@@ -83,6 +84,9 @@ print(json.dumps({
 """
 
 
+RootSetup = Literal["bwrap-as-root", "drop-first"]
+
+
 class IsolationUnavailable(LiftdspyError, RuntimeError):
     """Running untrusted code was asked for, but the OS isolation cannot be set up."""
 
@@ -103,6 +107,10 @@ class Isolation(BaseModel):
     bwrap: str | None = None
     bwrap_version: str | None = None
     as_root: bool = False
+    # root only: "bwrap-as-root" (the design), or "drop-first" when this root may not create
+    # namespaces itself (a container's root without CAP_SYS_ADMIN): setpriv drops to the unused
+    # uid before an unprivileged bubblewrap, which then needs the runtime to be reachable by it
+    root_setup: RootSetup | None = None
     seccomp: bool = False
     layers: list[Layer] = []
     missing: list[str] = []
@@ -210,14 +218,21 @@ def bwrap_command(
     seccomp_fd: int | None,
     sized_tmpfs: bool,
     argv: list[str],
+    drop_first: bool = False,
 ) -> list[str]:
     """The full command line of one isolated run of `argv` (an interpreter command).
 
     `uid` None: a non-root caller (user namespace, the caller's uid as 1000 inside). A uid:
-    a root caller; bubblewrap runs as root and `setpriv` drops to `uid` just before `argv`.
+    a root caller; bubblewrap runs as root and `setpriv` drops to `uid` just before `argv`, or
+    with `drop_first` (root_setup "drop-first") `setpriv` drops to `uid` before an unprivileged
+    bubblewrap, as for a non-root caller.
     """
-    as_root = uid is not None
-    command = [bwrap]
+    as_root = uid is not None and not drop_first
+    command = []
+    if uid is not None and drop_first:
+        setpriv = setpriv_path() or "/usr/bin/setpriv"
+        command += [setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--"]
+    command.append(bwrap)
     if as_root:
         command += [
             "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
@@ -326,20 +341,61 @@ def detect_isolation() -> Isolation:
     program, seccomp_note = seccomp_program()
     if program is None:
         missing.append(seccomp_note)
+    failures = []
+    for setup in ("bwrap-as-root", "drop-first") if as_root else (None,):
+        completed = _run_probe(bwrap, version, program, drop_first=setup == "drop-first")
+        if isinstance(completed, subprocess.CompletedProcess) and completed.returncode == 0:
+            break
+        reason = (
+            str(completed)
+            if not isinstance(completed, subprocess.CompletedProcess)
+            else _probe_failure(completed.stderr, setup)
+        )
+        failures.append(f"{setup}: {reason}" if setup else reason)
+    else:
+        return Isolation(
+            available=False, bwrap=bwrap, bwrap_version=version, as_root=as_root, missing=failures
+        )
+    if setup == "drop-first":
+        logger.warning(
+            "sandbox: bubblewrap could not set up namespaces as root (%s); dropping to an unused "
+            "uid before bubblewrap instead",
+            failures[0],
+        )
+    seen = json.loads(completed.stdout)
+    layers = _layers(seen, setup, program is not None, supports_tmpfs_size(version))
+    missing += [f"{layer.name}: {layer.detail}" for layer in layers if not layer.in_force]
+    isolation = Isolation(
+        available=True,
+        bwrap=bwrap,
+        bwrap_version=version,
+        as_root=as_root,
+        root_setup=setup,
+        seccomp=program is not None,
+        layers=layers,
+        missing=missing,
+    )
+    logger.debug("sandbox isolation: %s", isolation.describe())
+    return isolation
+
+
+def _run_probe(
+    bwrap: str, version: str | None, program: bytes | None, *, drop_first: bool
+) -> subprocess.CompletedProcess | Exception:
     _, executable = runtime_paths()
-    harness = Path(__file__).with_name("harness.py")
     seccomp_fd = seccomp_pipe(program) if program else None
     command = bwrap_command(
         bwrap,
-        harness,
+        Path(__file__).with_name("harness.py"),
         env=minimal_env(),
         uid=sandbox_uid(),
         seccomp_fd=seccomp_fd,
         sized_tmpfs=supports_tmpfs_size(version),
         argv=[executable, "-I", "-S", "-B", "-c", _PROBE],
+        drop_first=drop_first,
     )
     try:
-        completed = subprocess.run(
+        return subprocess.run(
             command,
             stdin=subprocess.DEVNULL,
             capture_output=True,
@@ -350,38 +406,26 @@ def detect_isolation() -> Isolation:
             pass_fds=(seccomp_fd,) if seccomp_fd is not None else (),
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
-        return Isolation(available=False, bwrap=bwrap, as_root=as_root, missing=[str(exc)])
+        return exc
     finally:
         if seccomp_fd is not None:
             os.close(seccomp_fd)
-    if completed.returncode != 0:
-        return Isolation(
-            available=False,
-            bwrap=bwrap,
-            bwrap_version=version,
-            as_root=as_root,
-            missing=[_probe_failure(completed.stderr, as_root)],
-        )
-    seen = json.loads(completed.stdout)
-    layers = _layers(seen, sandbox_uid(), program is not None, supports_tmpfs_size(version))
-    missing += [f"{layer.name}: {layer.detail}" for layer in layers if not layer.in_force]
-    isolation = Isolation(
-        available=True,
-        bwrap=bwrap,
-        bwrap_version=version,
-        as_root=as_root,
-        seccomp=program is not None,
-        layers=layers,
-        missing=missing,
-    )
-    logger.debug("sandbox isolation: %s", isolation.describe())
-    return isolation
 
 
-def _probe_failure(stderr: str, as_root: bool) -> str:
+def _probe_failure(stderr: str, setup: RootSetup | None) -> str:
     text = " ".join(stderr.strip().splitlines()[-3:]) or "no error output"
     hints = []
-    if "namespace" in text.lower() or (not as_root and "permission" in text.lower()):
+    if setup == "bwrap-as-root" and "namespace" in text.lower():
+        hints.append(
+            "as root, bubblewrap creates the namespaces itself and needs CAP_SYS_ADMIN, which a "
+            "container's root often lacks"
+        )
+    elif setup == "drop-first" and "source path" in text.lower():
+        hints.append(
+            f"the unused uid cannot reach the Python runtime {runtime_paths()[0]}: run as a "
+            "non-root user with a Python of its own, or give root CAP_SYS_ADMIN"
+        )
+    elif "namespace" in text.lower() or "permission" in text.lower():
         hints.append(
             "unprivileged user namespaces must be allowed (sysctl "
             "kernel.unprivileged_userns_clone=1, user.max_user_namespaces > 0, and on Ubuntu "
@@ -393,21 +437,23 @@ def _probe_failure(stderr: str, as_root: bool) -> str:
     )
 
 
-def _layers(seen: dict, uid: int | None, seccomp: bool, sized: bool) -> list[Layer]:
-    """The layers of a probe run; `uid` is the uid root's runs drop to (None: not root)."""
+def _layers(seen: dict, root_setup: RootSetup | None, seccomp: bool, sized: bool) -> list[Layer]:
+    """The layers a probe run observed (`root_setup` None: a non-root caller)."""
     root_entries = set(seen["root"])
     allowed = {"usr", "bin", "sbin", "lib", "lib64", "lib32", "libx32", "proc", "dev", "tmp"}
     allowed |= {"sandbox", "opt"} | {Path(p).parts[1] for p in runtime_paths() if p != "/"}
-    if uid is None:
+    uid = sandbox_uid()
+    if root_setup != "bwrap-as-root":
         first = Layer(
             name="user namespace",
             in_force=seen["userns_blocked"],
             detail="unprivileged; nested namespaces disabled",
         )
+        whose = "the caller's uid" if root_setup is None else f"unused uid {uid}, set before bwrap"
         separate = Layer(
             name="separate uid",
             in_force=seen["uid"] == int(_INNER_ID),
-            detail=f"the caller's uid, seen as {seen['uid']} inside",
+            detail=f"{whose}, seen as {seen['uid']} inside",
         )
     else:
         first = Layer(

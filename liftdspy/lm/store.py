@@ -4,6 +4,12 @@ One entry per distinct request (its key is a sha256 chosen by `liftdspy.lm.recor
 keeps every entry in SQLite (WAL journal), so many threads and processes can read and write one
 store at once, and a writer killed mid-stream loses nothing it had already committed.
 
+The store never unpickles: its `Disk` is `liftdspy.lm.json_disk.JsonDisk` (text keys, JSON text
+values, every other row refused unread), bookkeeping keys are text too, and opening a store looks
+up (through an index of its own: no value is read) any row whose key or mode JsonDisk would
+refuse, so that a store holding a planted pickle, or written by liftdspy before it became
+JSON-only, is refused with what to do before any entry is read.
+
 The JSONL form (`cache/recordings/<name>.jsonl`) is the reviewable, committable copy: one entry per
 line, sorted by key, keys sorted inside each line, so a re-recording shows up as a line-level diff.
 """
@@ -14,24 +20,41 @@ import hashlib
 import json
 import logging
 import os
+import re
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import diskcache
+from diskcache.core import MODE_RAW, MODE_TEXT
 from dspy.lm15 import Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 # DSPy's own response cache round-trips lm15 objects with these (private, via dspy_compat).
 from liftdspy.dspy_compat import request_to_dict, response_from_dict, response_to_dict
 from liftdspy.errors import LiftdspyError
+from liftdspy.lm.json_disk import JsonDisk, RefusedEntryError, mode_name
 from liftdspy.versioning import Version
 
 logger = logging.getLogger(__name__)
 
 CACHE_DIR_ENV = "LIFTDSPY_CACHE_DIR"
-_IMPORT_MARK = "import"
+_IMPORT_MARK = "import:"  # + sha256 of an imported JSONL file
+FORMAT_KEY = "liftdspy:store-format"
+FORMAT = '{"format":"json","version":"1"}'
+_ENTRY_KEY = re.compile(r"^[0-9a-f]{64}$")
+# Rows JsonDisk refuses by their key or mode, found through a covering index (a few ms for 20,000
+# entries; a table scan reads every value). A raw value that is not text, or a text-mode row
+# without a file, JsonDisk refuses when it is read.
+_ROWS_INDEX = "liftdspy_raw_mode_key"
+_HAS_INDEX = "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?"
+_FOREIGN_ROWS = f"""
+    SELECT key, raw, mode FROM Cache
+    WHERE raw != 1 OR typeof(key) != 'text' OR mode NOT IN ({MODE_RAW}, {MODE_TEXT})
+    LIMIT 3
+"""
+_MARKED = "SELECT 1 FROM Cache WHERE key = ? AND raw = 1"
 
 
 class RecordingStoreError(LiftdspyError, ValueError):
@@ -142,7 +165,57 @@ class RecordingStore:
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
         # No size limit: recordings are data, never evicted behind the user's back.
-        self._cache = diskcache.Cache(str(self.path), size_limit=2**62, eviction_policy="none")
+        self._cache = diskcache.Cache(
+            str(self.path), disk=JsonDisk, size_limit=2**62, eviction_policy="none"
+        )
+        try:
+            self._check_format()
+        except BaseException:
+            self._cache.close()
+            raise
+
+    def _check_format(self) -> None:
+        """Refuse a store holding rows that are not JSON text, or of an unknown format."""
+        # diskcache's own connection (`_sql`, pinned diskcache): no value is read or decoded.
+        if not self._cache._sql(_HAS_INDEX, (_ROWS_INDEX,)).fetchall():  # no write when it is there
+            self._cache._sql(f"CREATE INDEX IF NOT EXISTS {_ROWS_INDEX} ON Cache (raw, mode, key)")
+        foreign = self._cache._sql(_FOREIGN_ROWS).fetchall()
+        marked = bool(self._cache._sql(_MARKED, (FORMAT_KEY,)).fetchall())
+        if foreign:
+            raise RecordingStoreError(self._foreign_message(foreign, marked))
+        if not marked:
+            if len(self._cache):
+                raise RecordingStoreError(
+                    f"{self.path}: this recording store has no format mark: it was written by "
+                    "liftdspy before stores became JSON-only, or by something else. " + _MIGRATION
+                )
+            self._cache.set(FORMAT_KEY, FORMAT)
+            return
+        found = self._cache.get(FORMAT_KEY)
+        if found != FORMAT:
+            raise RecordingStoreError(
+                f"{self.path}: unknown recording store format {found!r} (expected {FORMAT}); "
+                "it was written by another liftdspy version. " + _MIGRATION
+            )
+
+    def _foreign_message(self, rows: list[tuple], marked: bool) -> str:
+        shown = []
+        for key, raw, mode in rows:
+            name = key if isinstance(key, str) and raw == 1 else f"a non-text key ({raw=})"
+            shown.append(f"{name} (diskcache mode {mode_name(mode)})")
+        origin = (
+            "something other than liftdspy wrote to it (a pickle is how code is planted in a "
+            "diskcache directory)"
+            if marked
+            else "it was written by liftdspy before stores became JSON-only (its bookkeeping "
+            "keys are pickles), or by something else"
+        )
+        return (
+            f"{self.path}: refused unread: entries that are not JSON text, e.g. "
+            + "; ".join(shown)
+            + f"; {origin}. "
+            + _MIGRATION
+        )
 
     @classmethod
     def named(cls, name: str) -> RecordingStore:
@@ -158,7 +231,10 @@ class RecordingStore:
         self._cache.close()
 
     def get(self, key: str) -> RecordedCall | None:
-        raw = self._cache.get(key)
+        try:
+            raw = self._cache.get(key)
+        except RefusedEntryError as exc:
+            raise RecordingStoreError(f"entry {key}: {exc}. {_MIGRATION}") from None
         if raw is None:
             return None
         try:
@@ -173,8 +249,13 @@ class RecordingStore:
         return key in self._cache
 
     def keys(self) -> Iterator[str]:
-        """Entry keys (str); bookkeeping keys (tuples) are skipped."""
-        return (key for key in self._cache.iterkeys() if isinstance(key, str))
+        """Entry keys (sha256 hex); bookkeeping keys (the format mark, import marks) are skipped."""
+        try:
+            for key in self._cache.iterkeys():
+                if _ENTRY_KEY.match(key):
+                    yield key
+        except RefusedEntryError as exc:
+            raise RecordingStoreError(f"{exc}. {_MIGRATION}") from None
 
     def entries(self) -> Iterator[RecordedCall]:
         for key in sorted(self.keys()):
@@ -193,7 +274,11 @@ class RecordingStore:
         return dict(Counter(entry.model for entry in self.entries()))
 
     def clear(self) -> int:
-        return int(self._cache.clear())
+        """Delete every entry (the format mark stays); returns how many entries there were."""
+        count = len(self)
+        self._cache.clear()
+        self._cache.set(FORMAT_KEY, FORMAT)
+        return count
 
     def export_jsonl(self, path: Path | str) -> int:
         """Write all entries sorted by key, one canonical JSON object per line; return the count."""
@@ -228,10 +313,18 @@ class RecordingStore:
         return len(entries)
 
     def mark_imported(self, digest: str) -> None:
-        self._cache.set((_IMPORT_MARK, digest), True)
+        self._cache.set(_IMPORT_MARK + digest, "true")
 
     def was_imported(self, digest: str) -> bool:
-        return (_IMPORT_MARK, digest) in self._cache
+        return _IMPORT_MARK + digest in self._cache
+
+
+_MIGRATION = (
+    "A recording store is only ever read as JSON text, never unpickled. Delete the directory "
+    "(`rm -r` it; `liftdspy cache clear` would have to open it): committed recordings "
+    "(cache/recordings/NAME.jsonl) are imported again on first use, other JSONL files with "
+    "`liftdspy cache import FILE`; calls that were never exported must be recorded again"
+)
 
 
 def read_jsonl(path: Path) -> Iterator[tuple[int, RecordedCall]]:

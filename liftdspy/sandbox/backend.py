@@ -23,18 +23,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
-from liftdspy.sandbox.isolation import (
+from liftdspy.sandbox.bwrap import (
     bwrap_command,
     minimal_env,
-    require_isolation,
     runtime_paths,
     sandbox_uid,
-    seccomp_pipe,
-    seccomp_program,
     supports_tmpfs_size,
 )
+from liftdspy.sandbox.isolation import require_isolation
 from liftdspy.sandbox.models import SandboxLimits
 from liftdspy.sandbox.records import MAX_RESULT_BYTES
+from liftdspy.sandbox.seccomp import seccomp_pipe, seccomp_program
 
 logger = logging.getLogger(__name__)
 
@@ -147,6 +146,7 @@ class LocalBackend:
             seccomp_fd=seccomp_fd,
             sized_tmpfs=supports_tmpfs_size(isolation.bwrap_version),
             argv=[executable, "-I", "-S", "-B", "-u", "/opt/liftdspy/harness.py"],
+            drop_first=isolation.root_setup == "drop-first",
         )
 
 

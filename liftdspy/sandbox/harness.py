@@ -31,6 +31,9 @@ the only guard; it is a speed bump that hostile code can get around, not isolati
 
 from __future__ import annotations
 
+import _collections
+import _datetime
+import _decimal
 import builtins
 import contextlib
 import json
@@ -170,8 +173,26 @@ _NAMEDTUPLE_OWN = frozenset(
 )  # fmt: skip
 
 
+# The stdlib's own classes, taken before the code runs (it may rebind `datetime.date` & co.);
+# C modules, cheap to import. Counter and Fraction are pure Python and looked up when needed:
+# a Counter is read with `dict.items` and a Fraction only ever meets the parent's constants.
+_CLASSES = {
+    ("datetime", "date"): _datetime.date,
+    ("datetime", "datetime"): _datetime.datetime,
+    ("datetime", "time"): _datetime.time,
+    ("datetime", "timedelta"): _datetime.timedelta,
+    ("datetime", "timezone"): _datetime.timezone,
+    ("decimal", "Decimal"): _decimal.Decimal,
+    ("collections", "deque"): _collections.deque,
+    ("collections", "defaultdict"): _collections.defaultdict,
+    ("collections", "OrderedDict"): _collections.OrderedDict,
+}
+
+
 def _stdlib(module: str, name: str) -> object:
-    """The class `module.name` if that module is loaded (a value of it exists only if it is)."""
+    """The stdlib class `module.name` (None if its module is not loaded: no value of it exists)."""
+    if (module, name) in _CLASSES:
+        return _CLASSES[module, name]
     loaded = sys.modules.get(module)
     return getattr(loaded, name, None) if loaded is not None else None
 

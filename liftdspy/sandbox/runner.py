@@ -36,7 +36,7 @@ from liftdspy.sandbox.models import (
     Verdict,
 )
 from liftdspy.sandbox.records import MAX_LINE_BYTES, Checks, Done, Loaded, Start, parse_record
-from liftdspy.sandbox.split import TestPlan, plan_test
+from liftdspy.sandbox.split import TestPlan, plan_test, sandbox_setup
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ def run_job(job: SandboxJob, *, backend: SandboxBackend | None = None) -> Sandbo
     plans = plan_tests(job.tests, job.setup, job.code)
     payload = {
         "code": job.code,
-        "setup": job.setup,
+        "setup": sandbox_setup(job.setup, code=job.code, programs=[plan.program for plan in plans]),
         "tests": [{"program": plan.program} for plan in plans],
         "test_timeout_s": limits.test_timeout_s,
         "memory_mb": limits.memory_mb,

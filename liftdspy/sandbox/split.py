@@ -24,15 +24,11 @@ from __future__ import annotations
 
 import ast
 import builtins
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from liftdspy.sandbox.judgement import (
-    BUILTIN_CALLS,
     JUDGING_CALLS,
-    MATH_CALLS,
-    TYPE_NAMES,
-    UNARY,
     Apply,
     BinOp,
     BoolOp,
@@ -45,8 +41,17 @@ from liftdspy.sandbox.judgement import (
     Judgement,
     Node,
     Unary,
-    guarded_binop,
-    sized,
+)
+from liftdspy.sandbox.names import Names, loaded, parse, test_names
+from liftdspy.sandbox.values import (
+    BINOP_TYPES,
+    NotTrusted,
+    call_name,
+    constants_by_statement,
+    hide_constants,
+    is_trusted,
+    names_read,
+    trusted_value,
 )
 
 CHECK = "__liftdspy_check__"
@@ -61,10 +66,6 @@ REASON_CONTROL = (
 REASON_SYNTAX = "the test does not parse"
 
 
-class _NotTrusted(Exception):
-    """This expression cannot be evaluated in the parent."""
-
-
 @dataclass(frozen=True)
 class TestPlan:
     """How one test runs: the sandbox runs `program`; the parent decides `judgements`."""
@@ -77,211 +78,6 @@ class TestPlan:
     exception: str | None = None  # why part of its judgement is the sandbox's (verdict in-sandbox)
 
 
-@dataclass
-class Names:
-    """What the parent knows about the names a test can see."""
-
-    rebound: set[str] = field(default_factory=set)  # bound by the code, setup or test
-    tainted: set[str] = field(default_factory=set)  # may hold a value of the code's making
-    real_math: bool = True  # `math` is the math module (the setup and test only import it)
-
-    def builtin(self, name: str) -> bool:
-        return name in _BUILTIN_NAMES and name not in self.rebound
-
-    def math(self, node: ast.expr) -> str | None:
-        """`name` when `node` is `math.<name>` of the real math module's pure functions."""
-        if (
-            isinstance(node, ast.Attribute)
-            and isinstance(node.value, ast.Name)
-            and node.value.id == "math"
-            and node.attr in MATH_CALLS
-            and self.real_math
-        ):
-            return node.attr
-        return None
-
-
-# --- names -----------------------------------------------------------------------------------
-
-
-def _stored(node: ast.AST) -> set[str]:
-    return {
-        n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
-    }
-
-
-def _loaded(node: ast.AST) -> set[str]:
-    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
-
-
-def bound_names(tree: ast.AST) -> tuple[set[str], set[str]]:
-    """(every name `tree` binds anywhere, the ones among them bound only by imports)."""
-    imported: set[str] = set()
-    other: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import | ast.ImportFrom):
-            imported |= {(a.asname or a.name).split(".")[0] for a in node.names}
-        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            other.add(node.name)
-        elif isinstance(node, ast.arg):
-            other.add(node.arg)
-        elif isinstance(node, ast.ExceptHandler) and node.name:
-            other.add(node.name)
-        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store | ast.Del):
-            other.add(node.id)
-    return imported | other, imported - other
-
-
-def top_level_names(tree: ast.Module) -> set[str]:
-    """Names a piece of code binds at its top level (what a test run after it can see)."""
-    names: set[str] = set()
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            names.add(node.name)
-        elif isinstance(node, ast.Import | ast.ImportFrom):
-            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
-        else:
-            names |= _stored(node)
-    return names
-
-
-def _bindings(tree: ast.AST) -> list[tuple[set[str], set[str]]]:
-    """(names bound, names their value comes from) for every binding in `tree`."""
-    out: list[tuple[set[str], set[str]]] = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Assign):
-            out.append((set().union(*map(_stored, node.targets)), _loaded(node.value)))
-        elif isinstance(node, ast.AugAssign | ast.AnnAssign) and node.value is not None:
-            out.append((_stored(node.target), _loaded(node.value) | _loaded(node.target)))
-        elif isinstance(node, ast.For | ast.AsyncFor | ast.comprehension):
-            out.append((_stored(node.target), _loaded(node.iter)))
-        elif isinstance(node, ast.NamedExpr):
-            out.append(({node.target.id}, _loaded(node.value)))
-        elif isinstance(node, ast.withitem) and node.optional_vars is not None:
-            out.append((_stored(node.optional_vars), _loaded(node.context_expr)))
-        elif isinstance(node, ast.Try | ast.TryStar):
-            names = {h.name for h in node.handlers if h.name}
-            out.append((names, set().union(*(_loaded(s) for s in node.body), set())))
-        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
-            out.append(({a.arg for a in ast.walk(node.args) if isinstance(a, ast.arg)}, {"*"}))
-        elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
-            # a bare call (`sort_in_place(data)`) may change what it is given
-            call = node.value
-            args = {a.id for a in call.args if isinstance(a, ast.Name)}
-            out.append((args, _loaded(call) - args))
-    return out
-
-
-def _taint(tree: ast.AST, dirty: set[str]) -> set[str]:
-    bindings = _bindings(tree)
-    tainted = set(dirty) | {"*"}
-    changed = True
-    while changed:
-        changed = False
-        for targets, sources in bindings:
-            if sources & tainted and not targets <= tainted:
-                tainted |= targets
-                changed = True
-    return tainted
-
-
-def test_names(code: str, setup: str, test: ast.Module) -> Names:
-    """The names a test sees, after the code and the setup ran, and which may hold code values."""
-    code_tree, setup_tree = _parse(code), _parse(setup)
-    code_bound = top_level_names(code_tree) if code_tree else set()
-    setup_bound = top_level_names(setup_tree) if setup_tree else set()
-    test_bound, _ = bound_names(test)
-    setup_tainted = _taint(setup_tree, code_bound) if setup_tree else set(code_bound)
-    unresolved = _loaded(test) - code_bound - setup_bound - test_bound - _BUILTIN_NAMES
-    dirty = (code_bound - setup_bound) | (setup_tainted & setup_bound) | unresolved
-    math_bound = set()
-    for tree in (setup_tree, test):
-        if tree is not None:
-            bound, imported = bound_names(tree)
-            math_bound |= bound - imported
-    return Names(
-        rebound=code_bound | setup_bound | test_bound,
-        tainted=_taint(test, dirty),
-        real_math="math" not in math_bound,
-    )
-
-
-def _parse(source: str) -> ast.Module | None:
-    try:
-        return ast.parse(source)
-    except SyntaxError:
-        return None
-
-
-# --- the parent's own values -----------------------------------------------------------------
-
-
-def trusted_value(node: ast.expr, names: Names) -> Any:
-    """Evaluate a test-authored expression that uses no name of the code, or raise."""
-    if isinstance(node, ast.Constant):
-        return node.value
-    if isinstance(node, ast.Name) and node.id in TYPE_NAMES and names.builtin(node.id):
-        return BUILTIN_CALLS[node.id]
-    if isinstance(node, ast.List | ast.Tuple | ast.Set):
-        if any(isinstance(e, ast.Starred) for e in node.elts):
-            raise _NotTrusted("starred")
-        items = [trusted_value(e, names) for e in node.elts]
-        kind = {ast.List: list, ast.Tuple: tuple, ast.Set: set}[type(node)]
-        return _apply(lambda: sized(kind(items)))
-    if isinstance(node, ast.Dict):
-        if any(k is None for k in node.keys):
-            raise _NotTrusted("** in a dict")
-        pairs = [
-            (trusted_value(k, names), trusted_value(v, names))  # type: ignore[arg-type]
-            for k, v in zip(node.keys, node.values, strict=True)
-        ]
-        return _apply(lambda: dict(pairs))
-    if isinstance(node, ast.UnaryOp) and type(node.op) in UNARY:
-        operand = trusted_value(node.operand, names)
-        return _apply(lambda: UNARY[type(node.op)](operand))
-    if isinstance(node, ast.BinOp) and type(node.op) in _BINOP_TYPES:
-        left, right = trusted_value(node.left, names), trusted_value(node.right, names)
-        return _apply(lambda: guarded_binop(type(node.op), left, right))
-    call = _call_name(node, names)
-    if call is not None:
-        assert isinstance(node, ast.Call)
-        name, function = call
-        args = [trusted_value(a, names) for a in node.args]
-        kwargs = {k.arg: trusted_value(k.value, names) for k in node.keywords if k.arg}
-        if name == "range":
-            _apply(lambda: len(range(*args)) <= 1_000_000 or _too_large())
-        return _apply(lambda: sized(function(*args, **kwargs)))
-    raise _NotTrusted(type(node).__name__)
-
-
-def _too_large() -> bool:
-    raise EvaluationError("too large")
-
-
-def _apply(thunk: Any) -> Any:
-    try:
-        return thunk()
-    except Exception as exc:  # e.g. 1 / 0 in a test: let the sandbox report it
-        raise _NotTrusted(str(exc)) from exc
-
-
-_BINOP_TYPES = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow)
-
-
-def _call_name(node: ast.expr, names: Names) -> tuple[str, Any] | None:
-    """(name, function) when `node` is a call of a pure function the parent may apply itself."""
-    if not isinstance(node, ast.Call) or any(isinstance(a, ast.Starred) for a in node.args):
-        return None
-    if any(k.arg is None for k in node.keywords):
-        return None
-    if isinstance(node.func, ast.Name) and node.func.id in BUILTIN_CALLS:
-        if names.builtin(node.func.id):
-            return node.func.id, BUILTIN_CALLS[node.func.id]
-        return None
-    math_name = names.math(node.func)
-    return (math_name, MATH_CALLS[math_name]) if math_name else None
-
-
 # --- judgements ------------------------------------------------------------------------------
 
 
@@ -291,7 +87,7 @@ def _judging(node: ast.AST, names: Names) -> bool:
         return True
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
         return True
-    call = _call_name(node, names) if isinstance(node, ast.expr) else None
+    call = call_name(node, names) if isinstance(node, ast.expr) else None
     return call is not None and call[0] in JUDGING_CALLS
 
 
@@ -314,16 +110,12 @@ class _Builder:
         return Hole(len(self.expressions) - 1)
 
     def trusted(self, node: ast.expr) -> bool:
-        try:
-            trusted_value(node, self.names)
-        except (_NotTrusted, EvaluationError):
-            return False
-        return True
+        return is_trusted(node, self.names)
 
     def node(self, node: ast.expr) -> Node:
         try:
             return Const(trusted_value(node, self.names))
-        except (_NotTrusted, EvaluationError):
+        except (NotTrusted, EvaluationError):
             pass
         names = self.names
         if isinstance(node, ast.Compare):
@@ -347,11 +139,11 @@ class _Builder:
             return Unary(type(node.op), self.node(node.operand))
         if (
             isinstance(node, ast.BinOp)
-            and type(node.op) in _BINOP_TYPES
+            and type(node.op) in BINOP_TYPES
             and (self._parent_child(node.left) or self._parent_child(node.right))
         ):
             return BinOp(type(node.op), self.node(node.left), self.node(node.right))
-        call = _call_name(node, names)
+        call = call_name(node, names)
         if call is not None:
             assert isinstance(node, ast.Call)
             children = [*node.args, *(k.value for k in node.keywords)]
@@ -372,11 +164,11 @@ class _Builder:
         """A child the parent must see: an expected value, a judgement, or arithmetic on one."""
         if self.trusted(node) or _contains_judgement(node, self.names):
             return True
-        if isinstance(node, ast.BinOp) and type(node.op) in _BINOP_TYPES:
+        if isinstance(node, ast.BinOp) and type(node.op) in BINOP_TYPES:
             return self._parent_child(node.left) or self._parent_child(node.right)
         if isinstance(node, ast.UnaryOp):
             return self._parent_child(node.operand)
-        if _call_name(node, self.names) is not None:
+        if call_name(node, self.names) is not None:
             assert isinstance(node, ast.Call)
             children = [*node.args, *(k.value for k in node.keywords)]
             return any(self._parent_child(c) for c in children)
@@ -414,7 +206,7 @@ class _Guard(ast.NodeTransformer):
         self.guarded = False
 
     def _tainted(self, node: ast.expr) -> bool:
-        return bool(_loaded(node) & self.names.tainted)
+        return bool(loaded(node) & self.names.tainted)
 
     def _wrap(self, node: ast.expr) -> ast.expr:
         if self._tainted(node):
@@ -482,7 +274,7 @@ class _Rewriter(_Guard):
         if node.msg is not None:
             try:
                 message = str(trusted_value(node.msg, self.names))
-            except (_NotTrusted, EvaluationError):
+            except (NotTrusted, EvaluationError):
                 message = None  # never evaluated: the line and the operands say what failed
         text = ast.get_source_segment(self.source, node) or ast.unparse(node)
         self.judgements.append(
@@ -519,9 +311,18 @@ def plan_test(source: str, *, code: str = "", setup: str = "") -> TestPlan:
     except SyntaxError:
         return TestPlan(source=source, program=source, exception=REASON_SYNTAX)
     names = test_names(code, setup, module)
+    constants, defining = constants_by_statement(parse(setup), module, names)
     top_level = {id(stmt) for stmt in module.body if isinstance(stmt, ast.Assert)}
     rewriter = _Rewriter(names, source, top_level)
-    rewritten = ast.fix_missing_locations(rewriter.visit(module))
+    body: list[ast.stmt] = []
+    for stmt, known in zip(module.body, constants, strict=True):
+        names.constants = known
+        result = rewriter.visit(stmt)
+        body.extend(result if isinstance(result, list) else [result] if result else [])
+    rewritten = ast.Module(body=body, type_ignores=[])
+    if len(body) == len(module.body):  # each statement rewritten in place: indexes still match
+        rewritten = hide_constants(rewritten, defining, names)
+    rewritten = ast.fix_missing_locations(rewritten)
     exception = rewriter.exception or (REASON_CONTROL if rewriter.guarded else None)
     return TestPlan(
         source=source,
@@ -529,3 +330,27 @@ def plan_test(source: str, *, code: str = "", setup: str = "") -> TestPlan:
         judgements=tuple(rewriter.judgements),
         exception=exception,
     )
+
+
+def sandbox_setup(setup: str, *, code: str = "", programs: list[str]) -> str:
+    """The setup the sandbox runs: without the constants the parent evaluated and no test's
+    program reads (`EXPECTED = [1, 2]` used only in asserts), so the code cannot read them."""
+    tree = parse(setup)
+    if tree is None or not tree.body:
+        return setup
+    empty = ast.Module(body=[], type_ignores=[])
+    names = test_names(code, setup, empty)
+    _, candidates = constants_by_statement(None, tree, names)
+    if not candidates:
+        return setup
+    read = set().union(*(names_read(t) for p in programs if (t := parse(p)) is not None), set())
+    hidden = {i for i in candidates if not (_binds(tree.body[i]) & read)}
+    if not hidden:
+        return setup
+    return ast.unparse(hide_constants(tree, hidden, names))
+
+
+def _binds(stmt: ast.stmt) -> set[str]:
+    return {
+        n.id for n in ast.walk(stmt) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
+    }

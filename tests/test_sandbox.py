@@ -74,12 +74,14 @@ def test_every_shape_of_test_is_decided_in_the_parent_but_identity() -> None:
         "assert add(1, 2)",  # a truth test of a plain value, made here
         "for i in range(3):\n    assert add(i, i) == 2 * i",
         "assert add(1, 2) is add(1, 2)",  # copies have no identity: decided inside, and said so
+        "assert (n := add(1, 1)) == 2\nassert n == 2",  # `:=` binds for what follows
     ]
     result = run_tests(ADD, tests)
-    assert outcomes(result) == [TestOutcome.passed] * 4
-    assert [t.verdict for t in result.tests] == [Verdict.parent] * 3 + [Verdict.in_sandbox]
+    assert outcomes(result) == [TestOutcome.passed] * 5
+    assert [t.verdict for t in result.tests] == [Verdict.parent] * 3 + [Verdict.in_sandbox] * 2
     assert "identity" in (result.tests[3].verdict_reason or "")
-    assert result.in_sandbox_verdicts == 1
+    assert ":=" in (result.tests[4].verdict_reason or "")
+    assert result.in_sandbox_verdicts == 2
 
 
 def test_assertion_message_in_an_in_sandbox_test_is_kept() -> None:

@@ -506,3 +506,17 @@ def test_a_patched_stdlib_class_neither_builds_the_expectation_nor_passes_as_one
     assert result.tests[0].verdict is Verdict.parent
     assert result.tests[0].outcome is TestOutcome.failed
     assert result.tests[0].error_type == "NotPlainData"
+
+
+def test_rebinding_a_loop_variable_does_not_forge_the_expected_value() -> None:
+    # `str(x)` would be read after the call: the code sets x so that its answer matches.
+    code = (
+        "import sys\n"
+        "def change_base(a, b):\n"
+        "    sys._getframe(1).f_globals['x'] = 0\n"
+        "    return '0'\n"
+    )
+    tests = ["for x in range(2, 8):\n    assert change_base(x, x + 1) == str(x)"]
+    result = run_tests(code, tests)
+    assert result.tests[0].verdict is Verdict.parent
+    assert result.tests[0].outcome is TestOutcome.failed, result.tests[0]

@@ -138,7 +138,7 @@ def test_errors_timeouts_and_non_plain_values_never_pass() -> None:
 
 
 def test_the_first_failing_check_decides_whatever_follows() -> None:
-    plan = plan_test("for i in range(3):\n    assert f(i) == i", code=CODE)
+    plan = plan_test("for i in ids():\n    assert f(i) == i", code=CODE)
     assert plan.judgements[0].expressions == ("f(i)", "i")
     assert judge(plan, *((0, [v(i), v(i)]) for i in range(3)))[0] is TestOutcome.passed
     failed = judge(plan, (0, [v(0), v(0)]), (0, [v(5), v(1)]), ended="timeout")
@@ -386,3 +386,16 @@ def test_the_core_dataset_has_no_in_sandbox_verdict() -> None:
     plans = [p for t in tasks for p in plan_tests(t.tests, t.test_setup, t.reference or "")]
     assert len(plans) >= 466
     assert [p.source for p in plans if p.exception] == []
+
+
+def test_a_loop_over_known_values_is_judged_per_iteration_and_counted_here() -> None:
+    plan = plan_test("for x, y in [(1, 2), (3, 4)]:\n    assert f(x) == y", code=CODE)
+    assert "2" not in plan.program and "4" not in plan.program  # the sandbox loops over x only
+    (judgement,) = plan.judgements
+    assert judgement.expressions == ("f(x)",)
+    assert judge(plan, (0, [v(2)]), (0, [v(4)]))[0] is TestOutcome.passed
+    assert judge(plan, (0, [v(4)]), (0, [v(2)]))[0] is TestOutcome.failed  # per iteration
+    for short in ([(0, [v(2)])], []):  # an iteration the sandbox left out is no pass
+        outcome, error_type, _ = judge(plan, *short)
+        assert (outcome, error_type) == (TestOutcome.error, "SandboxCrash")
+    assert judge(plan, (0, [v(2)]), (0, [v(4)]), (0, [v(4)]))[1] == "SandboxCrash"

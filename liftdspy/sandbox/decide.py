@@ -36,10 +36,11 @@ def observed(items: list[ValueItem]) -> list[Observed]:
 
 def decide(plan: TestPlan, record: Checks) -> Decision:
     """(outcome, error type, message) of a test from its `checks` record."""
-    reached: set[int] = set()
+    reached: dict[int, int] = {}
     for check in record.checks:
-        reached.add(check.id)
-        decision = _judge(plan, check.id, observed(check.items))
+        occurrence = reached.get(check.id, 0)
+        reached[check.id] = occurrence + 1
+        decision = _judge(plan, check.id, occurrence, observed(check.items))
         if decision is not None:
             return decision
     ended = record.ended
@@ -48,19 +49,35 @@ def decide(plan: TestPlan, record: Checks) -> Decision:
     if ended.kind == "raised":
         outcome = TestOutcome.failed if ended.error_type == "AssertionError" else TestOutcome.error
         return outcome, ended.error_type, ended.message
-    skipped = [i for i, j in enumerate(plan.judgements) if j.top_level and i not in reached]
-    if skipped:
-        line = plan.judgements[skipped[0]].line
-        return TestOutcome.error, "SandboxCrash", f"the sandbox never reported `{line}`"
+    for i, judgement in enumerate(plan.judgements):
+        if judgement.top_level and i not in reached:
+            return (
+                TestOutcome.error,
+                "SandboxCrash",
+                f"the sandbox never reported `{judgement.line}`",
+            )
+        iterations = judgement.per_iteration
+        if iterations is not None and reached.get(i, 0) != len(iterations):
+            return (
+                TestOutcome.error,
+                "SandboxCrash",
+                f"the sandbox reported `{judgement.line}` {reached.get(i, 0)} times in a loop "
+                f"of {len(iterations)}",
+            )
     return TestOutcome.passed, None, None
 
 
-def _judge(plan: TestPlan, index: int, values: list[Observed]) -> Decision | None:
+def _judge(plan: TestPlan, index: int, occurrence: int, values: list[Observed]) -> Decision | None:
     """None when judgement `index` holds on `values`, else the test's decision."""
     judgement = plan.judgements[index]
+    condition = judgement.condition
+    if judgement.per_iteration is not None:
+        if occurrence >= len(judgement.per_iteration):
+            return TestOutcome.error, "SandboxCrash", "more checks reported than loop iterations"
+        condition = judgement.per_iteration[occurrence]
     evaluator = Evaluator(values)
     try:
-        holds = bool(evaluator.value(judgement.condition))
+        holds = bool(evaluator.value(condition))
     except SandboxRaised as raised:
         item = raised.observed
         if item.error_type == "NotPlainData":

@@ -16,7 +16,7 @@ import builtins
 import math
 import operator
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 _MAX_SIZE = 1_000_000  # longest sequence the parent builds while evaluating a judgement
@@ -170,7 +170,9 @@ class Judgement:
     line: str
     message: str | None = None  # the assert's constant message, if any
     top_level: bool = False  # runs exactly once unless an earlier statement raised
-    notes: tuple[str, ...] = field(default=())
+    # In a loop over values the parent knows: the condition of each iteration, in order (the
+    # loop's variables are constants in each); the sandbox must report exactly that many.
+    per_iteration: tuple[Node, ...] | None = None
 
 
 # --- evaluation ----------------------------------------------------------------------------

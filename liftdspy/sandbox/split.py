@@ -42,7 +42,7 @@ from liftdspy.sandbox.judgement import (
     Node,
     Unary,
 )
-from liftdspy.sandbox.names import Names, loaded, parse, test_names
+from liftdspy.sandbox.names import Names, loaded, parse, stored, test_names
 from liftdspy.sandbox.values import (
     BINOP_TYPES,
     NotTrusted,
@@ -64,6 +64,7 @@ REASON_CONTROL = (
     "(checked as plain data, decided in the sandbox)"
 )
 REASON_SYNTAX = "the test does not parse"
+REASON_WALRUS = "an assignment expression (`:=`) inside an assert"
 
 
 @dataclass(frozen=True)
@@ -261,10 +262,55 @@ class _Rewriter(_Guard):
         self.top_level = top_level
         self.judgements: list[Judgement] = []
         self.exception: str | None = None
+        self.loop: tuple[ast.expr, list] | None = None  # target, values of a paired loop
+        self.loop_body: set[int] = set()  # its asserts that run once per iteration
+
+    def visit_For(self, node: ast.For) -> ast.stmt:
+        """A top-level loop over values the parent knows: its body's asserts are judged once per
+        iteration with the loop's variables as constants; the count is the parent's."""
+        values = self._loop_values(node)
+        if values is None:
+            self.generic_visit(node)
+            return node
+        self.loop = (node.target, values)
+        self.loop_body = {id(s) for s in node.body if isinstance(s, ast.Assert)}
+        try:
+            node.body = [self.visit(stmt) for stmt in node.body]
+        finally:
+            self.loop = None
+        return _hide_loop_targets(node, values)
+
+    def _loop_values(self, node: ast.For) -> list | None:
+        if id(node) not in self.top_level or node.orelse or not _names_only(node.target):
+            return None
+        if any(isinstance(n, ast.Break | ast.Continue) for s in node.body for n in ast.walk(s)):
+            return None
+        targets = stored(node.target)
+        body_binds = set().union(*(stored(s) for s in node.body), set())
+        if targets & (body_binds | self.names.tainted) or targets & set(self.names.constants):
+            return None
+        try:
+            values = list(trusted_value(node.iter, self.names))
+        except (NotTrusted, EvaluationError, TypeError):
+            return None
+        if len(values) > _MAX_LOOP or not all(_immutable(v) for v in values):
+            return None
+        return values
 
     def visit_Assert(self, node: ast.Assert) -> ast.stmt:
+        direct = self.loop is not None and id(node) in self.loop_body
+        per_iteration = self._per_iteration(node) if direct else None
         builder = _Builder(self.names)
-        condition = builder.node(node.test)
+        if per_iteration is not None:
+            conditions, expressions = per_iteration
+            builder.expressions = list(expressions)
+            condition: Node = conditions[0] if conditions else Const(True)
+        elif any(isinstance(n, ast.NamedExpr) for n in ast.walk(node.test)):
+            # `assert (n := f(x)) > 0` binds n for the statements after it: one hole, inside
+            builder.exception = REASON_WALRUS
+            condition = builder.hole(node.test)
+        else:
+            condition = builder.node(node.test)
         guard = _Guard(self.names)
         holes = [guard.visit(e) if isinstance(e, ast.ListComp) else e for e in builder.expressions]
         self.exception = self.exception or builder.exception
@@ -284,17 +330,116 @@ class _Rewriter(_Guard):
                 line=" ".join(text.split()),
                 message=message,
                 top_level=id(node) in self.top_level,
+                per_iteration=tuple(per_iteration[0]) if per_iteration is not None else None,
             )
         )
+        walrus = builder.exception == REASON_WALRUS
         probe = ast.Call(
             func=ast.Name(id=CHECK, ctx=ast.Load()),
             args=[
                 ast.Constant(len(self.judgements) - 1),
-                *(_thunk(e) for e in holes),
+                *(_evaluated(e) if walrus else _thunk(e) for e in holes),
             ],
             keywords=[],
         )
         return ast.copy_location(ast.Expr(value=probe), node)
+
+    def _per_iteration(self, node: ast.Assert) -> tuple[list[Node], list[ast.expr]] | None:
+        """Each iteration's condition of an assert directly in a paired loop's body, when every
+        iteration sends the sandbox the same expressions (else None: judged as usual)."""
+        assert self.loop is not None
+        target, values = self.loop
+        base = self.names.constants
+        conditions: list[Node] = []
+        expressions: list[ast.expr] | None = None
+        try:
+            for value in values:
+                self.names.constants = {**base, **_bind_loop(target, value)}
+                builder = _Builder(self.names)
+                conditions.append(builder.node(node.test))
+                if builder.exception is not None:
+                    return None
+                if expressions is None:
+                    expressions = builder.expressions
+                elif [ast.dump(e) for e in builder.expressions] != [
+                    ast.dump(e) for e in expressions
+                ]:
+                    return None
+        finally:
+            self.names.constants = base
+        return conditions, expressions or []
+
+
+_MAX_LOOP = 10_000
+
+
+def _names_only(target: ast.expr) -> bool:
+    if isinstance(target, ast.Name):
+        return True
+    return isinstance(target, ast.Tuple | ast.List) and all(_names_only(e) for e in target.elts)
+
+
+def _immutable(value: Any) -> bool:
+    if isinstance(value, tuple) and type(value) is tuple:
+        return all(_immutable(v) for v in value)
+    return value is None or type(value) in (bool, int, float, str, bytes, complex, frozenset)
+
+
+def _bind_loop(target: ast.expr, value: Any) -> dict[str, Any]:
+    if isinstance(target, ast.Name):
+        return {target.id: value}
+    assert isinstance(target, ast.Tuple | ast.List)
+    items = list(value)
+    if len(items) != len(target.elts):
+        raise NotTrusted("cannot unpack")
+    return {
+        k: v for e, i in zip(target.elts, items, strict=True) for k, v in _bind_loop(e, i).items()
+    }
+
+
+def _hide_loop_targets(node: ast.For, values: list) -> ast.For:
+    """Loop only over the parts of each value the sandbox reads (`for x, y in CASES` where only
+    the parent needs `y`: `for x in [...]`), when the values can be written as literals."""
+    read = set().union(*(names_read(s) for s in node.body), set())
+    targets = [n for n in ast.walk(node.target) if isinstance(n, ast.Name)]
+    if all(t.id in read for t in targets):
+        return node
+    rows = []
+    for value in values:
+        bound = _bind_loop(node.target, value)
+        kept = tuple(bound[t.id] for t in targets if t.id in read)
+        rows.append(kept)
+    kept_names = [t.id for t in targets if t.id in read]
+    try:
+        literal = ast.parse(repr(rows), mode="eval").body
+        if ast.literal_eval(literal) != rows:
+            return node
+    except (SyntaxError, ValueError):
+        return node
+    node.iter = literal
+    node.target = ast.Tuple(
+        elts=[ast.Name(id=n, ctx=ast.Store()) for n in kept_names], ctx=ast.Store()
+    )
+    return node
+
+
+def _evaluated(node: ast.expr) -> ast.expr:
+    """`(lambda v: lambda: v)(node)`: evaluated in the test's own scope, so `:=` binds there."""
+    inner = ast.Lambda(args=_no_arguments(), body=ast.Name(id="v", ctx=ast.Load()))
+    outer = ast.Lambda(args=_no_arguments(["v"]), body=inner)
+    return ast.Call(func=outer, args=[node], keywords=[])
+
+
+def _no_arguments(names: list[str] | None = None) -> ast.arguments:
+    return ast.arguments(
+        posonlyargs=[],
+        args=[ast.arg(arg=n) for n in names or []],
+        vararg=None,
+        kwonlyargs=[],
+        kw_defaults=[],
+        kwarg=None,
+        defaults=[],
+    )
 
 
 def _thunk(node: ast.expr) -> ast.expr:
@@ -312,7 +457,7 @@ def plan_test(source: str, *, code: str = "", setup: str = "") -> TestPlan:
         return TestPlan(source=source, program=source, exception=REASON_SYNTAX)
     names = test_names(code, setup, module)
     constants, defining = constants_by_statement(parse(setup), module, names)
-    top_level = {id(stmt) for stmt in module.body if isinstance(stmt, ast.Assert)}
+    top_level = {id(stmt) for stmt in module.body if isinstance(stmt, ast.Assert | ast.For)}
     rewriter = _Rewriter(names, source, top_level)
     body: list[ast.stmt] = []
     for stmt, known in zip(module.body, constants, strict=True):

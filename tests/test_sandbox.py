@@ -255,3 +255,11 @@ def test_unsafe_backend_runs_without_isolation_and_says_so() -> None:
     result = run_tests(ADD, ["assert add(1, 2) == 3"], backend=LocalBackend("none"))
     assert result.isolation == "none" and result.unsafe
     assert outcomes(result) == [TestOutcome.passed]
+
+
+def test_names_one_test_binds_stay_bound_for_the_next() -> None:
+    # Tests share one namespace (a tests file's statements are tests of their own).
+    tests = ["EXPECTED = 3", "assert add(1, 2) == EXPECTED", "for x in [1, 2]:\n    pass",
+             "for y in [4]:\n    assert add(y, 0) == y\nassert x == 2 and y == 4"]  # fmt: skip
+    result = run_tests(ADD, tests)
+    assert outcomes(result) == [TestOutcome.passed] * 4, [t.message for t in result.tests]

@@ -14,6 +14,7 @@ Isolation is never silently dropped: with bubblewrap unavailable, `run_job` rais
 
 from __future__ import annotations
 
+import ast
 import logging
 import os
 import signal
@@ -37,6 +38,7 @@ from liftdspy.sandbox.models import (
 )
 from liftdspy.sandbox.records import MAX_LINE_BYTES, Checks, Done, Loaded, Start, parse_record
 from liftdspy.sandbox.split import TestPlan, plan_test, sandbox_setup
+from liftdspy.sandbox.values import names_read
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +77,29 @@ def default_backend() -> SandboxBackend:
 
 def plan_tests(tests: Sequence[str], setup: str, code: str = "") -> list[TestPlan]:
     """Each test's plan: the program the sandbox runs and the judgements decided here."""
-    return [plan_test(source, code=code, setup=setup) for source in tests]
+    reads = [_reads(source) for source in tests]
+    return [
+        plan_test(
+            source,
+            code=code,
+            setup=setup,
+            keep=frozenset().union(*(r for j, r in enumerate(reads) if j != i)),
+        )
+        for i, source in enumerate(tests)
+    ]
+
+
+def _reads(source: str) -> frozenset[str]:
+    """The names a test reads and does not bind itself (tests share one namespace: one may read
+    what another binds)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return frozenset()
+    bound = {
+        n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
+    }
+    return frozenset(names_read(tree) - bound)
 
 
 def run_job(job: SandboxJob, *, backend: SandboxBackend | None = None) -> SandboxResult:

@@ -264,6 +264,8 @@ class _Rewriter(_Guard):
         self.exception: str | None = None
         self.loop: tuple[ast.expr, list] | None = None  # target, values of a paired loop
         self.loop_body: set[int] = set()  # its asserts that run once per iteration
+        self.keep: frozenset[str] = frozenset()  # names other tests read
+        self.module_body: list[ast.stmt] = []
 
     def visit_For(self, node: ast.For) -> ast.stmt:
         """A top-level loop over values the parent knows: its body's asserts are judged once per
@@ -278,7 +280,9 @@ class _Rewriter(_Guard):
             node.body = [self.visit(stmt) for stmt in node.body]
         finally:
             self.loop = None
-        return _hide_loop_targets(node, values)
+        elsewhere = [s for s in self.module_body if s is not node]  # the test's other statements
+        after = set().union(*(names_read(s) for s in elsewhere), self.keep)
+        return _hide_loop_targets(node, values, frozenset(after))
 
     def _loop_values(self, node: ast.For) -> list | None:
         if id(node) not in self.top_level or node.orelse or not _names_only(node.target):
@@ -397,10 +401,10 @@ def _bind_loop(target: ast.expr, value: Any) -> dict[str, Any]:
     }
 
 
-def _hide_loop_targets(node: ast.For, values: list) -> ast.For:
+def _hide_loop_targets(node: ast.For, values: list, keep: frozenset[str]) -> ast.For:
     """Loop only over the parts of each value the sandbox reads (`for x, y in CASES` where only
     the parent needs `y`: `for x in [...]`), when the values can be written as literals."""
-    read = set().union(*(names_read(s) for s in node.body), set())
+    read = set().union(*(names_read(s) for s in node.body), keep)
     targets = [n for n in ast.walk(node.target) if isinstance(n, ast.Name)]
     if all(t.id in read for t in targets):
         return node
@@ -449,8 +453,11 @@ def _thunk(node: ast.expr) -> ast.expr:
     return ast.Lambda(args=empty, body=node)
 
 
-def plan_test(source: str, *, code: str = "", setup: str = "") -> TestPlan:
-    """The plan of one test run after `code` and `setup` (see the module docstring)."""
+def plan_test(
+    source: str, *, code: str = "", setup: str = "", keep: frozenset[str] = frozenset()
+) -> TestPlan:
+    """The plan of one test run after `code` and `setup` (see the module docstring); `keep`:
+    names other tests read (run in the same namespace), which the sandbox must still bind."""
     try:
         module = ast.parse(source)
     except SyntaxError:
@@ -459,6 +466,8 @@ def plan_test(source: str, *, code: str = "", setup: str = "") -> TestPlan:
     constants, defining = constants_by_statement(parse(setup), module, names)
     top_level = {id(stmt) for stmt in module.body if isinstance(stmt, ast.Assert | ast.For)}
     rewriter = _Rewriter(names, source, top_level)
+    rewriter.keep = keep
+    rewriter.module_body = list(module.body)
     body: list[ast.stmt] = []
     for stmt, known in zip(module.body, constants, strict=True):
         names.constants = known
@@ -466,7 +475,7 @@ def plan_test(source: str, *, code: str = "", setup: str = "") -> TestPlan:
         body.extend(result if isinstance(result, list) else [result] if result else [])
     rewritten = ast.Module(body=body, type_ignores=[])
     if len(body) == len(module.body):  # each statement rewritten in place: indexes still match
-        rewritten = hide_constants(rewritten, defining, names)
+        rewritten = hide_constants(rewritten, defining, names, keep)
     rewritten = ast.fix_missing_locations(rewritten)
     exception = rewriter.exception or (REASON_CONTROL if rewriter.guarded else None)
     return TestPlan(

@@ -254,14 +254,17 @@ def constants_by_statement(
     return out, defining
 
 
-def hide_constants(module: ast.Module, candidates: set[int], names: Names) -> ast.Module:
+def hide_constants(
+    module: ast.Module, candidates: set[int], names: Names, keep: frozenset[str] = frozenset()
+) -> ast.Module:
     """`module` without those of its top-level statements (by index in `candidates`) that bind
-    a constant no other statement reads: the parent has its value, the sandbox need not."""
+    a constant no other statement (nor anything in `keep`: other tests) reads: the parent has
+    its value, the sandbox need not."""
     hidden = set()
     for index in candidates:
         found = _constant_target(module.body[index])
         others = [s for i, s in enumerate(module.body) if i != index]
-        if found and not any(found[0] in names_read(s) for s in others):
+        if found and found[0] not in keep and not any(found[0] in names_read(s) for s in others):
             hidden.add(index)
     body = [s for i, s in enumerate(module.body) if i not in hidden]
     return ast.Module(body=body, type_ignores=[])

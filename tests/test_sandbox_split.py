@@ -191,6 +191,9 @@ class Pair(typing.NamedTuple):
     left: int
     right: str = "r"
 
+    def both(self) -> str:  # a method of its own: still compared as a tuple
+        return f"{self.left}{self.right}"
+
 
 UTC_PLUS_2 = datetime.timezone(datetime.timedelta(hours=2))
 STDLIB_VALUES = [

@@ -222,7 +222,11 @@ def _is_named_tuple(kind: type) -> bool:
         kind.__bases__ == (tuple,)
         and type(fields) is tuple
         and all(type(f) is str for f in fields)
-        and set(kind.__dict__) - set(fields) <= _NAMEDTUPLE_OWN
+        # its own methods are fine; a dunder of its own (`__eq__`, `__iter__`, ...) is not
+        and not any(
+            name.startswith("__") and name.endswith("__")
+            for name in set(kind.__dict__) - set(fields) - _NAMEDTUPLE_OWN
+        )
     )
 
 

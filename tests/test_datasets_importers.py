@@ -120,3 +120,20 @@ def test_humaneval_first_problems_import() -> None:
     )
     assert "candidate" not in " ".join(first.tests)
     assert ">>>" not in first.ir.intent.summary
+
+
+@needs_mbpp
+def test_mbpp_references_returning_stdlib_values_are_imported(tmp_path: Path) -> None:
+    # mbpp/902 returns a Counter its test compares with a dict; mbpp/590 returns a complex.
+    # Both were refused as "not plain data" before stdlib values crossed the sandbox tagged.
+    wanted = {902: "train", 590: "validation"}
+    rows = [
+        row
+        for task_id, name in wanted.items()
+        for line in (MBPP_DIR / f"{name}.jsonl").read_text(encoding="utf-8").splitlines()
+        if (row := json.loads(line))["task_id"] == task_id
+    ]
+    tasks, report = import_mbpp(_write(tmp_path / "stdlib.jsonl", rows))
+    assert report.skipped == [], report.skipped
+    assert sorted(t.id for t in tasks) == ["mbpp/590", "mbpp/902"]
+    assert report.in_sandbox == []  # every test of theirs was decided in the parent

@@ -39,7 +39,7 @@ def test_pass_fail_and_error_are_told_apart() -> None:
     assert failed.error_type == "AssertionError"
     assert failed.message == "assert add(1, 1) == 3 (left: 2, right: 3)"
     assert error.error_type == "TypeError" and "NoneType" in (error.message or "")
-    assert [t.verdict for t in result.tests] == [Verdict.parent, Verdict.parent, Verdict.in_sandbox]
+    assert [t.verdict for t in result.tests] == [Verdict.parent] * 3
 
 
 def test_split_tests_cover_chains_bool_ops_membership_and_singletons() -> None:
@@ -68,15 +68,20 @@ def test_comparing_incomparable_plain_values_is_an_error() -> None:
     assert result.tests[0].error_type == "TypeError"
 
 
-def test_unsplittable_tests_run_in_the_sandbox_and_say_so() -> None:
+def test_every_shape_of_test_is_decided_in_the_parent_but_identity() -> None:
     tests = [
         "x = add(1, 2); assert x == 3",
-        "assert add(1, 2)",  # a bare truth test: "truthy" is no secret
-        "assert add(1, 2) is add(1, 2)",
+        "assert add(1, 2)",  # a truth test of a plain value, made here
+        "for i in range(3):\n    assert add(i, i) == 2 * i",
+        "assert add(1, 2) is add(1, 2)",  # copies have no identity: decided inside, and said so
+        "assert (n := add(1, 1)) == 2\nassert n == 2",  # `:=` binds for what follows
     ]
     result = run_tests(ADD, tests)
-    assert outcomes(result) == [TestOutcome.passed, TestOutcome.passed, TestOutcome.passed]
-    assert [t.verdict for t in result.tests] == [Verdict.in_sandbox] * 3
+    assert outcomes(result) == [TestOutcome.passed] * 5
+    assert [t.verdict for t in result.tests] == [Verdict.parent] * 3 + [Verdict.in_sandbox] * 2
+    assert "identity" in (result.tests[3].verdict_reason or "")
+    assert ":=" in (result.tests[4].verdict_reason or "")
+    assert result.in_sandbox_verdicts == 2
 
 
 def test_assertion_message_in_an_in_sandbox_test_is_kept() -> None:
@@ -117,11 +122,13 @@ def test_setup_runs_after_code_and_before_tests() -> None:
     assert broken.load_error == "setup: NameError: name 'undefined_name' is not defined"
 
 
-def test_an_expectation_from_the_setup_is_not_split() -> None:
-    # EXPECTED is computed in the sandbox, where the code could rebind it: not a parent verdict.
-    result = run_tests(ADD, ["assert add(1, 1) == EXPECTED"], setup="EXPECTED = 2")
-    assert outcomes(result) == [TestOutcome.passed]
-    assert result.tests[0].verdict is Verdict.in_sandbox
+def test_an_expectation_from_the_setup_is_compared_in_the_parent() -> None:
+    # EXPECTED comes back as plain data like add(1, 1); the comparison is made here.
+    result = run_tests(
+        ADD, ["assert add(1, 1) == EXPECTED", "assert add(1, 2) == EXPECTED"], setup="EXPECTED = 2"
+    )
+    assert outcomes(result) == [TestOutcome.passed, TestOutcome.failed]
+    assert [t.verdict for t in result.tests] == [Verdict.parent] * 2
 
 
 def test_no_tests_means_pass_rate_zero() -> None:
@@ -256,3 +263,11 @@ def test_unsafe_backend_runs_without_isolation_and_says_so() -> None:
     result = run_tests(ADD, ["assert add(1, 2) == 3"], backend=LocalBackend("none"))
     assert result.isolation == "none" and result.unsafe
     assert outcomes(result) == [TestOutcome.passed]
+
+
+def test_names_one_test_binds_stay_bound_for_the_next() -> None:
+    # Tests share one namespace (a tests file's statements are tests of their own).
+    tests = ["EXPECTED = 3", "assert add(1, 2) == EXPECTED", "for x in [1, 2]:\n    pass",
+             "for y in [4]:\n    assert add(y, 0) == y\nassert x == 2 and y == 4"]  # fmt: skip
+    result = run_tests(ADD, tests)
+    assert outcomes(result) == [TestOutcome.passed] * 4, [t.message for t in result.tests]

@@ -317,3 +317,206 @@ def test_flooding_stdout_and_the_result_channel_is_bounded() -> None:
     assert time.monotonic() - started < 30
     assert len(result.stdout) < 10_000 and "[... output truncated" in result.stdout
     assert result.pass_rate == 0.0
+
+
+# --- forged verdicts in tests of any shape (issue 20) ---------------------------------------
+
+LIAR = (
+    "class Anything:\n"
+    "    def __eq__(self, other):\n        return True\n"
+    "    __ne__ = __lt__ = __le__ = __gt__ = __ge__ = __eq__\n"
+    "    def __bool__(self):\n        return True\n"
+    "    def __len__(self):\n        return 0\n"
+    "    def __hash__(self):\n        return 0\n"
+    "    def __contains__(self, item):\n        return True\n"
+    "    def __iter__(self):\n        return iter(())\n"
+    "    def __sub__(self, other):\n        return 0\n"
+    "    __rsub__ = __add__ = __radd__ = __sub__\n"
+    "    def __float__(self):\n        return 0.5\n"
+    "    @property\n    def __class__(self):\n        return int\n"
+    "class Nothing(Anything):\n    def __bool__(self):\n        return False\n"
+)
+
+
+def test_lying_objects_fail_tests_of_every_shape() -> None:
+    code = LIAR + (
+        "def add(a, b):\n    return Anything()\n"
+        "def invalid(x):\n    return Nothing()\n"
+        "def move(data):\n    data[:] = [Anything()] * len(data)\n"
+    )
+    tests = [
+        "r = add(1, 2)\nassert r == 3",  # several statements
+        "assert add(1, 1) == EXPECTED",  # the expectation from the setup
+        "for i in range(3):\n    assert add(i, i) == 2 * i",  # a loop
+        "def check(a, b):\n    assert add(a, b) == a + b\ncheck(1, 2)",  # assert in a helper
+        "assert add(1, 2)",  # a truth test
+        "assert not invalid('x')",
+        "assert not any(invalid(a) for a in ['x', 'y'])",  # a lying __bool__ inside any()
+        "assert all(add(x, 1) == y for x, y in [(1, 2), (2, 3)])",
+        "assert add(1, 2) in [3]",
+        "assert 0 < add(1, 2) <= 3",
+        "assert isinstance(add(1, 2), int)",  # a lying __class__
+        "import math\nassert math.isclose(add(0.2, 0.3), 0.5)",  # a lying __float__
+        "assert abs(add(0.2, 0.3) - 0.5) < 1e-9",  # a lying __sub__
+        "assert len(add(1, 2)) == 0 and add(1, 2) == 3",
+        "data = [0, 1]\nmove(data)\nassert data == [1, 0]",  # a list the code changed
+        "try:\n    add(1, 2) + 1\nexcept TypeError:\n    pass\nassert add(1, 2) != 4",
+    ]
+    result = run_tests(code, tests, setup="EXPECTED = 2")
+    assert [t.verdict for t in result.tests] == [Verdict.parent] * len(tests), [
+        t.verdict_reason for t in result.tests
+    ]
+    assert result.passed == 0, [(t.source, t.outcome) for t in result.tests]
+    assert {t.error_type for t in result.tests} == {"NotPlainData"}
+
+
+def test_a_lying_bool_cannot_steer_a_branch_of_the_test() -> None:
+    code = LIAR + "def find(x):\n    return Nothing()\n"
+    # Python would skip the assert when `r` is falsy: a lying __bool__ is refused, not believed.
+    result = run_tests(code, ["r = find(1)\nif not r:\n    pass\nelse:\n    assert r == 1"])
+    assert result.tests[0].outcome is not TestOutcome.passed
+    assert result.tests[0].verdict is Verdict.in_sandbox  # counted: the branch is the sandbox's
+    assert "NotPlainData" in (result.tests[0].message or "")
+
+
+def test_reporting_checks_of_its_own_or_none_at_all_does_not_pass() -> None:
+    # The code swaps the probe for one that reports nothing, or a fixed value, or exits early.
+    silent = WRONG_ADD + (
+        "import builtins\n"
+        "def add(a, b):\n"
+        "    import sys\n"
+        "    ns = sys._getframe(1).f_globals\n"
+        "    ns['__liftdspy_check__'] = lambda *a: None\n"
+        "    return a - b\n"
+    )
+    tests = ["x = add(1, 2)\nassert x == 3", "assert add(2, 2) == 4", "assert add(5, 0) == 5",
+             "assert add(-1, -1) == -2"]  # fmt: skip
+    result = run_tests(silent, tests)
+    assert result.pass_rate <= TRUE_RATE, [t.model_dump() for t in result.tests]
+    fixed = WRONG_ADD + (
+        "import sys\n"
+        "def add(a, b):\n"
+        "    ns = sys._getframe(1).f_globals\n"
+        "    real = ns['__liftdspy_check__']\n"
+        "    ns['__liftdspy_check__'] = lambda k, *thunks: real(k, *[lambda: 3 for _ in thunks])\n"
+        "    return a - b\n"
+    )
+    assert_honest(run_tests(fixed, ADD_TESTS))
+    early = WRONG_ADD + "import os\ndef add(a, b):\n    os._exit(0)\n"
+    result = run_tests(early, ["x = add(1, 2)\nassert x == 3"])
+    assert result.passed == 0
+
+
+def test_a_raising_eq_hash_or_len_never_runs_in_the_parent() -> None:
+    code = (
+        "class Bomb:\n"
+        "    def __eq__(self, other):\n        raise SystemExit('eq')\n"
+        "    def __hash__(self):\n        raise SystemExit('hash')\n"
+        "    def __len__(self):\n        raise SystemExit('len')\n"
+        "    def __bool__(self):\n        raise SystemExit('bool')\n"
+        "def make():\n    return Bomb()\n"
+        "def nested():\n    return {'k': [Bomb()]}\n"
+    )
+    tests = ["assert make() == 1", "assert make()", "assert nested() == {'k': [1]}",
+             "r = {make(): 1}\nassert r"]  # fmt: skip
+    result = run_tests(code, tests)
+    assert result.passed == 0
+    assert [t.outcome for t in result.tests] == [TestOutcome.failed] * 3 + [TestOutcome.error]
+
+
+def test_subclasses_recursive_and_huge_values_fail_and_stdlib_values_pass() -> None:
+    code = (
+        "import collections, decimal, fractions, datetime\n"
+        "class MyCounter(collections.Counter):\n"
+        "    def __eq__(self, other):\n        return True\n"
+        "class Point(collections.namedtuple('Point', 'x y')):\n    pass\n"
+        "def counter(s):\n    return collections.Counter(s)\n"
+        "def my_counter(s):\n    return MyCounter(s)\n"
+        "def point():\n    return Point(1, 2)\n"
+        "def plain_point():\n    return collections.namedtuple('Point', 'x y')(1, 2)\n"
+        "def loop():\n    x = []\n    x.append(x)\n    return x\n"
+        "def huge_list():\n    return list(range(300_000))\n"
+        "def huge_int():\n    return 10 ** 6000\n"
+        "def huge_str():\n    return 'x' * 3_000_000\n"
+        "def money():\n    return decimal.Decimal('0.10') + decimal.Decimal('0.20')\n"
+        "def day():\n    return datetime.date(2024, 1, 1) + datetime.timedelta(days=1)\n"
+    )
+    tests = [
+        "assert counter('aab') == {'a': 2, 'b': 1}",  # Counter == dict, as in Python
+        "assert my_counter('aab') == {'a': 2, 'b': 1}",
+        "assert point() == (1, 2)",  # a subclass of a named tuple
+        "assert plain_point() == (1, 2) and plain_point().x == 1",
+        "assert loop() == [[]]",
+        "assert huge_list() == []",
+        "assert huge_int() == 1",
+        "assert huge_str() == ''",
+        "from decimal import Decimal\nassert money() == Decimal('0.3')",
+        "import datetime\nassert day() == datetime.date(2024, 1, 2)",
+    ]
+    result = run_tests(code, tests, limits=SandboxLimits(timeout_s=30, test_timeout_s=10))
+    assert outcomes(result) == [
+        TestOutcome.passed, TestOutcome.failed, TestOutcome.failed, TestOutcome.passed,
+        TestOutcome.failed, TestOutcome.failed, TestOutcome.failed, TestOutcome.failed,
+        TestOutcome.passed, TestOutcome.passed,
+    ], [(t.source, t.outcome, t.message) for t in result.tests]  # fmt: skip
+    assert {result.tests[i].error_type for i in (1, 2, 4, 5, 6, 7)} == {"NotPlainData"}
+
+
+def test_expected_values_of_the_setup_and_the_test_are_out_of_the_codes_reach() -> None:
+    # The code reads the expectation where the test keeps it, or rebinds it before it is read.
+    code = (
+        "import sys\n"
+        "def peek(a):\n"
+        "    frame = sys._getframe(1)\n"
+        "    for scope in (frame.f_globals, frame.f_locals):\n"
+        "        for name in ('EXPECTED', 'expected', 'odd_sum'):\n"
+        "            if name in scope:\n"
+        "                return scope[name]\n"
+        "    return None\n"
+        "def rebind(a):\n"
+        "    sys._getframe(1).f_globals['EXPECTED'] = 'forged'\n"
+        "    sys._getframe(1).f_globals['expected'] = 'forged'\n"
+        "    return 'forged'\n"
+    )
+    tests = [
+        "assert peek(1) == EXPECTED",
+        "expected = [4, 2]\nassert peek(1) == expected",
+        "odd_sum = sum([i ** 2 for i in range(5) if i % 2])\nassert peek(1) == odd_sum",
+        "assert rebind(1) == EXPECTED",
+        "expected = 7\nassert rebind(1) == expected",
+    ]
+    result = run_tests(code, tests, setup="EXPECTED = [1, 2, 3]")
+    assert [t.verdict for t in result.tests] == [Verdict.parent] * len(tests)
+    assert result.passed == 0, [(t.source, t.outcome, t.message) for t in result.tests]
+
+
+def test_a_patched_stdlib_class_neither_builds_the_expectation_nor_passes_as_one() -> None:
+    # The code replaces datetime.date before the setup imports it: `date(...)` in the test
+    # would build the code's object on both sides of `==`.
+    code = (
+        "import datetime\n"
+        "class FakeDate:\n"
+        "    year, month, day = 2000, 1, 1\n"
+        "    def __init__(self, *a):\n        pass\n"
+        "datetime.date = FakeDate\n"
+        "def next_day(d):\n    return FakeDate()\n"
+    )
+    tests = ["assert next_day(date(2024, 1, 1)) == date(2024, 1, 2)"]
+    result = run_tests(code, tests, setup="from datetime import date")
+    assert result.tests[0].verdict is Verdict.parent
+    assert result.tests[0].outcome is TestOutcome.failed
+    assert result.tests[0].error_type == "NotPlainData"
+
+
+def test_rebinding_a_loop_variable_does_not_forge_the_expected_value() -> None:
+    # `str(x)` would be read after the call: the code sets x so that its answer matches.
+    code = (
+        "import sys\n"
+        "def change_base(a, b):\n"
+        "    sys._getframe(1).f_globals['x'] = 0\n"
+        "    return '0'\n"
+    )
+    tests = ["for x in range(2, 8):\n    assert change_base(x, x + 1) == str(x)"]
+    result = run_tests(code, tests)
+    assert result.tests[0].verdict is Verdict.parent
+    assert result.tests[0].outcome is TestOutcome.failed, result.tests[0]

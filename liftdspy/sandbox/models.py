@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from liftdspy.versioning import FROM_INT
 
@@ -24,11 +24,13 @@ class TestOutcome(StrEnum):
 class Verdict(StrEnum):
     """Who decided a test's outcome."""
 
-    # The sandbox only returned plain-data values of the sub-expressions that call the code;
-    # the comparison ran in the trusted parent process (the code never saw the expected values).
+    # Every judgement of the test (each `assert`, whatever the test's shape) was decided in the
+    # trusted parent process from plain-data values the sandbox returned; the sandbox never saw
+    # the expected values the parent could evaluate itself.
     parent = "parent"
-    # The test could not be split (several statements, names the parent cannot evaluate, ...):
-    # it ran whole inside the sandbox, so hostile code could have forged its outcome.
+    # A counted exception (`TestResult.verdict_reason` says why): part of the test's judgement
+    # was made inside the sandbox, e.g. an `if` on a value of the code (on a plain-data copy)
+    # or identity (`is`) between objects, which copies cannot keep.
     in_sandbox = "in-sandbox"
 
 
@@ -41,6 +43,7 @@ class TestResult(BaseModel):
     source: str
     outcome: TestOutcome
     verdict: Verdict = Verdict.in_sandbox
+    verdict_reason: str | None = None  # why the verdict is in-sandbox
     error_type: str | None = None
     message: str | None = None
     duration_s: float = 0.0
@@ -81,6 +84,12 @@ class SandboxResult(BaseModel):
     timed_out: bool = False
     duration_s: float = 0.0
     isolation: str = "bubblewrap"  # "bubblewrap", or "none" for an --unsafe-no-isolation run
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def in_sandbox_verdicts(self) -> int:
+        """How many tests were (partly) decided inside the sandbox (see `Verdict.in_sandbox`)."""
+        return sum(1 for test in self.tests if test.verdict is Verdict.in_sandbox)
 
     @property
     def passed(self) -> int:

@@ -1,8 +1,8 @@
 """Run untrusted code and its tests: plan, execute in a backend, decide in this process.
 
-`run_job` splits each test (`split.py`), sends the code, the setup and the sandbox's share of
-the tests to a backend (`backend.py`: bubblewrap by default), validates the result channel
-(`records.py`) and decides every split test here, from plain-data values. A missing,
+`run_job` rewrites each test (`split.py`), sends the code, the setup and the rewritten tests to
+a backend (`backend.py`: bubblewrap by default), validates the result channel (`records.py`)
+and decides every judgement of every test here, from plain-data values (`decide.py`). A missing,
 malformed or out-of-order record becomes a crash result for the affected tests; nothing the
 sandbox writes can raise in the caller.
 
@@ -27,6 +27,7 @@ from pydantic import ValidationError
 
 from liftdspy.sandbox.backend import MAX_FILE_MB, IsolationMode, LocalBackend, RawRun
 from liftdspy.sandbox.backend import SandboxBackend as SandboxBackend
+from liftdspy.sandbox.decide import decide
 from liftdspy.sandbox.models import (
     SandboxJob,
     SandboxLimits,
@@ -35,17 +36,9 @@ from liftdspy.sandbox.models import (
     TestResult,
     Verdict,
 )
-from liftdspy.sandbox.plain import NotPlainData, decode
-from liftdspy.sandbox.records import (
-    MAX_LINE_BYTES,
-    Done,
-    Loaded,
-    Start,
-    TestRan,
-    Values,
-    parse_record,
-)
-from liftdspy.sandbox.split import Observed, SplitTest, decide, split_test
+from liftdspy.sandbox.records import MAX_LINE_BYTES, Checks, Done, Loaded, Start, parse_record
+from liftdspy.sandbox.split import TestPlan, plan_test, sandbox_setup
+from liftdspy.sandbox.values import names_read
 
 logger = logging.getLogger(__name__)
 
@@ -82,45 +75,42 @@ def default_backend() -> SandboxBackend:
     return LocalBackend(_mode)
 
 
-def bound_names(source: str) -> set[str]:
-    """Names a piece of code binds at its top level (for the setup: names it may fake)."""
+def plan_tests(tests: Sequence[str], setup: str, code: str = "") -> list[TestPlan]:
+    """Each test's plan: the program the sandbox runs and the judgements decided here."""
+    reads = [_reads(source) for source in tests]
+    return [
+        plan_test(
+            source,
+            code=code,
+            setup=setup,
+            keep=frozenset().union(*(r for j, r in enumerate(reads) if j != i)),
+        )
+        for i, source in enumerate(tests)
+    ]
+
+
+def _reads(source: str) -> frozenset[str]:
+    """The names a test reads and does not bind itself (tests share one namespace: one may read
+    what another binds)."""
     try:
         tree = ast.parse(source)
     except SyntaxError:
-        return set()
-    names: set[str] = set()
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            names.add(node.name)
-        elif isinstance(node, ast.Import | ast.ImportFrom):
-            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
-        else:
-            names |= {
-                n.id
-                for n in ast.walk(node)
-                if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
-            }
-    return names
-
-
-def plan_tests(tests: Sequence[str], setup: str) -> list[SplitTest | None]:
-    """Each test's parent-decided form, or None where it runs whole in the sandbox."""
-    setup_names = bound_names(setup)
-    return [split_test(source, setup_names) for source in tests]
+        return frozenset()
+    bound = {
+        n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
+    }
+    return frozenset(names_read(tree) - bound)
 
 
 def run_job(job: SandboxJob, *, backend: SandboxBackend | None = None) -> SandboxResult:
     """Run one job in a fresh sandbox and return what happened (never raises for bad code)."""
     limits = job.limits or SandboxLimits()
     backend = backend or default_backend()
-    plans = plan_tests(job.tests, job.setup)
+    plans = plan_tests(job.tests, job.setup, job.code)
     payload = {
         "code": job.code,
-        "setup": job.setup,
-        "tests": [
-            {"exprs": plan.expressions} if plan else {"source": source}
-            for plan, source in zip(plans, job.tests, strict=True)
-        ],
+        "setup": sandbox_setup(job.setup, code=job.code, programs=[plan.program for plan in plans]),
+        "tests": [{"program": plan.program} for plan in plans],
         "test_timeout_s": limits.test_timeout_s,
         "memory_mb": limits.memory_mb,
         "cpu_s": limits.cpu_s,
@@ -165,10 +155,10 @@ def run_many(
 class _Channel:
     """The records of one run, checked against the protocol; stops at the first bad one."""
 
-    def __init__(self, raw: RawRun, plans: list[SplitTest | None]) -> None:
+    def __init__(self, raw: RawRun, plans: list[TestPlan]) -> None:
         self.loaded: Loaded | None = None
         self.started: set[int] = set()
-        self.results: dict[int, Values | TestRan] = {}
+        self.results: dict[int, Checks] = {}
         self.done = False
         self.broken: str | None = "the result channel overflowed" if raw.result_overflow else None
         expected = 0
@@ -179,12 +169,12 @@ class _Channel:
             if problem:
                 self.broken = self.broken or f"result record {number}: {problem}"
                 return
-            if isinstance(self.results.get(expected), Values | TestRan):
+            if isinstance(self.results.get(expected), Checks):
                 expected += 1
         if tail and not self.broken and not self.done:
             self.broken = "the last result record is incomplete"
 
-    def _take(self, line: bytes, plans: list[SplitTest | None], expected: int) -> str | None:
+    def _take(self, line: bytes, plans: list[TestPlan], expected: int) -> str | None:
         if len(line) > MAX_LINE_BYTES:
             return "too long"
         try:
@@ -216,29 +206,15 @@ class _Channel:
             return None
         if expected not in self.started:
             return f"a result for test {expected} before its 'start'"
-        plan = plans[expected]
-        if isinstance(record, Values):
-            if plan is None:
-                return f"values for test {expected}, which ran whole in the sandbox"
-            if len(record.items) != len(plan.expressions):
-                return f"{len(record.items)} values for {len(plan.expressions)} expressions"
-        elif plan is not None:
-            return f"an outcome for test {expected}, which is decided here"
+        judgements = plans[expected].judgements
+        for check in record.checks:
+            if check.id >= len(judgements):
+                return f"a check of judgement {check.id}; test {expected} has {len(judgements)}"
+            if len(check.items) != len(judgements[check.id].expressions):
+                wanted = len(judgements[check.id].expressions)
+                return f"{len(check.items)} values for {wanted} expressions"
         self.results[expected] = record
         return None
-
-
-def _observed(values: Values) -> list[Observed]:
-    observed = []
-    for item in values.items:
-        if item.error_type is not None:
-            observed.append(Observed(None, item.error_type, item.message, item.timeout))
-            continue
-        try:
-            observed.append(Observed(decode(item.value)))
-        except NotPlainData as exc:
-            observed.append(Observed(None, "NotPlainData", f"not plain data: {exc}"))
-    return observed
 
 
 def _death_reason(raw: RawRun, limits: SandboxLimits) -> tuple[TestOutcome, str, str]:
@@ -269,7 +245,7 @@ def _death_reason(raw: RawRun, limits: SandboxLimits) -> tuple[TestOutcome, str,
 
 def _build_result(
     job: SandboxJob,
-    plans: list[SplitTest | None],
+    plans: list[TestPlan],
     limits: SandboxLimits,
     raw: RawRun,
     duration_s: float,
@@ -292,27 +268,22 @@ def _build_result(
 
     tests: list[TestResult] = []
     for index, (source, plan) in enumerate(zip(job.tests, plans, strict=True)):
-        verdict = Verdict.parent if plan else Verdict.in_sandbox
+        verdict = Verdict.in_sandbox if plan.exception else Verdict.parent
         record = channel.results.get(index)
-        common = {"index": index, "source": source, "verdict": verdict}
-        if isinstance(record, Values) and plan is not None:
-            outcome, error_type, message = decide(plan, _observed(record))
+        common = {
+            "index": index,
+            "source": source,
+            "verdict": verdict,
+            "verdict_reason": plan.exception,
+        }
+        if isinstance(record, Checks):
+            outcome, error_type, message = decide(plan, record)
             tests.append(
                 TestResult(
                     **common,
                     outcome=outcome,
                     error_type=error_type,
                     message=message,
-                    duration_s=record.duration_s,
-                )
-            )
-        elif isinstance(record, TestRan):
-            tests.append(
-                TestResult(
-                    **common,
-                    outcome=record.outcome,
-                    error_type=record.error_type,
-                    message=record.message,
                     duration_s=record.duration_s,
                 )
             )

@@ -1,367 +1,510 @@
-"""Split `assert <expr>` tests so that the trusted parent decides the verdict.
+"""Rewrite each test with `ast` so that the trusted parent makes every judgement.
 
-For a test that is a single `assert` statement, the condition is taken apart with `ast`:
-`and` / `or` / `not`, comparisons and bare truth tests stay in the parent; each operand is
-either evaluated in the parent (literals, containers and a few pure builtins over them, see
-`_SAFE_CALLS`) or, when it uses the generated code, sent to the sandbox as an expression whose
-value comes back as plain data (`plain.py`). The sandbox never sees the expected values, so the
-code cannot forge them, and no object of the code's own making is ever compared.
+Whatever its shape (one `assert`, several statements, names bound in the setup, loops,
+comprehensions, `assert` inside helper functions the test defines), a test becomes a
+`TestPlan`: the `program` the sandbox runs and one `Judgement` per `assert`. In the program
+each `assert` is replaced by a probe, `__liftdspy_check__(k, lambda: e0, lambda: e1, ...)`,
+that only sends the values of the sub-expressions `e0, e1, ...` the parent cannot evaluate (the
+*holes*: calls of the code, names of the test and the setup) out as plain data; the parent
+evaluates the rest of the condition itself (`judgement.py`): comparisons, `and`/`or`/`not`,
+truth tests, arithmetic with the expected values, `any`/`all`/`isinstance`/`math.isclose`, and
+comprehensions whose element is a comparison. Constants of the test that the parent can evaluate
+(the expected values) never enter the sandbox's copy of a judgement.
 
-A test is left whole ("in-sandbox" verdict) when it is not a single assert; when a sandbox
-operand uses no name besides builtins and the setup's names (its value would be an expectation
-computed where the code can tamper with it); when a value from the sandbox is only tested for
-truth (`assert f(x)`: its expectation, "truthy", is no secret); when `is` compares anything but
-None/True/False; or when its message is not a constant.
+Statements that make no judgement run inside: assignments, calls, loops and branches on the
+test's own values. Where the test's control flow, or a comparison outside an `assert`, looks at
+a value of the code (`if f(x): ...`, `ok = f(x) == 3`), each such value is checked to be plain
+data inside the sandbox (`__liftdspy_plain__`) so no `__bool__`/`__eq__` of the code's making
+steers it, but the decision is the sandbox's: that test is a counted exception
+(`TestPlan.exception`, verdict `in-sandbox`), as is identity (`is`) between values other than
+None/True/False, which copies cannot preserve.
 """
 
 from __future__ import annotations
 
 import ast
 import builtins
-import operator
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from liftdspy.sandbox.models import TestOutcome
+from liftdspy.sandbox.judgement import (
+    JUDGING_CALLS,
+    Apply,
+    BinOp,
+    BoolOp,
+    Compare,
+    Comprehension,
+    Const,
+    EvaluationError,
+    Hole,
+    IfExp,
+    Judgement,
+    Node,
+    Unary,
+)
+from liftdspy.sandbox.names import Names, loaded, parse, stored, test_names
+from liftdspy.sandbox.values import (
+    BINOP_TYPES,
+    NotTrusted,
+    call_name,
+    constants_by_statement,
+    hide_constants,
+    is_trusted,
+    names_read,
+    trusted_value,
+)
 
-_MAX_SIZE = 1_000_000  # longest sequence the parent builds while evaluating an expectation
-_REPR_LIMIT = 300
-_MESSAGE_LIMIT = 2000
-
-_SAFE_CALLS: dict[str, Callable[..., Any]] = {
-    name: getattr(builtins, name)
-    for name in [
-        "abs",
-        "bool",
-        "bytes",
-        "dict",
-        "float",
-        "frozenset",
-        "int",
-        "len",
-        "list",
-        "max",
-        "min",
-        "range",
-        "round",
-        "set",
-        "sorted",
-        "str",
-        "sum",
-        "tuple",
-    ]
-}
-_BINOPS: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
-    ast.Add: operator.add,
-    ast.Sub: operator.sub,
-    ast.Mult: operator.mul,
-    ast.Div: operator.truediv,
-    ast.FloorDiv: operator.floordiv,
-    ast.Mod: operator.mod,
-    ast.Pow: operator.pow,
-}
-_UNARY: dict[type[ast.unaryop], Callable[[Any], Any]] = {
-    ast.USub: operator.neg,
-    ast.UAdd: operator.pos,
-    ast.Not: operator.not_,
-}
-_COMPARE: dict[type[ast.cmpop], Callable[[Any, Any], Any]] = {
-    ast.Eq: operator.eq,
-    ast.NotEq: operator.ne,
-    ast.Lt: operator.lt,
-    ast.LtE: operator.le,
-    ast.Gt: operator.gt,
-    ast.GtE: operator.ge,
-    ast.In: lambda a, b: a in b,
-    ast.NotIn: lambda a, b: a not in b,
-    ast.Is: operator.is_,
-    ast.IsNot: operator.is_not,
-}
+CHECK = "__liftdspy_check__"
+PLAIN = "__liftdspy_plain__"
 _SINGLETONS = (None, True, False)
-
-
-class _NotTrusted(Exception):
-    """This expression cannot be evaluated in the parent."""
-
-
-class _Unsplittable(Exception):
-    """This test must run whole inside the sandbox."""
-
-
-# --- the plan --------------------------------------------------------------------------------
+_BUILTIN_NAMES = frozenset(dir(builtins))
+REASON_IDENTITY = "identity (`is`) between values other than None/True/False"
+REASON_CONTROL = (
+    "control flow or a comparison outside an assert looks at a value of the code "
+    "(checked as plain data, decided in the sandbox)"
+)
+REASON_SYNTAX = "the test does not parse"
+REASON_WALRUS = "an assignment expression (`:=`) inside an assert"
 
 
 @dataclass(frozen=True)
-class Const:
-    """An operand evaluated in the parent."""
+class TestPlan:
+    """How one test runs: the sandbox runs `program`; the parent decides `judgements`."""
 
-    value: Any
-
-
-@dataclass(frozen=True)
-class FromSandbox:
-    """An operand whose value the sandbox returns: `expressions[index]`."""
-
-    index: int
-
-
-Operand = Const | FromSandbox
-
-
-@dataclass(frozen=True)
-class Truth:
-    operand: Operand
-
-
-@dataclass(frozen=True)
-class Compare:
-    left: Operand
-    ops: tuple[type[ast.cmpop], ...]
-    comparators: tuple[Operand, ...]
-
-
-@dataclass(frozen=True)
-class Not:
-    condition: Condition
-
-
-@dataclass(frozen=True)
-class BoolOp:
-    is_and: bool
-    conditions: tuple[Condition, ...]
-
-
-Condition = Truth | Compare | Not | BoolOp
-
-
-@dataclass(frozen=True)
-class SplitTest:
-    """A test decided in the parent: the sandbox evaluates `expressions` and nothing else."""
+    __test__ = False
 
     source: str
-    expressions: list[str]
-    condition: Condition
-    message: str | None = None  # the assert's constant message, if any
-    line: str = field(default="")
+    program: str
+    judgements: tuple[Judgement, ...] = ()
+    exception: str | None = None  # why part of its judgement is the sandbox's (verdict in-sandbox)
 
 
-def split_test(source: str, setup_names: set[str]) -> SplitTest | None:
-    """The parent-decided form of `source`, or None if it must run whole in the sandbox.
+# --- judgements ------------------------------------------------------------------------------
 
-    `setup_names` are the names the test setup binds: an operand that uses only those (and
-    builtins) is an expectation, not an observation of the code, and cannot be split off.
-    """
-    try:
-        module = ast.parse(source)
-    except SyntaxError:
-        return None
-    if len(module.body) != 1 or not isinstance(module.body[0], ast.Assert):
-        return None
-    node = module.body[0]
-    builder = _Builder(setup_names)
-    try:
-        condition = builder.condition(node.test)
-        message = None
-        if node.msg is not None:
-            message = str(_trusted_value(node.msg))
-    except (_Unsplittable, _NotTrusted):
-        return None
-    if not builder.expressions:
-        return None  # nothing calls the code: running it in the sandbox costs nothing extra
-    return SplitTest(
-        source=source,
-        expressions=builder.expressions,
-        condition=condition,
-        message=message,
-        line=" ".join(source.split()),
-    )
+
+def _judging(node: ast.AST, names: Names) -> bool:
+    """Whether `node` is itself a comparison or truth test."""
+    if isinstance(node, ast.Compare | ast.BoolOp | ast.IfExp):
+        return True
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        return True
+    call = call_name(node, names) if isinstance(node, ast.expr) else None
+    return call is not None and call[0] in JUDGING_CALLS
+
+
+def _contains_judgement(node: ast.AST, names: Names) -> bool:
+    return any(_judging(n, names) for n in ast.walk(node))
 
 
 class _Builder:
-    def __init__(self, setup_names: set[str]) -> None:
-        self.trusted_names = setup_names | set(dir(builtins))
-        self.expressions: list[str] = []
+    """Builds one judgement's tree; collects the expressions the sandbox evaluates."""
 
-    def condition(self, node: ast.expr) -> Condition:
-        if isinstance(node, ast.BoolOp):
-            return BoolOp(
-                isinstance(node.op, ast.And), tuple(self.condition(v) for v in node.values)
-            )
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
-            return Not(self.condition(node.operand))
+    def __init__(self, names: Names) -> None:
+        self.names = names
+        self.expressions: list[ast.expr] = []
+        self.exception: str | None = None
+
+    def hole(self, node: ast.expr) -> Hole:
+        if isinstance(node, ast.GeneratorExp):  # a generator is no value: send its items
+            node = ast.ListComp(elt=node.elt, generators=node.generators)
+        self.expressions.append(node)
+        return Hole(len(self.expressions) - 1)
+
+    def trusted(self, node: ast.expr) -> bool:
+        return is_trusted(node, self.names)
+
+    def node(self, node: ast.expr) -> Node:
+        try:
+            return Const(trusted_value(node, self.names))
+        except (NotTrusted, EvaluationError):
+            pass
+        names = self.names
         if isinstance(node, ast.Compare):
-            left = self.operand(node.left)
-            comparators = tuple(self.operand(c) for c in node.comparators)
-            operands = (left, *comparators)
+            start = len(self.expressions)
+            operands = [self.node(node.left), *(self.node(c) for c in node.comparators)]
             for position, op in enumerate(node.ops):
                 if isinstance(op, ast.Is | ast.IsNot):
                     pair = operands[position : position + 2]
                     if not any(isinstance(o, Const) and _is_singleton(o.value) for o in pair):
-                        raise _Unsplittable("`is` between values that are not None/True/False")
-            return Compare(left, tuple(type(op) for op in node.ops), comparators)
-        operand = self.operand(node)
-        if isinstance(operand, FromSandbox):
-            # The expected value of a bare truth test is "truthy": the code could forge it.
-            raise _Unsplittable("a truth test of a value from the sandbox")
-        return Truth(operand)
+                        self.exception = REASON_IDENTITY  # copies have no identity: inside
+                        del self.expressions[start:]
+                        return self.hole(node)
+            return Compare(operands[0], tuple(type(op) for op in node.ops), tuple(operands[1:]))
+        if isinstance(node, ast.BoolOp):
+            return BoolOp(isinstance(node.op, ast.And), tuple(self.node(v) for v in node.values))
+        if isinstance(node, ast.IfExp):
+            return IfExp(self.node(node.test), self.node(node.body), self.node(node.orelse))
+        if isinstance(node, ast.UnaryOp) and (
+            isinstance(node.op, ast.Not) or self._parent_child(node.operand)
+        ):
+            return Unary(type(node.op), self.node(node.operand))
+        if (
+            isinstance(node, ast.BinOp)
+            and type(node.op) in BINOP_TYPES
+            and (self._parent_child(node.left) or self._parent_child(node.right))
+        ):
+            return BinOp(type(node.op), self.node(node.left), self.node(node.right))
+        call = call_name(node, names)
+        if call is not None:
+            assert isinstance(node, ast.Call)
+            children = [*node.args, *(k.value for k in node.keywords)]
+            if call[0] in JUDGING_CALLS or any(self._parent_child(c) for c in children):
+                return Apply(
+                    call[0],
+                    call[1],
+                    tuple(self.node(a) for a in node.args),
+                    tuple((str(k.arg), self.node(k.value)) for k in node.keywords),
+                )
+        if isinstance(node, ast.ListComp | ast.GeneratorExp | ast.SetComp) and (
+            _contains_judgement(node.elt, names)
+        ):
+            return self._comprehension(node)
+        return self.hole(node)
 
-    def operand(self, node: ast.expr) -> Operand:
-        try:
-            return Const(_trusted_value(node))
-        except _NotTrusted:
-            pass
-        names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
-        if not names - self.trusted_names:
-            raise _Unsplittable("an operand the parent cannot evaluate that uses no code name")
-        self.expressions.append(ast.unparse(node))
-        return FromSandbox(len(self.expressions) - 1)
+    def _parent_child(self, node: ast.expr) -> bool:
+        """A child the parent must see: an expected value, a judgement, or arithmetic on one."""
+        if self.trusted(node) or _contains_judgement(node, self.names):
+            return True
+        if isinstance(node, ast.BinOp) and type(node.op) in BINOP_TYPES:
+            return self._parent_child(node.left) or self._parent_child(node.right)
+        if isinstance(node, ast.UnaryOp):
+            return self._parent_child(node.operand)
+        if call_name(node, self.names) is not None:
+            assert isinstance(node, ast.Call)
+            children = [*node.args, *(k.value for k in node.keywords)]
+            return any(self._parent_child(c) for c in children)
+        return False
+
+    def _comprehension(self, node: ast.ListComp | ast.GeneratorExp | ast.SetComp) -> Node:
+        inner = _Builder(self.names)
+        element = inner.node(node.elt)
+        self.exception = self.exception or inner.exception
+        rows = ast.ListComp(
+            elt=ast.Tuple(elts=list(inner.expressions), ctx=ast.Load()),
+            generators=node.generators,
+        )
+        hole = self.hole(rows)
+        kind = set if isinstance(node, ast.SetComp) else list
+        return Comprehension(hole.index, element, len(inner.expressions), kind)
 
 
 def _is_singleton(value: Any) -> bool:
     return any(value is s for s in _SINGLETONS)
 
 
-def _sized(value: Any) -> Any:
-    if isinstance(value, str | bytes | list | tuple | set | frozenset | dict | range):
-        if len(value) > _MAX_SIZE:
-            raise _NotTrusted("too large")
-    elif isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 4096:
-        raise _NotTrusted("too large")
-    return value
+# --- the sandbox's program -------------------------------------------------------------------
 
 
-def _trusted_value(node: ast.expr) -> Any:
-    """Evaluate a test-authored expression without names of the code, or raise `_NotTrusted`."""
-    if isinstance(node, ast.Constant):
-        return node.value
-    if isinstance(node, ast.List | ast.Tuple | ast.Set):
-        if any(isinstance(e, ast.Starred) for e in node.elts):
-            raise _NotTrusted("starred")
-        items = [_trusted_value(e) for e in node.elts]
-        kind = {ast.List: list, ast.Tuple: tuple, ast.Set: set}[type(node)]
+def _plain_call(node: ast.expr) -> ast.expr:
+    return ast.Call(func=ast.Name(id=PLAIN, ctx=ast.Load()), args=[node], keywords=[])
+
+
+class _Guard(ast.NodeTransformer):
+    """Wrap values of the code that a comparison or truth test outside an assert looks at."""
+
+    def __init__(self, names: Names) -> None:
+        self.names = names
+        self.guarded = False
+
+    def _tainted(self, node: ast.expr) -> bool:
+        return bool(loaded(node) & self.names.tainted)
+
+    def _wrap(self, node: ast.expr) -> ast.expr:
+        if self._tainted(node):
+            self.guarded = True
+            return _plain_call(node)
+        return node
+
+    def visit_Compare(self, node: ast.Compare) -> ast.expr:
+        self.generic_visit(node)
+        node.left = self._wrap(node.left)
+        node.comparators = [self._wrap(c) for c in node.comparators]
+        return node
+
+    def visit_BoolOp(self, node: ast.BoolOp) -> ast.expr:
+        self.generic_visit(node)
+        node.values = [self._wrap(v) for v in node.values]
+        return node
+
+    def visit_UnaryOp(self, node: ast.UnaryOp) -> ast.expr:
+        self.generic_visit(node)
+        if isinstance(node.op, ast.Not):
+            node.operand = self._wrap(node.operand)
+        return node
+
+    def visit_IfExp(self, node: ast.IfExp) -> ast.expr:
+        self.generic_visit(node)
+        node.test = self._wrap(node.test)
+        return node
+
+    def visit_If(self, node: ast.If) -> ast.stmt:
+        self.generic_visit(node)
+        node.test = self._wrap(node.test)
+        return node
+
+    def visit_While(self, node: ast.While) -> ast.stmt:
+        self.generic_visit(node)
+        node.test = self._wrap(node.test)
+        return node
+
+    def visit_comprehension(self, node: ast.comprehension) -> ast.comprehension:
+        self.generic_visit(node)
+        node.ifs = [self._wrap(c) for c in node.ifs]
+        return node
+
+
+class _Rewriter(_Guard):
+    """Replace every `assert` by a probe; guard the rest (see the module docstring)."""
+
+    def __init__(self, names: Names, source: str, top_level: set[int]) -> None:
+        super().__init__(names)
+        self.source = source
+        self.top_level = top_level
+        self.judgements: list[Judgement] = []
+        self.exception: str | None = None
+        self.loop: tuple[ast.expr, list] | None = None  # target, values of a paired loop
+        self.loop_body: set[int] = set()  # its asserts that run once per iteration
+        self.keep: frozenset[str] = frozenset()  # names other tests read
+        self.module_body: list[ast.stmt] = []
+
+    def visit_For(self, node: ast.For) -> ast.stmt:
+        """A top-level loop over values the parent knows: its body's asserts are judged once per
+        iteration with the loop's variables as constants; the count is the parent's."""
+        values = self._loop_values(node)
+        if values is None:
+            self.generic_visit(node)
+            return node
+        self.loop = (node.target, values)
+        self.loop_body = {id(s) for s in node.body if isinstance(s, ast.Assert)}
         try:
-            return _sized(kind(items))
-        except TypeError as exc:
-            raise _NotTrusted(str(exc)) from exc
-    if isinstance(node, ast.Dict):
-        if any(k is None for k in node.keys):
-            raise _NotTrusted("** in a dict")
+            node.body = [self.visit(stmt) for stmt in node.body]
+        finally:
+            self.loop = None
+        elsewhere = [s for s in self.module_body if s is not node]  # the test's other statements
+        after = set().union(*(names_read(s) for s in elsewhere), self.keep)
+        return _hide_loop_targets(node, values, frozenset(after))
+
+    def _loop_values(self, node: ast.For) -> list | None:
+        if id(node) not in self.top_level or node.orelse or not _names_only(node.target):
+            return None
+        if any(isinstance(n, ast.Break | ast.Continue) for s in node.body for n in ast.walk(s)):
+            return None
+        targets = stored(node.target)
+        body_binds = set().union(*(stored(s) for s in node.body), set())
+        if targets & (body_binds | self.names.tainted) or targets & set(self.names.constants):
+            return None
         try:
-            return {
-                _trusted_value(k): _trusted_value(v)  # type: ignore[arg-type]
-                for k, v in zip(node.keys, node.values, strict=True)
-            }
-        except TypeError as exc:
-            raise _NotTrusted(str(exc)) from exc
-    if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
-        return _apply(_UNARY[type(node.op)], _trusted_value(node.operand))
-    if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
-        left, right = _trusted_value(node.left), _trusted_value(node.right)
-        if isinstance(node.op, ast.Pow) and not (
-            isinstance(right, int | float) and abs(right) <= 64 and isinstance(left, int | float)
-        ):
-            raise _NotTrusted("large power")
-        if isinstance(node.op, ast.Mult):
-            counts = [v for v in (left, right) if isinstance(v, int) and not isinstance(v, bool)]
-            sequence = not isinstance(left, int | float) or not isinstance(right, int | float)
-            if sequence and any(abs(c) > _MAX_SIZE for c in counts):
-                raise _NotTrusted("too large")
-        return _sized(_apply(_BINOPS[type(node.op)], left, right))
-    if (
-        isinstance(node, ast.Call)
-        and isinstance(node.func, ast.Name)
-        and node.func.id in _SAFE_CALLS
-        and not node.keywords
-        and not any(isinstance(a, ast.Starred) for a in node.args)
-    ):
-        args = [_trusted_value(a) for a in node.args]
-        if node.func.id == "range" and len(range(*args)) > _MAX_SIZE:
-            raise _NotTrusted("too large")
-        return _sized(_apply(_SAFE_CALLS[node.func.id], *args))
-    raise _NotTrusted(type(node).__name__)
+            values = list(trusted_value(node.iter, self.names))
+        except (NotTrusted, EvaluationError, TypeError):
+            return None
+        if len(values) > _MAX_LOOP or not all(_immutable(v) for v in values):
+            return None
+        return values
+
+    def visit_Assert(self, node: ast.Assert) -> ast.stmt:
+        direct = self.loop is not None and id(node) in self.loop_body
+        per_iteration = self._per_iteration(node) if direct else None
+        builder = _Builder(self.names)
+        if per_iteration is not None:
+            conditions, expressions = per_iteration
+            builder.expressions = list(expressions)
+            condition: Node = conditions[0] if conditions else Const(True)
+        elif any(isinstance(n, ast.NamedExpr) for n in ast.walk(node.test)):
+            # `assert (n := f(x)) > 0` binds n for the statements after it: one hole, inside
+            builder.exception = REASON_WALRUS
+            condition = builder.hole(node.test)
+        else:
+            condition = builder.node(node.test)
+        guard = _Guard(self.names)
+        holes = [guard.visit(e) if isinstance(e, ast.ListComp) else e for e in builder.expressions]
+        self.exception = self.exception or builder.exception
+        if guard.guarded:  # a comprehension's filter on a value of the code picks what is judged
+            self.exception = self.exception or REASON_CONTROL
+        message = None
+        if node.msg is not None:
+            try:
+                message = str(trusted_value(node.msg, self.names))
+            except (NotTrusted, EvaluationError):
+                message = None  # never evaluated: the line and the operands say what failed
+        text = ast.get_source_segment(self.source, node) or ast.unparse(node)
+        self.judgements.append(
+            Judgement(
+                condition=condition,
+                expressions=tuple(ast.unparse(e) for e in holes),
+                line=" ".join(text.split()),
+                message=message,
+                top_level=id(node) in self.top_level,
+                per_iteration=tuple(per_iteration[0]) if per_iteration is not None else None,
+            )
+        )
+        walrus = builder.exception == REASON_WALRUS
+        probe = ast.Call(
+            func=ast.Name(id=CHECK, ctx=ast.Load()),
+            args=[
+                ast.Constant(len(self.judgements) - 1),
+                *(_evaluated(e) if walrus else _thunk(e) for e in holes),
+            ],
+            keywords=[],
+        )
+        return ast.copy_location(ast.Expr(value=probe), node)
+
+    def _per_iteration(self, node: ast.Assert) -> tuple[list[Node], list[ast.expr]] | None:
+        """Each iteration's condition of an assert directly in a paired loop's body, when every
+        iteration sends the sandbox the same expressions (else None: judged as usual)."""
+        assert self.loop is not None
+        target, values = self.loop
+        base = self.names.constants
+        conditions: list[Node] = []
+        expressions: list[ast.expr] | None = None
+        try:
+            for value in values:
+                self.names.constants = {**base, **_bind_loop(target, value)}
+                builder = _Builder(self.names)
+                conditions.append(builder.node(node.test))
+                if builder.exception is not None:
+                    return None
+                if expressions is None:
+                    expressions = builder.expressions
+                elif [ast.dump(e) for e in builder.expressions] != [
+                    ast.dump(e) for e in expressions
+                ]:
+                    return None
+        finally:
+            self.names.constants = base
+        return conditions, expressions or []
 
 
-def _apply(function: Callable[..., Any], *args: Any) -> Any:
+_MAX_LOOP = 10_000
+
+
+def _names_only(target: ast.expr) -> bool:
+    if isinstance(target, ast.Name):
+        return True
+    return isinstance(target, ast.Tuple | ast.List) and all(_names_only(e) for e in target.elts)
+
+
+def _immutable(value: Any) -> bool:
+    if isinstance(value, tuple) and type(value) is tuple:
+        return all(_immutable(v) for v in value)
+    return value is None or type(value) in (bool, int, float, str, bytes, complex, frozenset)
+
+
+def _bind_loop(target: ast.expr, value: Any) -> dict[str, Any]:
+    if isinstance(target, ast.Name):
+        return {target.id: value}
+    assert isinstance(target, ast.Tuple | ast.List)
+    items = list(value)
+    if len(items) != len(target.elts):
+        raise NotTrusted("cannot unpack")
+    return {
+        k: v for e, i in zip(target.elts, items, strict=True) for k, v in _bind_loop(e, i).items()
+    }
+
+
+def _hide_loop_targets(node: ast.For, values: list, keep: frozenset[str]) -> ast.For:
+    """Loop only over the parts of each value the sandbox reads (`for x, y in CASES` where only
+    the parent needs `y`: `for x in [...]`), when the values can be written as literals."""
+    read = set().union(*(names_read(s) for s in node.body), keep)
+    targets = [n for n in ast.walk(node.target) if isinstance(n, ast.Name)]
+    if all(t.id in read for t in targets):
+        return node
+    rows = []
+    for value in values:
+        bound = _bind_loop(node.target, value)
+        kept = tuple(bound[t.id] for t in targets if t.id in read)
+        rows.append(kept)
+    kept_names = [t.id for t in targets if t.id in read]
     try:
-        return function(*args)
-    except Exception as exc:  # e.g. 1 / 0 in a test: let the sandbox report it
-        raise _NotTrusted(str(exc)) from exc
+        literal = ast.parse(repr(rows), mode="eval").body
+        if ast.literal_eval(literal) != rows:
+            return node
+    except (SyntaxError, ValueError):
+        return node
+    node.iter = literal
+    node.target = ast.Tuple(
+        elts=[ast.Name(id=n, ctx=ast.Store()) for n in kept_names], ctx=ast.Store()
+    )
+    return node
 
 
-# --- deciding --------------------------------------------------------------------------------
+def _evaluated(node: ast.expr) -> ast.expr:
+    """`(lambda v: lambda: v)(node)`: evaluated in the test's own scope, so `:=` binds there."""
+    inner = ast.Lambda(args=_no_arguments(), body=ast.Name(id="v", ctx=ast.Load()))
+    outer = ast.Lambda(args=_no_arguments(["v"]), body=inner)
+    return ast.Call(func=outer, args=[node], keywords=[])
 
 
-@dataclass(frozen=True)
-class Observed:
-    """What the sandbox reported for one expression: a decoded value or why there is none."""
-
-    value: Any = None
-    error_type: str | None = None  # None: `value` is valid
-    message: str | None = None
-    timed_out: bool = False
-
-
-class _SandboxRaised(Exception):
-    def __init__(self, observed: Observed) -> None:
-        super().__init__(observed.message)
-        self.observed = observed
+def _no_arguments(names: list[str] | None = None) -> ast.arguments:
+    return ast.arguments(
+        posonlyargs=[],
+        args=[ast.arg(arg=n) for n in names or []],
+        vararg=None,
+        kwonlyargs=[],
+        kw_defaults=[],
+        kwarg=None,
+        defaults=[],
+    )
 
 
-def decide(test: SplitTest, observed: list[Observed]) -> tuple[TestOutcome, str | None, str | None]:
-    """(outcome, error type, message) of a split test from the sandbox's observations."""
-    if len(observed) != len(test.expressions):
-        return TestOutcome.error, "SandboxCrash", "the sandbox reported no value for this test"
-    shown: list[str] = []
+def _thunk(node: ast.expr) -> ast.expr:
+    empty = ast.arguments(
+        posonlyargs=[], args=[], vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[]
+    )
+    return ast.Lambda(args=empty, body=node)
+
+
+def plan_test(
+    source: str, *, code: str = "", setup: str = "", keep: frozenset[str] = frozenset()
+) -> TestPlan:
+    """The plan of one test run after `code` and `setup` (see the module docstring); `keep`:
+    names other tests read (run in the same namespace), which the sandbox must still bind."""
     try:
-        ok = _holds(test.condition, observed, shown)
-    except _SandboxRaised as raised:
-        item = raised.observed
-        if item.timed_out:
-            return TestOutcome.timeout, "Timeout", item.message
-        if item.error_type == "NotPlainData":
-            return TestOutcome.failed, "NotPlainData", item.message
-        return TestOutcome.error, item.error_type, item.message
-    except Exception as exc:  # a comparison of plain data raised, e.g. [1] < 1
-        return TestOutcome.error, type(exc).__name__, str(exc)[:_MESSAGE_LIMIT]
-    if ok:
-        return TestOutcome.passed, None, None
-    if test.message is not None:
-        return TestOutcome.failed, "AssertionError", test.message[:_MESSAGE_LIMIT]
-    detail = f" ({', '.join(shown)})" if shown else ""
-    return TestOutcome.failed, "AssertionError", (test.line + detail)[:_MESSAGE_LIMIT]
+        module = ast.parse(source)
+    except SyntaxError:
+        return TestPlan(source=source, program=source, exception=REASON_SYNTAX)
+    names = test_names(code, setup, module)
+    constants, defining = constants_by_statement(parse(setup), module, names)
+    top_level = {id(stmt) for stmt in module.body if isinstance(stmt, ast.Assert | ast.For)}
+    rewriter = _Rewriter(names, source, top_level)
+    rewriter.keep = keep
+    rewriter.module_body = list(module.body)
+    body: list[ast.stmt] = []
+    for stmt, known in zip(module.body, constants, strict=True):
+        names.constants = known
+        result = rewriter.visit(stmt)
+        body.extend(result if isinstance(result, list) else [result] if result else [])
+    rewritten = ast.Module(body=body, type_ignores=[])
+    if len(body) == len(module.body):  # each statement rewritten in place: indexes still match
+        rewritten = hide_constants(rewritten, defining, names, keep)
+    rewritten = ast.fix_missing_locations(rewritten)
+    exception = rewriter.exception or (REASON_CONTROL if rewriter.guarded else None)
+    return TestPlan(
+        source=source,
+        program=ast.unparse(rewritten),
+        judgements=tuple(rewriter.judgements),
+        exception=exception,
+    )
 
 
-def _value(operand: Operand, observed: list[Observed]) -> Any:
-    if isinstance(operand, Const):
-        return operand.value
-    item = observed[operand.index]
-    if item.error_type is not None:
-        raise _SandboxRaised(item)
-    return item.value
+def sandbox_setup(setup: str, *, code: str = "", programs: list[str]) -> str:
+    """The setup the sandbox runs: without the constants the parent evaluated and no test's
+    program reads (`EXPECTED = [1, 2]` used only in asserts), so the code cannot read them."""
+    tree = parse(setup)
+    if tree is None or not tree.body:
+        return setup
+    empty = ast.Module(body=[], type_ignores=[])
+    names = test_names(code, setup, empty)
+    _, candidates = constants_by_statement(None, tree, names)
+    if not candidates:
+        return setup
+    read = set().union(*(names_read(t) for p in programs if (t := parse(p)) is not None), set())
+    hidden = {i for i in candidates if not (_binds(tree.body[i]) & read)}
+    if not hidden:
+        return setup
+    return ast.unparse(hide_constants(tree, hidden, names))
 
 
-def _holds(condition: Condition, observed: list[Observed], shown: list[str]) -> bool:
-    if isinstance(condition, Truth):
-        return bool(_value(condition.operand, observed))
-    if isinstance(condition, Not):
-        return not _holds(condition.condition, observed, shown)
-    if isinstance(condition, BoolOp):
-        for part in condition.conditions:
-            if _holds(part, observed, shown) is not condition.is_and:
-                return not condition.is_and
-        return condition.is_and
-    left = _value(condition.left, observed)
-    for op, comparator in zip(condition.ops, condition.comparators, strict=True):
-        right = _value(comparator, observed)
-        if not _COMPARE[op](left, right):
-            if len(condition.ops) == 1:
-                shown += [f"left: {_short_repr(left)}", f"right: {_short_repr(right)}"]
-            return False
-        left = right
-    return True
-
-
-def _short_repr(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= _REPR_LIMIT else text[: _REPR_LIMIT - 3] + "..."
+def _binds(stmt: ast.stmt) -> set[str]:
+    return {
+        n.id for n in ast.walk(stmt) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
+    }

@@ -16,9 +16,9 @@ from liftdspy.datasets.importers.derive import (
     top_level_functions,
 )
 from liftdspy.datasets.importers.observe import Observations, instrument, read_observations
-from liftdspy.datasets.importers.report import ImportReport, SkippedRow
+from liftdspy.datasets.importers.report import ImportReport, InSandboxVerdict, SkippedRow
 from liftdspy.datasets.row import LabelledTask
-from liftdspy.sandbox import SandboxJob, SandboxLimits, SandboxResult, run_many
+from liftdspy.sandbox import SandboxJob, SandboxLimits, SandboxResult, Verdict, run_many
 from liftdspy.sandbox.report import first_failure
 
 logger = logging.getLogger(__name__)
@@ -106,6 +106,7 @@ def import_problems(
     tasks: list[LabelledTask] = []
     for i, ((problem, entry), result) in enumerate(zip(candidates, observed, strict=True)):
         observations = read_observations(result.stdout)
+        decided = plain.get(i, result)
         if i in plain:
             why = describe_failure(plain[i])
             if why is not None:
@@ -119,5 +120,13 @@ def import_problems(
             tasks.append(build_task(problem, entry, observations))
         except (DerivationError, ValidationError) as exc:
             skip(problem, f"derived row is invalid: {' '.join(str(exc).split())[:300]}")
+            continue
+        report.in_sandbox += [
+            InSandboxVerdict(
+                source_id=problem.source_id, test=t.index, reason=t.verdict_reason or ""
+            )
+            for t in decided.tests
+            if t.verdict is Verdict.in_sandbox
+        ]
     report.written = len(tasks)
     return tasks, report

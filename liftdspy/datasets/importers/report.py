@@ -10,6 +10,14 @@ class SkippedRow(BaseModel):
     reason: str
 
 
+class InSandboxVerdict(BaseModel):
+    """A test of a kept problem whose judgement was (partly) the sandbox's, and why."""
+
+    source_id: str
+    test: int = Field(description="The test's index in the problem's test list.")
+    reason: str
+
+
 class ImportReport(BaseModel):
     """The yield of one import. Every problem read is either written or listed in `skipped`."""
 
@@ -17,6 +25,11 @@ class ImportReport(BaseModel):
     read: int = 0
     written: int = 0
     skipped: list[SkippedRow] = Field(default_factory=list)
+    in_sandbox: list[InSandboxVerdict] = Field(
+        default_factory=list,
+        description="Tests of the written problems not wholly decided in the parent "
+        "(verdict in-sandbox), with the reason.",
+    )
     out: str | None = None
 
     @property
@@ -26,5 +39,6 @@ class ImportReport(BaseModel):
     def summary(self) -> str:
         return (
             f"{self.source}: {self.written}/{self.read} problems imported "
-            f"({self.yield_rate:.1%}), {len(self.skipped)} skipped"
+            f"({self.yield_rate:.1%}), {len(self.skipped)} skipped, "
+            f"{len(self.in_sandbox)} in-sandbox verdicts"
         )

@@ -20,7 +20,9 @@ from liftdspy.cli import (
     evaluate_cmd,
     export_cmd,
     lm_cmd,
+    logs,
     modal_cmd,
+    output,
     run_cmd,
     sandbox_cmd,
     serve_cmd,
@@ -28,7 +30,6 @@ from liftdspy.cli import (
     study_cmd,
     ui_cmd,
 )
-from liftdspy.cli import logs, output
 from liftdspy.cli.exit_codes import code_for_error
 from liftdspy.errors import LiftdspyError
 

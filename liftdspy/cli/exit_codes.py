@@ -1,12 +1,12 @@
 """The exit codes of every `liftdspy` command (docs/reference/cli.md lists them).
 
-    0  ok          the command did what was asked
-    1  finding     it ran and the answer is "no": bad rows found, tests failed, isolation
-                   unavailable, a run or server call failed
-    2  bad input   invalid config, arguments or files (typer's own usage errors are 2 too)
-    3  incomplete  it stopped before the end: a study whose budget stopped it or whose cells
-                   did not all finish (re-run to resume)
-  130  interrupted Ctrl-C
+  0  ok          the command did what was asked
+  1  finding     it ran and the answer is "no": bad rows found, tests failed, isolation
+                 unavailable, a run or server call failed
+  2  bad input   invalid config, arguments or files (typer's own usage errors are 2 too)
+  3  incomplete  it stopped before the end: a study whose budget stopped it or whose cells
+                 did not all finish (re-run to resume)
+130  interrupted Ctrl-C
 """
 
 from __future__ import annotations

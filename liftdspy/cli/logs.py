@@ -121,7 +121,7 @@ class _CurrentStderrHandler(logging.StreamHandler):
         super().__init__(sys.stderr)
 
     @property  # type: ignore[override]
-    def stream(self):  # noqa: D102
+    def stream(self):
         return sys.stderr
 
     @stream.setter
@@ -152,12 +152,11 @@ def default_log_path() -> Path:
 def adopt_library_loggers() -> None:
     """Make the libraries' loggers propagate to the root (our handlers) instead of printing on
     their own. Idempotent; call again after a library was imported (LiteLLM is imported late)."""
-    if "optuna" not in sys.modules:
-        with contextlib.suppress(ImportError):
-            import optuna  # noqa: F401  (cheap once DSPy is loaded; MIPROv2 imports it)
-    if "optuna" in sys.modules:
-        import optuna
-
+    try:
+        import optuna  # cheap once DSPy is loaded; MIPROv2 imports it during compile
+    except ImportError:
+        optuna = None
+    if optuna is not None:
         optuna.logging.disable_default_handler()
         optuna.logging.enable_propagation()
     for name in LIBRARY_LOGGERS:
@@ -266,7 +265,7 @@ def log_to_run(run_id: str, tracking_uri: str | None) -> bool:
 
         client = MlflowClient(tracking_uri=resolve_tracking_uri(tracking_uri))
         client.log_text(run_id, path.read_text(encoding="utf-8"), LOG_ARTIFACT)
-    except Exception as exc:  # noqa: BLE001  (the run's results are logged; the log is extra)
+    except Exception as exc:
         output.warning(f"could not log {path} to run {run_id}: {exc}")
         return False
     return True

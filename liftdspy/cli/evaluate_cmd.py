@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 import yaml
+from rich.markup import escape
 from rich.table import Table
 
 from liftdspy.cli import logs, output
@@ -57,7 +58,7 @@ def _lm_config(path: Path | None, overrides: list[str], program: str):
 
 
 def _table(outcome, split: str) -> Table:
-    table = Table(title=f"{outcome.source} on {', '.join(outcome.dataset)} [{split}]")
+    table = Table(title=escape(f"{outcome.source} on {', '.join(outcome.dataset)} [{split}]"))
     table.add_column("program")
     table.add_column("n", justify="right")
     table.add_column("score", justify="right")

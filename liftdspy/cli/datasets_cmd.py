@@ -67,6 +67,10 @@ def _say(console: Console, text: str, style: str | None = None) -> None:
 
 
 def _files(paths: list[Path], err: Console) -> list[Path]:
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        _say(err, f"no such file or directory: {', '.join(missing)}", "red")
+        raise typer.Exit(ExitCode.BAD_INPUT)
     files = expand_paths(paths)
     if not files:
         _say(err, f"no *.jsonl files under: {', '.join(map(str, paths))}", "red")

@@ -15,6 +15,7 @@ from rich.table import Table
 from liftdspy.cli import logs, output
 from liftdspy.cli.exit_codes import ExitCode
 from liftdspy.cli.recorder_flag import recorder_env, recorder_option
+from liftdspy.errors import LiftdspyError
 from liftdspy.lm.recorder import RecorderMode
 
 logger = logging.getLogger(__name__)
@@ -125,21 +126,31 @@ def run(
                 f"export parity ({parity.arm}): {parity.identical_requests}/{parity.requests} "
                 "runtime requests identical to DSPy's"
             )
-    with logs.captured_prints():
-        report = build_report(config.tracking.uri, outcome.parent_run_id)
-        target = report_dir or Path("reports") / f"study-{config.name}"
-        index = write_report(report, target, log_to_run=True)
+    incomplete = bool(outcome.stopped_by_budget or outcome.not_run)
+    report = index = None
+    try:
+        with logs.captured_prints():
+            report = build_report(config.tracking.uri, outcome.parent_run_id)
+            target = report_dir or Path("reports") / f"study-{config.name}"
+            index = write_report(report, target, log_to_run=True)
+    except LiftdspyError as exc:
+        if not incomplete:
+            raise
+        # An unfinished study may lack what the report compares (e.g. its baseline arm).
+        output.err().print(f"no report yet: {exc}", markup=False)
     logs.log_to_run(outcome.parent_run_id, config.tracking.uri)
     if as_json:
         output.print_json(
             {"plan": prepared.plan, "outcome": outcome, "parity": parity, "report": report}
         )
-    else:
+    elif report is not None:
         say.print(summary_table(report))
         if report.mde_sentence:
             say.print(report.mde_sentence)
         say.print(f"study run: {outcome.parent_run_id}; report: {index}")
-    if outcome.stopped_by_budget or outcome.not_run:
+    else:
+        say.print(f"study run: {outcome.parent_run_id}")
+    if incomplete:
         _incomplete(outcome)
         raise typer.Exit(ExitCode.INCOMPLETE)
 

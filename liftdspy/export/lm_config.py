@@ -2,10 +2,10 @@
 
 `liftdspy evaluate programs/NAME --dataset D` runs the program on this LM when no `--lm` is
 given. What is written is the program's `LMConfig` without credentials: values under secret-named
-keys and credentials inside URLs (`user:token@`, `?api_key=...`) become `<redacted>`
-(`liftdspy.redaction`); the API key itself is never in an `LMConfig` (only `api_key_env`, the
-NAME of its variable). The recorder keeps its `name` and `mode` (which recording replays it) but
-not its `path` (a directory on the exporting machine).
+keys and credentials inside URLs (`?api_key=...`) become `<redacted>` (`liftdspy.redaction`),
+userinfo (`user:token@`) is dropped; the API key itself is never in an `LMConfig` (only
+`api_key_env`, the NAME of its variable). The recorder keeps its `name` and `mode` (which
+recording replays it) but not its `path` (a directory on the exporting machine).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from liftdspy.export.prompt_pack import ExportError
 from liftdspy.lm.config import LMConfig
-from liftdspy.redaction import redact_data
+from liftdspy.redaction import REDACTED, redact_data
 from liftdspy.versioning import Version
 
 logger = logging.getLogger(__name__)
@@ -52,6 +52,9 @@ def redacted_lm_config(config: LMConfig) -> ExportedLMConfig:
     data = config.model_dump(mode="json")
     data["recorder"].pop("path", None)
     clean = redact_data(data)
+    if isinstance(clean.get("base_url"), str):
+        # LMConfig refuses userinfo in base_url: drop it rather than keep `<redacted>@`.
+        clean["base_url"] = clean["base_url"].replace(f"{REDACTED}@", "", 1)
     redacted = _changed_keys(data, clean)
     if redacted:
         logger.warning("LM config of the export: credentials removed from %s", ", ".join(redacted))

@@ -89,6 +89,7 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     verbose: bool = typer.Option(
         False,
         "--verbose",
@@ -104,6 +105,7 @@ def _root(
     ),
 ) -> None:
     logs.setup(verbose)
+    ctx.call_on_close(logs.teardown)
 
 
 @app.command()

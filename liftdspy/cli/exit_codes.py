@@ -22,6 +22,18 @@ class ExitCode(IntEnum):
     INTERRUPTED = 130
 
 
+MEANING = {
+    ExitCode.OK: "ok: the command did what was asked",
+    ExitCode.FINDING: "finding: it ran and the answer is no (bad rows, failing tests, isolation "
+    "unavailable), or what it ran failed (an LM or server call, a missing recording offline)",
+    ExitCode.BAD_INPUT: "bad input: an invalid config, argument or file, an unknown run or store "
+    "(typer's own usage errors are 2 as well)",
+    ExitCode.INCOMPLETE: "incomplete: a study that its budget stopped or whose cells did not all "
+    "finish; re-run the same command to resume",
+    ExitCode.INTERRUPTED: "interrupted (Ctrl-C); finished work is kept",
+}
+
+
 def code_for_error(exc: BaseException) -> ExitCode:
     """The exit code of a liftdspy error: bad input for the ones that keep a `ValueError`,
     `LookupError` or `FileNotFoundError` base (a bad config, an unknown run, a missing file),

@@ -196,6 +196,18 @@ def setup(verbose: bool, log_path: Path | None = None) -> SessionLog:
     return _session
 
 
+def teardown() -> None:
+    """Remove this module's handlers (the command is over; an in-process caller goes on)."""
+    global _session
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if handler.get_name() in (TERMINAL_HANDLER, FILE_HANDLER):
+            root.removeHandler(handler)
+            handler.close()
+    logging.captureWarnings(False)
+    _session = None
+
+
 class _LinesToLog(io.TextIOBase):
     """A stdout stand-in: every line printed becomes an INFO record of logger `stdout`."""
 

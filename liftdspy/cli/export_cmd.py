@@ -34,7 +34,8 @@ def export(
         False, "--json", help="Print the manifest (and registered prompts) as JSON."
     ),
 ) -> None:
-    """Export the compiled program of RUN: program.json, prompt pack, prompts, manifest."""
+    """Export the compiled program of RUN: program.json, prompt pack, prompts, its LM config
+    (lm_config.json, redacted: `liftdspy evaluate programs/NAME` runs on it) and a manifest."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     from liftdspy.export.from_run import RunExportError, export_run
     from liftdspy.export.prompt_pack import ExportError

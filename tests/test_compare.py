@@ -321,8 +321,8 @@ def test_truncated_answers_are_shown_per_run(store) -> None:
 
 def test_cli_unknown_run_fails_naming_it(store) -> None:
     result = runner.invoke(app, ["compare", "nope-run", "--tracking-uri", store["uri"]])
-    assert result.exit_code == 1
-    assert "nope-run" in result.output
+    assert result.exit_code == 2  # bad input: no such run
+    assert "nope-run" in result.stderr and result.stdout == ""
     bad = runner.invoke(
         app, ["compare", "latest", "--which", "final", "--tracking-uri", store["uri"]]
     )

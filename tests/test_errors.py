@@ -57,6 +57,10 @@ class _BadInput(LiftdspyError, ValueError):
     pass
 
 
+class _FailedCall(LiftdspyError, RuntimeError):
+    pass
+
+
 def _test_app() -> typer.Typer:
     app = typer.Typer(cls=LiftdspyGroup)
 
@@ -65,17 +69,24 @@ def _test_app() -> typer.Typer:
         raise _BadInput("datasets/x.jsonl:3: prompt: field required")
 
     @app.command()
+    def failed_call() -> None:
+        raise _FailedCall("http://127.0.0.1:9/v1: connection refused")
+
+    @app.command()
     def bug() -> None:
         raise RuntimeError("a bug")
 
     return app
 
 
-def test_cli_prints_liftdspy_errors_to_stderr_and_exits_1():
+def test_cli_prints_liftdspy_errors_to_stderr_with_the_exit_code_of_their_class():
     result = CliRunner().invoke(_test_app(), ["bad-input"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # bad input: the error keeps a ValueError base
     assert "datasets/x.jsonl:3: prompt: field required" in result.stderr
     assert "datasets/x.jsonl" not in result.stdout
+    failed = CliRunner().invoke(_test_app(), ["failed-call"])
+    assert failed.exit_code == 1  # a failure (RuntimeError base), not the user's input
+    assert "connection refused" in failed.stderr and failed.stdout == ""
 
 
 def test_cli_lets_other_exceptions_through():

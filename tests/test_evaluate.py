@@ -135,6 +135,6 @@ def test_evaluate_names_a_missing_split(tmp_path, server, mbpp):
     args += ["--lm", str(lm_file(tmp_path, server))]
     args += ["--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}"]
     result = CliRunner().invoke(app, args)
-    assert result.exit_code == 1
-    assert "--split train: no 'train' rows" in result.output
+    assert result.exit_code == 2  # bad input: the split
+    assert "--split train: no 'train' rows" in result.stderr
     assert len(server.bodies) == 0

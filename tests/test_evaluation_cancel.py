@@ -79,7 +79,7 @@ SCRIPT = textwrap.dedent(
     tmp, IR, dataset = Path(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3]
 
     def slow_answer(request, number):  # the same IR after 1.5 s
-        print("CALLS", number, flush=True)
+        print("CALLS", number, file=sys.__stdout__, flush=True)  # the CLI logs prints
         time.sleep(1.5)
         return ir_answer(IR)
 
@@ -87,7 +87,7 @@ SCRIPT = textwrap.dedent(
     runner.build_lm = lambda config: build_lm(config, engine=engine)
     advance = RichProgress.advance
     def report(self, result=None):
-        print("RESULT", flush=True)
+        print("RESULT", file=sys.__stdout__, flush=True)
         advance(self, result)
     RichProgress.advance = report
 

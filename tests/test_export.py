@@ -138,7 +138,7 @@ def test_export_never_writes_the_api_key(tmp_path: Path, tasks, monkeypatch) -> 
     monkeypatch.setenv(KEY_ENV, SECRET)
     write_export(optimized_pipeline(tasks), tmp_path / "out", lm_config=lm_config())
     texts = {p: p.read_text() for p in (tmp_path / "out").rglob("*") if p.is_file()}
-    assert len(texts) == 9  # manifest, program, pack, 2 predictors x 3 prompt files
+    assert len(texts) == 10  # manifest, program, pack, LM config, 2 predictors x 3 prompt files
     assert not [p for p, text in texts.items() if SECRET in text]
     assert load_pack(tmp_path / "out").model.api_key_env == KEY_ENV
 

@@ -94,7 +94,7 @@ def test_a_run_without_its_resolved_config_is_a_clear_error(store, tmp_path) -> 
     result = runner.invoke(
         app, [store["params"], "--out", str(out), "--tracking-uri", store["uri"]]
     )
-    assert result.exit_code == 1
+    assert result.exit_code == 2 and result.stdout == ""  # bad input, said on stderr
     assert store["params"] in result.output and "config/resolved.json" in result.output
     assert not out.exists()
 
@@ -103,7 +103,7 @@ def test_latest_run_without_program_is_a_clear_error(store, tmp_path: Path) -> N
     result = runner.invoke(
         app, ["latest", "--out", str(tmp_path / "x"), "--tracking-uri", store["uri"]]
     )
-    assert result.exit_code == 1
+    assert result.exit_code == 2 and result.stdout == ""  # bad input, said on stderr
     assert store["empty"] in result.output and "program/program.json" in result.output
     assert not (tmp_path / "x").exists()
 
@@ -112,7 +112,7 @@ def test_unknown_run_id_is_a_clear_error(store, tmp_path: Path) -> None:
     result = runner.invoke(
         app, ["0123456789abcdef", "--out", str(tmp_path / "x"), "--tracking-uri", store["uri"]]
     )
-    assert result.exit_code == 1
+    assert result.exit_code == 2 and result.stdout == ""  # bad input, said on stderr
     assert "no liftdspy experiment run with id or name '0123456789abcdef'" in result.output
 
 

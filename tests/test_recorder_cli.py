@@ -37,8 +37,8 @@ def test_stats_counts_entries_per_model(recorded: Path) -> None:
 
 def test_stats_of_a_missing_store_fails_with_its_path(recorded: Path) -> None:
     result = runner.invoke(app, ["cache", "stats", "--name", "nothing"])
-    assert result.exit_code == 1
-    assert "diskcache/nothing" in result.output.replace("\n", "")
+    assert result.exit_code == 2  # bad input: no store by that name
+    assert "diskcache/nothing" in result.stderr.replace("\n", "") and result.stdout == ""
 
 
 def test_export_then_import_elsewhere(recorded: Path, tmp_path: Path) -> None:
@@ -58,8 +58,8 @@ def test_import_of_a_bad_file_names_file_and_line(recorded: Path, tmp_path: Path
     bad = tmp_path / "bad.jsonl"
     bad.write_text("\n{broken\n", encoding="utf-8")
     result = runner.invoke(app, ["cache", "import", str(bad), "--name", "demo"])
-    assert result.exit_code == 1
-    assert "bad.jsonl:2" in result.output.replace("\n", "")
+    assert result.exit_code == 2  # bad input: the file
+    assert "bad.jsonl:2" in result.stderr.replace("\n", "") and result.stdout == ""
 
 
 def test_clear_asks_first_and_obeys_yes(recorded: Path) -> None:

@@ -183,7 +183,7 @@ def test_deploy_reports_a_failed_modal_deploy(
 
 def test_deploy_rejects_an_unknown_preset(no_modal_credentials: None) -> None:
     result = runner.invoke(cli(), ["modal", "deploy", "--preset", "gpt-9"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # bad input
     assert "qwen-coder-7b" in " ".join(result.output.split())
 
 

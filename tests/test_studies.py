@@ -280,8 +280,8 @@ def test_cli_prints_the_plan_before_any_lm_call_and_names_bad_keys(tmp_path):
     for arm in ("zero-shot", "random-demos", "labeled"):
         assert arm in result.output
     bad = CliRunner().invoke(app, ["study", "run", str(path), "--set", "arms.0.fixd=zero-shot"])
-    assert bad.exit_code == 1
-    assert "arms.0.fixd" in bad.output
+    assert bad.exit_code == 2  # bad input: the config
+    assert "arms.0.fixd" in bad.stderr
     assert live_calls() == 0
 
 

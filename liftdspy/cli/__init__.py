@@ -1,14 +1,15 @@
-"""The `liftdspy` command line (typer + rich). Each command group lives in its own module."""
+"""The `liftdspy` command line (typer + rich). Each command group lives in its own module.
+
+Output rules (`liftdspy.cli.output`), exit codes (`liftdspy.cli.exit_codes`) and where log
+records go (`liftdspy.cli.logs`) are decided once, for every command.
+"""
 
 from __future__ import annotations
 
-import logging
+from importlib import metadata
 
 import click
 import typer
-from rich.console import Console
-from rich.logging import RichHandler
-from rich.markup import escape
 from typer.core import TyperGroup
 
 import liftdspy
@@ -19,7 +20,9 @@ from liftdspy.cli import (
     evaluate_cmd,
     export_cmd,
     lm_cmd,
+    logs,
     modal_cmd,
+    output,
     run_cmd,
     sandbox_cmd,
     serve_cmd,
@@ -27,11 +30,13 @@ from liftdspy.cli import (
     study_cmd,
     ui_cmd,
 )
+from liftdspy.cli.exit_codes import code_for_error
 from liftdspy.errors import LiftdspyError
 
 
 class LiftdspyGroup(TyperGroup):
-    """The root command group: a `LiftdspyError` from any command is printed to stderr (exit 1).
+    """The root command group: a `LiftdspyError` from any command is printed to stderr; the
+    exit code says its class (`code_for_error`: 2 for bad input, 1 for a failure).
 
     Only liftdspy's own errors are caught here; anything else is a bug and keeps its traceback.
     """
@@ -40,8 +45,8 @@ class LiftdspyGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except LiftdspyError as exc:
-            Console(stderr=True).print(f"[red]error:[/red] {escape(str(exc))}")
-            raise typer.Exit(1) from None
+            output.error(str(exc))
+            raise typer.Exit(code_for_error(exc)) from None
 
 
 app = typer.Typer(
@@ -68,21 +73,45 @@ app.command(name="export")(export_cmd.export)
 app.command(name="ui")(ui_cmd.ui)
 
 
+def package_version() -> str:
+    """liftdspy's version from the installed package's metadata (the source's if not installed)."""
+    try:
+        return metadata.version("liftdspy")
+    except metadata.PackageNotFoundError:
+        return liftdspy.__version__
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        output.print_text(f"liftdspy {package_version()}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at DEBUG level."),
+    ctx: typer.Context,
+    verbose: bool = typer.Option(
+        False,
+        "--verbose",
+        "-v",
+        help="Show every log record (DEBUG), library output and progress bar on the terminal.",
+    ),
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        help="Print liftdspy's version and exit.",
+    ),
 ) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(message)s",
-        handlers=[RichHandler(console=Console(stderr=True), show_path=False, rich_tracebacks=True)],
-    )
+    logs.setup(verbose)
+    ctx.call_on_close(logs.teardown)
 
 
 @app.command()
 def version() -> None:
     """Print liftdspy's version."""
-    typer.echo(liftdspy.__version__)
+    output.print_text(package_version())
 
 
 def main() -> None:

@@ -6,18 +6,20 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
+from pydantic import BaseModel
 from rich.table import Table
 
+from liftdspy.cli import output
+from liftdspy.cli.exit_codes import ExitCode
 from liftdspy.lm.store import (
     RecordingStore,
     RecordingStoreError,
     default_jsonl_path,
     default_store_path,
 )
+from liftdspy.versioning import Version
 
 app = typer.Typer(help="Inspect and move recorded LM responses.", no_args_is_help=True)
-console = Console()
 
 NameOption = Annotated[
     str, typer.Option("--name", "-n", help="Recording name (cache/diskcache/NAME).")
@@ -25,6 +27,17 @@ NameOption = Annotated[
 PathOption = Annotated[
     Path | None, typer.Option("--path", "-p", help="diskcache directory (overrides --name).")
 ]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")]
+
+
+class CacheStats(BaseModel):
+    """`liftdspy cache stats --json`."""
+
+    version: Version = "1"
+    path: str
+    entries: int
+    per_model: dict[str, int]
+    bytes: int
 
 
 def _store_path(name: str, path: Path | None) -> Path:
@@ -34,40 +47,52 @@ def _store_path(name: str, path: Path | None) -> Path:
 def _open_existing(name: str, path: Path | None) -> RecordingStore:
     store_path = _store_path(name, path)
     if not store_path.is_dir():
-        console.print(f"[red]No recordings at {store_path}[/red] (check --name / --path)")
-        raise typer.Exit(code=1)
+        output.error(f"no recordings at {store_path} (check --name / --path)")
+        raise typer.Exit(ExitCode.BAD_INPUT)
     return RecordingStore(store_path)
 
 
 @app.command()
-def stats(name: NameOption = "default", path: PathOption = None) -> None:
+def stats(
+    name: NameOption = "default", path: PathOption = None, as_json: JsonOption = False
+) -> None:
     """Entries, size on disk and entries per model."""
     with _open_existing(name, path) as store:
         per_model = store.per_model()
-        table = Table(title=f"Recordings in {store.path}")
-        table.add_column("model")
-        table.add_column("entries", justify="right")
-        for model, count in sorted(per_model.items()):
-            table.add_row(model, str(count))
-        table.add_row("[bold]total[/bold]", f"[bold]{sum(per_model.values())}[/bold]")
-        console.print(table)
-        console.print(f"size: {store.volume() / 1024:.1f} KiB")
+        figures = CacheStats(
+            path=str(store.path),
+            entries=sum(per_model.values()),
+            per_model=dict(sorted(per_model.items())),
+            bytes=store.volume(),
+        )
+    if as_json:
+        output.print_json(figures)
+        return
+    table = Table(title=f"Recordings in {figures.path}")
+    table.add_column("model")
+    table.add_column("entries", justify="right")
+    for model, count in figures.per_model.items():
+        table.add_row(model, str(count))
+    table.add_row("[bold]total[/bold]", f"[bold]{figures.entries}[/bold]")
+    out = output.out()
+    out.print(table)
+    out.print(f"size: {figures.bytes / 1024:.1f} KiB")
 
 
 @app.command("export")
 def export_(
     name: NameOption = "default",
     path: PathOption = None,
-    output: Annotated[
+    output_file: Annotated[
         Path | None,
         typer.Option("--output", "-o", help="JSONL file (default cache/recordings/NAME.jsonl)."),
     ] = None,
 ) -> None:
     """Write every recording to a reviewable JSONL file (one entry per line, sorted by key)."""
-    target = output if output is not None else default_jsonl_path(name)
+    target = output_file if output_file is not None else default_jsonl_path(name)
     with _open_existing(name, path) as store:
         count = store.export_jsonl(target)
-    console.print(f"Exported {count} recordings to {target}")
+    output.out().print(f"Exported {count} recordings to {target}", markup=False)
 
 
 @app.command("import")
@@ -81,9 +106,11 @@ def import_(
         try:
             count = store.import_jsonl(jsonl)
         except RecordingStoreError as exc:
-            console.print(f"[red]{exc}[/red]")
-            raise typer.Exit(code=1) from None
-        console.print(f"Imported {count} recordings into {store.path} ({len(store)} in total)")
+            output.error(str(exc))
+            raise typer.Exit(ExitCode.BAD_INPUT) from None
+        output.out().print(
+            f"Imported {count} recordings into {store.path} ({len(store)} in total)", markup=False
+        )
 
 
 @app.command()
@@ -92,11 +119,11 @@ def clear(
     path: PathOption = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
-    """Delete every recording of a store (export first to keep them)."""
+    """Delete every recording of a store (export first to keep them). Exit 1 if you decline."""
     with _open_existing(name, path) as store:
         count = len(store)
         if not yes and not typer.confirm(f"Delete {count} recordings in {store.path}?"):
-            console.print("Nothing deleted.")
-            raise typer.Exit(code=1)
+            output.err().print("Nothing deleted.")
+            raise typer.Exit(ExitCode.FINDING)
         store.clear()
-    console.print(f"Deleted {count} recordings from {store.path}")
+    output.out().print(f"Deleted {count} recordings from {store.path}", markup=False)

@@ -8,12 +8,12 @@ from __future__ import annotations
 import os
 
 import typer
-from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from liftdspy.cli import logs, output
+from liftdspy.cli.exit_codes import ExitCode
 from liftdspy.compare import Comparison, RunSummary
-
-console = Console()
 
 MAX_EXAMPLE_ROWS = 40
 COST_COLUMNS = (
@@ -163,17 +163,19 @@ def compare(
     from liftdspy.compare import RunLookupError, compare_runs
 
     if which not in ("optimized", "baseline"):
-        console.print(f"[red]--which must be optimized or baseline, not {which!r}[/red]")
-        raise typer.Exit(code=2)
+        output.error(f"--which must be optimized or baseline, not {which!r}")
+        raise typer.Exit(ExitCode.BAD_INPUT)
     try:
-        comparison = compare_runs(runs, tracking_uri=tracking_uri, which=which)  # type: ignore[arg-type]
+        with logs.captured_prints():
+            comparison = compare_runs(runs, tracking_uri=tracking_uri, which=which)  # type: ignore[arg-type]
     except RunLookupError as exc:
-        console.print(f"[red]compare failed:[/red] {exc}")
-        raise typer.Exit(code=1) from None
+        output.error(str(exc), label="compare failed")
+        raise typer.Exit(ExitCode.BAD_INPUT) from None
 
     if as_json:
-        typer.echo(comparison.model_dump_json(indent=2))
+        output.print_json(comparison)
         return
+    console = output.out()
     console.print(_scores_table(comparison))
     if any(run.components for run in comparison.runs):
         console.print(_components_table(comparison.runs))
@@ -184,4 +186,4 @@ def compare(
         console.print(examples)
     console.print(_cost_table(comparison.runs))
     for note in comparison.notes:
-        console.print(f"[yellow]note:[/yellow] {note}")
+        console.print(f"[yellow]note:[/yellow] {escape(note)}")

@@ -9,10 +9,11 @@ import os
 from pathlib import Path
 
 import typer
-from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-console = Console()
+from liftdspy.cli import logs, output
+from liftdspy.cli.exit_codes import ExitCode
 
 
 def export(
@@ -29,18 +30,27 @@ def export(
     prompt_prefix: str | None = typer.Option(
         None, "--prompt-prefix", help="Registry name prefix (default: the --out folder's name)."
     ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print the manifest (and registered prompts) as JSON."
+    ),
 ) -> None:
-    """Export the compiled program of RUN: program.json, prompt pack, prompts, manifest."""
+    """Export the compiled program of RUN: program.json, prompt pack, prompts, its LM config
+    (lm_config.json, redacted: `liftdspy evaluate programs/NAME` runs on it) and a manifest."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     from liftdspy.export.from_run import RunExportError, export_run
     from liftdspy.export.prompt_pack import ExportError
 
     try:
-        manifest = export_run(run, out, tracking_uri=tracking_uri)
+        with logs.captured_prints():
+            manifest = export_run(run, out, tracking_uri=tracking_uri)
     except (RunExportError, ExportError) as exc:
-        console.print(f"[red]export failed:[/red] {exc}")
-        raise typer.Exit(code=1) from None
-
+        output.error(str(exc), label="export failed")
+        raise typer.Exit(ExitCode.BAD_INPUT) from None
+    registered = _register(out, manifest, tracking_uri, prompt_prefix) if register else []
+    if as_json:
+        output.print_json({"out": str(out), "manifest": manifest, "registered": registered})
+        return
+    console = output.out()
     table = Table(
         title=f"{manifest.program} ({manifest.predictor_kind}) from run {manifest.source_run_id}"
     )
@@ -49,18 +59,20 @@ def export(
     for file in manifest.files:
         table.add_row(file.path, str(file.bytes))
     console.print(table)
+    for prompt in registered:
+        console.print(f"registered [bold]{escape(prompt.uri)}[/bold] ({escape(prompt.predictor)})")
+    console.print(f"[green]exported to {escape(str(out))}[/green]")
 
-    if register:
-        import mlflow
 
-        from liftdspy.export.prompt_registry import register_prompts
-        from liftdspy.runtime.pack import load_pack
-        from liftdspy.tracking import resolve_tracking_uri
+def _register(out: Path, manifest, tracking_uri: str | None, prompt_prefix: str | None) -> list:
+    """Each predictor's prompt in MLflow's prompt registry (`--register`)."""
+    import mlflow
 
-        mlflow.set_tracking_uri(resolve_tracking_uri(tracking_uri))
-        prefix = prompt_prefix or out.resolve().name
-        for prompt in register_prompts(
-            load_pack(out), prefix, source_run_id=manifest.source_run_id
-        ):
-            console.print(f"registered [bold]{prompt.uri}[/bold] ({prompt.predictor})")
-    console.print(f"[green]exported to {out}[/green]")
+    from liftdspy.export.prompt_registry import register_prompts
+    from liftdspy.runtime.pack import load_pack
+    from liftdspy.tracking import resolve_tracking_uri
+
+    mlflow.set_tracking_uri(resolve_tracking_uri(tracking_uri))
+    prefix = prompt_prefix or out.resolve().name
+    with logs.captured_prints():
+        return register_prompts(load_pack(out), prefix, source_run_id=manifest.source_run_id)

@@ -2,17 +2,36 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import typer
-from pydantic import ValidationError
-from rich.console import Console
+from pydantic import BaseModel, Field, ValidationError
+from rich.markup import escape
 from rich.syntax import Syntax
 from rich.table import Table
 
+from liftdspy.cli import output
+from liftdspy.cli.exit_codes import ExitCode, code_for_error
+from liftdspy.versioning import Version
+
 app = typer.Typer(help="lm commands.", no_args_is_help=True)
-console = Console()
+
+
+class TryResult(BaseModel):
+    """`liftdspy lm try --json`: the answer, the IR when --schema ir, and what it cost."""
+
+    version: Version = "1"
+    model: str
+    text: str
+    ir: dict[str, Any] | None = None
+    valid: bool | None = Field(None, description="--schema ir: whether the answer is a valid IR")
+    error: str | None = None
+    finish_reason: str | None = None
+    input_tokens: int | None = None
+    reused_tokens: int | None = None
+    output_tokens: int | None = None
+    decode_tokens_per_second: float | None = None
+
 
 SCHEMAS = ("ir",)
 IR_SYSTEM = (
@@ -48,8 +67,13 @@ def try_prompt(
     ),
     model_path: str | None = typer.Option(None, "--model-path", help="A GGUF file to run."),
     system: str | None = typer.Option(None, "--system", help="A system message."),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print the answer, the parsed IR and the usage as JSON."
+    ),
 ) -> None:
-    """Send PROMPT to the model and print its answer (with --schema ir: a validated IR)."""
+    """Send PROMPT to the model and print its answer (with --schema ir: a validated IR).
+
+    The answer goes to stdout (with --schema ir: one JSON document), the usage line to stderr."""
     from dspy.lm15 import Config, Message, Request
 
     from liftdspy.lm.local_engine import PROVIDER, LocalEngine
@@ -79,33 +103,59 @@ def try_prompt(
         config=Config(max_tokens=max_tokens, temperature=0.0, response_format=response_format),
     )
     response = engine.complete(request)
-    text = response.text or ""
-    if schema == "ir":
-        _show_ir(text)
+    result = _result(f"{PROVIDER}/{name}", response, schema)
+    if as_json:
+        output.print_json(result)
+    elif schema == "ir" and result.valid:
+        text = _ir_text(result)
+        if output.is_terminal():
+            output.out().print(Syntax(text, "json", word_wrap=True))
+        else:
+            output.print_text(text)
     else:
-        console.print(text)
-    _show_usage(response)
+        output.print_text(result.text)
+    if result.error:
+        output.error(f"the output is not a valid IR: {result.error}")
+    _show_usage(result)
+    if result.error:
+        raise typer.Exit(ExitCode.FINDING)
 
 
-def _show_ir(text: str) -> None:
+def _result(model: str, response: Any, schema: str | None) -> TryResult:
     from liftdspy.ir import IntermediateRepresentation
 
-    try:
-        ir = IntermediateRepresentation.model_validate_json(text)
-    except ValidationError as exc:
-        console.print(text, markup=False)
-        console.print(f"[red]The output is not a valid IR:[/red] {exc}")
-        raise typer.Exit(1) from exc
-    console.print(Syntax(ir.to_json(indent=2), "json", word_wrap=True))
-
-
-def _show_usage(response: Any) -> None:
     usage = response.usage
     timing = (response.provider_data or {}).get("local", {})
-    console.print(
-        f"[dim]{usage.input_tokens} prompt tokens ({usage.cache_read_tokens} reused), "
-        f"{usage.output_tokens} output tokens, finish={response.finish_reason}, "
-        f"{timing.get('decode_tokens_per_second')} tok/s[/dim]"
+    result = TryResult(
+        model=model,
+        text=response.text or "",
+        finish_reason=str(response.finish_reason) if response.finish_reason else None,
+        input_tokens=usage.input_tokens,
+        reused_tokens=usage.cache_read_tokens,
+        output_tokens=usage.output_tokens,
+        decode_tokens_per_second=timing.get("decode_tokens_per_second"),
+    )
+    if schema == "ir":
+        try:
+            ir = IntermediateRepresentation.model_validate_json(result.text)
+        except ValidationError as exc:
+            result.valid, result.error = False, str(exc)
+        else:
+            result.valid, result.ir = True, ir.model_dump(mode="json")
+    return result
+
+
+def _ir_text(result: TryResult) -> str:
+    from liftdspy.ir import IntermediateRepresentation
+
+    return IntermediateRepresentation.model_validate(result.ir).to_json(indent=2)
+
+
+def _show_usage(result: TryResult) -> None:
+    output.err().print(
+        f"[dim]{result.input_tokens} prompt tokens ({result.reused_tokens} reused), "
+        f"{result.output_tokens} output tokens, finish={result.finish_reason}, "
+        f"{result.decode_tokens_per_second} tok/s[/dim]"
     )
 
 
@@ -123,12 +173,12 @@ def info(
     try:
         facts = engine.info()
     except ModelNotFoundError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from exc
+        output.error(str(exc))
+        raise typer.Exit(code_for_error(exc)) from exc
     if as_json:
-        typer.echo(json.dumps(facts, indent=2))
+        output.print_json(facts)
         return
     table = Table(show_header=False)
     for key, value in facts.items():
-        table.add_row(key, value)
-    console.print(table)
+        table.add_row(key, escape(str(value)))
+    output.out().print(table)

@@ -13,14 +13,13 @@ import subprocess
 import sys
 
 import typer
-from rich.console import Console
 
+from liftdspy.cli import output
+from liftdspy.cli.exit_codes import ExitCode
 from liftdspy.serving.modal_endpoint import FUNCTION_NAME, ModalDeployment, ModalEndpointError
 from liftdspy.serving.vllm_command import MODEL_PRESETS
 
 app = typer.Typer(help="Deploy and reach the vLLM server on Modal.", no_args_is_help=True)
-console = Console()
-err_console = Console(stderr=True)
 
 MODAL_APP_MODULE = "liftdspy.serving.modal_app"
 
@@ -43,9 +42,9 @@ def _settings_env(preset: str | None, gpu: str | None, app_name: str | None) -> 
     return env
 
 
-def _fail(message: str) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}")
-    return typer.Exit(code=1)
+def _fail(message: str, code: ExitCode = ExitCode.FINDING) -> typer.Exit:
+    output.error(message)
+    return typer.Exit(code)
 
 
 def _modal_cli() -> list[str]:
@@ -55,7 +54,9 @@ def _modal_cli() -> list[str]:
     try:
         import modal  # noqa: F401
     except ImportError:
-        raise _fail("the modal package is not installed: pip install -e '.[modal]'") from None
+        raise _fail(
+            "the modal package is not installed: pip install -e '.[modal]'", ExitCode.BAD_INPUT
+        ) from None
     return [sys.executable, "-m", "modal"]
 
 
@@ -63,12 +64,12 @@ def _deployment(env: dict[str, str]) -> ModalDeployment:
     try:
         return ModalDeployment.from_env(env)
     except (ModalEndpointError, ValueError) as exc:
-        raise _fail(str(exc)) from None
+        raise _fail(str(exc), ExitCode.BAD_INPUT) from None
 
 
 def _run_modal(verb: str, env: dict[str, str]) -> int:
     command = [*_modal_cli(), verb, "-m", MODAL_APP_MODULE]
-    console.print(f"[dim]$ {' '.join(command)}[/]")
+    output.err().print(f"$ {' '.join(command)}", style="dim", markup=False)
     return subprocess.run(command, env=env, check=False).returncode
 
 
@@ -118,17 +119,17 @@ def deploy(
     liftdspy-vllm VLLM_API_KEY=...`; clients export the same key as LIFTDSPY_API_KEY."""
     env = _settings_env(preset, gpu, app_name)
     deployment = _deployment(env)
-    console.print(
-        f"deploying [bold]{deployment.app_name}[/]: {deployment.served_model_name} "
-        f"on {deployment.gpu_type}"
+    output.err().print(
+        f"deploying {deployment.app_name}: {deployment.served_model_name} on {deployment.gpu_type}",
+        markup=False,
     )
     code = _run_modal("deploy", env)
     if code != 0:
         raise _fail(f"`modal deploy` exited with code {code}")
     try:
-        console.print(f"endpoint: {lookup_web_url(deployment)}/v1")
+        output.print_text(f"endpoint: {lookup_web_url(deployment)}/v1")
     except ModalEndpointError as exc:
-        err_console.print(f"[yellow]deployed, but the URL lookup failed:[/] {exc}")
+        output.warning(f"deployed, but the URL lookup failed: {exc}")
 
 
 @app.command()
@@ -158,4 +159,4 @@ def url(
         web_url = deployment.web_url() if offline else lookup_web_url(deployment)
     except ModalEndpointError as exc:
         raise _fail(str(exc)) from None
-    console.print(f"{web_url}/v1", soft_wrap=True)
+    output.print_text(f"{web_url}/v1")

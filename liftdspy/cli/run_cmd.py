@@ -9,19 +9,20 @@ import sys
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from liftdspy.cli import logs, output
+from liftdspy.cli.exit_codes import ExitCode
+from liftdspy.cli.recorder_flag import recorder_env, recorder_option
 from liftdspy.experiments.config import ConfigError, load_config
 from liftdspy.experiments.evaluation import ExampleResult
 from liftdspy.experiments.runner import ExperimentOutcome, run_experiment
 from liftdspy.experiments.runner import Progress as RunProgress
-from liftdspy.lm.recorder import RECORDER_MODE_ENV
+from liftdspy.lm.recorder import RecorderMode
 from liftdspy.sandbox import UNSAFE_WARNING
 
 logger = logging.getLogger(__name__)
-console = Console(stderr=True)
 
 
 class RichProgress(RunProgress):
@@ -92,55 +93,36 @@ def run(
         "--set",
         help="Override a config key: --set optimizer.compile.num_trials=5 (repeatable).",
     ),
-    recorder: str | None = typer.Option(
-        None, "--recorder", help="Recorder mode for every LM: off | record | replay | offline."
-    ),
+    recorder: RecorderMode | None = recorder_option(),
     unsafe_no_isolation: bool = typer.Option(
         False,
         "--unsafe-no-isolation",
         help="Run generated code WITHOUT OS isolation (sandbox.isolation=none); tagged in MLflow.",
     ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print the outcome (scores, comparison, cost) as JSON."
+    ),
 ) -> None:
     """Evaluate the program, optimize it, evaluate the result; everything goes to MLflow."""
     overrides = list(set_)
     if recorder is not None:
-        overrides.append(f"lm.recorder.mode={recorder}")
+        overrides.append(f"lm.recorder.mode={recorder.value}")
     if unsafe_no_isolation:
         overrides.append("sandbox.isolation=none")
-    with _recorder_flag(recorder):
-        _run(experiment, overrides, recorder)
+    with recorder_env(recorder):
+        _run(experiment, overrides, recorder, as_json)
 
 
-@contextlib.contextmanager
-def _recorder_flag(recorder: str | None):
-    """The --recorder flag beats $LIFTDSPY_RECORDER (which every LM, also a reloaded program,
-    reads) for the duration of the command."""
-    previous = os.environ.get(RECORDER_MODE_ENV)
-    if recorder is None:
-        yield
-        return
-    if previous and previous.strip().lower() != recorder.strip().lower():
-        console.print(
-            f"[yellow]--recorder {recorder} overrides {RECORDER_MODE_ENV}={previous}[/yellow]"
-        )
-    os.environ[RECORDER_MODE_ENV] = recorder
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop(RECORDER_MODE_ENV, None)
-        else:
-            os.environ[RECORDER_MODE_ENV] = previous
-
-
-def _run(experiment: Path, overrides: list[str], recorder: str | None) -> None:
+def _run(
+    experiment: Path, overrides: list[str], recorder: RecorderMode | None, as_json: bool
+) -> None:
     try:
         config = load_config(experiment, overrides)
         if recorder is not None and config.reflection_lm is not None:
             config.reflection_lm.recorder.mode = config.lm.recorder.mode
     except ConfigError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
+        output.error(str(exc))
+        raise typer.Exit(ExitCode.BAD_INPUT) from None
     run_ids: list[str] = []
     columns = (
         TextColumn("{task.description}"),
@@ -149,7 +131,16 @@ def _run(experiment: Path, overrides: list[str], recorder: str | None) -> None:
         TimeElapsedColumn(),
     )
     try:
-        with Progress(*columns, console=console, transient=False) as bars:
+        with (
+            Progress(
+                *columns,
+                console=output.err(),
+                transient=False,
+                redirect_stdout=False,
+                redirect_stderr=False,
+            ) as bars,
+            logs.captured_prints(),
+        ):
             outcome = run_experiment(
                 config,
                 config_path=experiment,
@@ -158,14 +149,29 @@ def _run(experiment: Path, overrides: list[str], recorder: str | None) -> None:
             )
     except KeyboardInterrupt:
         where = f" (MLflow run {run_ids[0]} marked FAILED, finished work kept)" if run_ids else ""
-        console.print(f"[yellow]interrupted{where}; re-run to replay finished LM calls[/yellow]")
-        _exit_now(130)
+        output.err().print(
+            f"[yellow]interrupted{where}; re-run to replay finished LM calls[/yellow]"
+        )
+        _exit_now(ExitCode.INTERRUPTED)
     except (ValueError, FileNotFoundError, ImportError, RuntimeError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from None
-    Console().print(_summary(outcome))
+        _keep_log(run_ids, config.tracking.uri)
+        output.error(str(exc))
+        raise typer.Exit(ExitCode.FINDING) from None
+    logs.log_to_run(outcome.run_id, config.tracking.uri)
     if config.sandbox.isolation == "none":
-        console.print(f"[bold red]warning:[/bold red] {UNSAFE_WARNING}")
-    Console().print(
-        f"MLflow run: {outcome.run_id} (liftdspy ui to browse, liftdspy compare to compare)"
-    )
+        output.err().print(f"[bold red]warning:[/bold red] {UNSAFE_WARNING}")
+    if as_json:
+        output.print_json(outcome)
+        return
+    out = output.out()
+    out.print(_summary(outcome))
+    out.print(f"MLflow run: {outcome.run_id} (liftdspy ui to browse, liftdspy compare to compare)")
+
+
+def _keep_log(run_ids: list[str], tracking_uri: str | None) -> None:
+    """A failed run keeps its log too: in the run when it was started, on disk in any case."""
+    if run_ids:
+        logs.log_to_run(run_ids[0], tracking_uri)
+    path = logs.flush()
+    if path is not None:
+        output.err().print(f"full log: {path}", markup=False)

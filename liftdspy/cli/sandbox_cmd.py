@@ -9,8 +9,11 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from liftdspy.cli import output
+from liftdspy.cli.exit_codes import ExitCode
 from liftdspy.errors import LiftdspyError
 from liftdspy.sandbox import (
     UNSAFE_WARNING,
@@ -73,7 +76,7 @@ def _read_text(path: Path, what: str) -> str:
 
 def _render(result: SandboxResult, console: Console) -> None:
     if not result.loaded:
-        console.print(f"[bold red]code did not load:[/] {result.load_error}")
+        console.print(f"[bold red]code did not load:[/] {escape(str(result.load_error))}")
     table = Table(title=f"{result.passed}/{result.total} tests passed in {result.duration_s:.2f} s")
     table.add_column("#", justify="right")
     table.add_column("outcome")
@@ -86,8 +89,8 @@ def _render(result: SandboxResult, console: Console) -> None:
             str(test.index),
             f"[{style}]{test.outcome.value}[/]",
             test.verdict.value,
-            test.source.strip().splitlines()[0] if test.source.strip() else "",
-            error_text(test),
+            escape(test.source.strip().splitlines()[0]) if test.source.strip() else "",
+            escape(error_text(test)),
             end_section=False,
         )
     console.print(table)
@@ -123,7 +126,6 @@ def check(
     ] = False,
 ) -> None:
     """Run CODE_FILE against TESTS in the sandbox. Exit 0 if all pass, 1 if not, 2 on bad input."""
-    err = Console(stderr=True)
     try:
         code = _read_text(code_file, "code file")
         test_list = read_tests_file(tests) if tests.is_file() else None
@@ -132,21 +134,22 @@ def check(
         setup_text = _read_text(setup, "setup file") if setup else ""
         limits = SandboxLimits(timeout_s=timeout, test_timeout_s=test_timeout)
     except (TestsFileError, ValueError) as exc:
-        err.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(2) from exc
+        output.error(str(exc))
+        raise typer.Exit(ExitCode.BAD_INPUT) from exc
 
     if unsafe_no_isolation:
         configure(isolation="none")
     try:
         result = run_tests(code, test_list, setup=setup_text, limits=limits)
     except IsolationUnavailable as exc:
-        err.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(2) from exc
+        output.error(str(exc))
+        raise typer.Exit(ExitCode.BAD_INPUT) from exc
     if as_json:
-        typer.echo(result.model_dump_json(indent=2))
+        output.print_json(result)
     else:
-        _render(result, Console())
-    raise typer.Exit(0 if result.loaded and result.passed == result.total else 1)
+        _render(result, output.out())
+    passed = result.loaded and result.passed == result.total
+    raise typer.Exit(ExitCode.OK if passed else ExitCode.FINDING)
 
 
 @app.command("isolation")
@@ -159,21 +162,21 @@ def isolation(
     """
     report = detect_isolation()
     if as_json:
-        typer.echo(report.model_dump_json(indent=2))
-        raise typer.Exit(0 if report.available else 1)
-    console = Console()
+        output.print_json(report)
+        raise typer.Exit(ExitCode.OK if report.available else ExitCode.FINDING)
+    console = output.out()
     if not report.available:
         console.print("[bold red]sandbox isolation unavailable[/]")
         for reason in report.missing:
             console.print(f"- {reason}", markup=False, highlight=False)
-        raise typer.Exit(1)
+        raise typer.Exit(ExitCode.FINDING)
     table = Table(title=f"sandbox isolation: bubblewrap {report.bwrap_version} ({report.bwrap})")
     table.add_column("layer")
     table.add_column("in force")
     table.add_column("detail", overflow="fold")
     for layer in report.layers:
         mark = "[green]yes[/]" if layer.in_force else "[red]no[/]"
-        table.add_row(layer.name, mark, layer.detail)
+        table.add_row(layer.name, mark, escape(layer.detail))
     console.print(table)
     for reason in report.missing:
         console.print(f"[yellow]missing:[/] {reason}", highlight=False)

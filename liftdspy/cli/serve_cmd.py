@@ -18,15 +18,15 @@ from pathlib import Path
 import typer
 import yaml
 from pydantic import ValidationError
-from rich.console import Console
 
+from liftdspy.cli import output
+from liftdspy.cli.exit_codes import ExitCode
 from liftdspy.cli.server_process import raise_keyboard_interrupt
 from liftdspy.serving import local_vllm
 from liftdspy.serving.server_identity import ServerIdentityError, probe_vllm
 from liftdspy.serving.vllm_command import DEFAULT_MODEL, ServeCommandError, VLLMServeConfig
 
 app = typer.Typer(no_args_is_help=True)
-console = Console(stderr=True)
 
 
 @app.command("vllm")
@@ -62,8 +62,8 @@ def vllm(
     if device == "auto":
         device = "cuda" if shutil.which("nvidia-smi") else "cpu"
     if device not in ("cuda", "cpu"):
-        console.print(f"[red]error:[/red] --device must be cuda, cpu or auto, not {device!r}")
-        raise typer.Exit(code=2)
+        output.error(f"--device must be cuda, cpu or auto, not {device!r}")
+        raise typer.Exit(ExitCode.BAD_INPUT)
     if model is None:
         converted = local_vllm.cpu_model_dir()
         model = str(converted) if device == "cpu" and converted.exists() else DEFAULT_MODEL
@@ -82,16 +82,16 @@ def vllm(
         )
         command = local_vllm.serve_command(config)
     except (ServeCommandError, ValidationError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(code=2) from None
+        output.error(f"{exc}")
+        raise typer.Exit(ExitCode.BAD_INPUT) from None
 
     reach = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     base_url = f"http://{reach}:{port}/v1"
     if local_vllm.port_in_use(reach, port):
         # Otherwise the health check would find the other server and report it as ours.
-        console.print(f"[red]error:[/red] {reach}:{port} is already in use (try --port)")
-        raise typer.Exit(code=1)
-    console.print(f"starting vLLM on the {device} (up to {startup_timeout:.0f} s)")
+        output.error(f"{reach}:{port} is already in use (try --port)")
+        raise typer.Exit(ExitCode.FINDING)
+    output.err().print(f"starting vLLM on the {device} (up to {startup_timeout:.0f} s)")
     process = local_vllm.start(command, log_file)
     signal.signal(signal.SIGTERM, raise_keyboard_interrupt)
     try:
@@ -99,15 +99,15 @@ def vllm(
             code = process.poll()
             reason = f"exited with code {code}" if code is not None else "did not answer"
             where = f" (see {log_file})" if log_file else ""
-            console.print(f"[red]vLLM {reason} on {base_url}[/red]{where}")
-            raise typer.Exit(code=1)
+            output.err().print(f"[red]vLLM {reason} on {base_url}[/red]{where}")
+            raise typer.Exit(ExitCode.FINDING)
         try:
             identity = probe_vllm(
                 base_url, config.name_for_clients, os.environ.get(api_key_env), timeout=30
             )
         except ServerIdentityError as exc:
-            console.print(f"[red]error:[/red] {exc}")
-            raise typer.Exit(code=1) from None
+            output.error(f"{exc}")
+            raise typer.Exit(ExitCode.FINDING) from None
         lm_block = {
             "lm": {
                 "kind": "openai",
@@ -119,13 +119,13 @@ def vllm(
         }
         typer.echo(f"OPENAI_BASE_URL={base_url}")
         typer.echo(yaml.safe_dump(lm_block, sort_keys=False).rstrip())
-        console.print("serving; Ctrl-C to stop")
+        output.err().print("serving; Ctrl-C to stop")
         sys.stdout.flush()
         code = process.wait()
         if code != 0:
-            console.print(f"[red]vLLM exited with code {code}[/red]")
-            raise typer.Exit(code=1)
+            output.err().print(f"[red]vLLM exited with code {code}[/red]")
+            raise typer.Exit(ExitCode.FINDING)
     except KeyboardInterrupt:
-        console.print("stopping vLLM")
+        output.err().print("stopping vLLM")
     finally:
         local_vllm.stop(process)

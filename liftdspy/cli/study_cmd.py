@@ -1,17 +1,24 @@
-"""`liftdspy study run|report`: arms x seeds of experiments, honest statistics, a report."""
+"""`liftdspy study run|report`: arms x seeds of experiments, honest statistics, a report.
+
+`study run` exits 3 (incomplete) when the budget stopped the study or some cells did not finish,
+naming them on stderr; re-running resumes (finished cells are skipped).
+"""
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from liftdspy.cli import logs, output
+from liftdspy.cli.exit_codes import ExitCode
+from liftdspy.cli.recorder_flag import recorder_env, recorder_option
+from liftdspy.errors import LiftdspyError
+from liftdspy.lm.recorder import RecorderMode
+
 logger = logging.getLogger(__name__)
-console = Console(stderr=True)
 app = typer.Typer(no_args_is_help=True)
 
 
@@ -39,9 +46,7 @@ def run(
     set_: list[str] = typer.Option(
         [], "--set", help="Override a key: --set seeds=[0,1] (repeatable)."
     ),
-    recorder: str | None = typer.Option(
-        None, "--recorder", help="Recorder mode for every LM: off | record | replay | offline."
-    ),
+    recorder: RecorderMode | None = recorder_option(),
     workers: int = typer.Option(1, "--workers", min=1, help="Worker processes (one LM each)."),
     ray: str | None = typer.Option(
         None, "--ray", help="Run each cell as a Ray task on the cluster at ADDRESS."
@@ -50,8 +55,13 @@ def run(
     report_dir: Path | None = typer.Option(
         None, "--report", help="Also write the HTML report to this directory."
     ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print the plan, the outcome and the report's figures as JSON."
+    ),
 ) -> None:
-    """Run every unfinished cell of the study (plan first), then log its report."""
+    """Run every unfinished cell of the study (plan first), then log its report.
+
+    Exits 3 when the budget stopped it or some cells did not finish (re-run to resume)."""
     from liftdspy.studies import load_study
     from liftdspy.studies.executors import (
         InProcessExecutor,
@@ -60,24 +70,26 @@ def run(
     )
     from liftdspy.studies.runner import prepare_study, run_study
 
-    overrides = list(set_)
-    config = load_study(study, overrides)
+    config = load_study(study, list(set_))
     if recorder is not None:
         for lm in [config.lm, config.reflection_lm, *config.lms.values()]:
             if lm is not None:
-                lm.recorder.mode = recorder  # type: ignore[assignment]
+                lm.recorder.mode = recorder
     prepared = prepare_study(config)
-    out = Console()
-    out.print(_plan_table(prepared.plan))
+    # With --json, stdout holds the JSON document only; the human lines go to stderr.
+    say = output.err() if as_json else output.out()
+    say.print(_plan_table(prepared.plan))
     if prepared.plan.skipped:
-        out.print(f"finished before, skipped: {', '.join(prepared.plan.skipped)}")
+        say.print(f"finished before, skipped: {', '.join(prepared.plan.skipped)}")
     budget = config.budget
     if budget.max_lm_calls or budget.max_output_tokens:
-        out.print(
+        say.print(
             f"budget: max_lm_calls={budget.max_lm_calls} "
             f"max_output_tokens={budget.max_output_tokens} (live calls; replays are free)"
         )
     if plan_only:
+        if as_json:
+            output.print_json({"plan": prepared.plan})
         return
     if ray:
         executor = RayCellExecutor(ray, slots=max(workers, 1))
@@ -88,39 +100,73 @@ def run(
 
     def show(result) -> None:
         mean = f"{result.mean:.3f}" if result.status == "finished" else "-"
-        console.print(
+        output.err().print(
             f"cell {result.cell.id}: {result.status} score {mean} "
             f"({result.cost.live_calls} live calls, {result.cost.replayed} replayed)"
-            + (f" — {result.error}" if result.error else "")
+            + (f" — {result.error}" if result.error else ""),
+            markup=False,
         )
 
     try:
-        outcome = run_study(prepared, executor, on_result=show)
+        with recorder_env(recorder), logs.captured_prints():
+            outcome = run_study(prepared, executor, on_result=show)
     except KeyboardInterrupt:
-        console.print("[yellow]interrupted; re-run to skip finished cells[/yellow]")
-        raise typer.Exit(130) from None
-    if outcome.stopped_by_budget:
-        out.print(f"[yellow]stopped: {outcome.stopped_by_budget}[/yellow]")
-    if outcome.not_run:
-        out.print(f"[yellow]not run / not finished: {', '.join(outcome.not_run)}[/yellow]")
+        output.err().print("[yellow]interrupted; re-run to skip finished cells[/yellow]")
+        raise typer.Exit(ExitCode.INTERRUPTED) from None
     from liftdspy.studies.report import build_report, write_report
 
+    parity = None
     if config.parity.enabled and any(r.status == "finished" for r in outcome.results):
         from liftdspy.studies.parity import run_study_parity
 
-        parity = run_study_parity(prepared)
+        with logs.captured_prints():
+            parity = run_study_parity(prepared)
         if parity is not None:
-            console.print(
+            output.err().print(
                 f"export parity ({parity.arm}): {parity.identical_requests}/{parity.requests} "
                 "runtime requests identical to DSPy's"
             )
-    report = build_report(config.tracking.uri, outcome.parent_run_id)
-    out.print(summary_table(report))
-    if report.mde_sentence:
-        out.print(report.mde_sentence)
-    target = report_dir or Path("reports") / f"study-{config.name}"
-    index = write_report(report, target, log_to_run=True)
-    out.print(f"study run: {outcome.parent_run_id}; report: {index}")
+    incomplete = bool(outcome.stopped_by_budget or outcome.not_run)
+    report = index = None
+    try:
+        with logs.captured_prints():
+            report = build_report(config.tracking.uri, outcome.parent_run_id)
+            target = report_dir or Path("reports") / f"study-{config.name}"
+            index = write_report(report, target, log_to_run=True)
+    except LiftdspyError as exc:
+        if not incomplete:
+            raise
+        # An unfinished study may lack what the report compares (e.g. its baseline arm).
+        output.err().print(f"no report yet: {exc}", markup=False)
+    logs.log_to_run(outcome.parent_run_id, config.tracking.uri)
+    if as_json:
+        output.print_json(
+            {"plan": prepared.plan, "outcome": outcome, "parity": parity, "report": report}
+        )
+    elif report is not None:
+        say.print(summary_table(report))
+        if report.mde_sentence:
+            say.print(report.mde_sentence)
+        say.print(f"study run: {outcome.parent_run_id}; report: {index}")
+    else:
+        say.print(f"study run: {outcome.parent_run_id}")
+    if incomplete:
+        _incomplete(outcome)
+        raise typer.Exit(ExitCode.INCOMPLETE)
+
+
+def _incomplete(outcome) -> None:
+    """Why the study is incomplete, on stderr (the exit code is 3)."""
+    err = output.err()
+    if outcome.stopped_by_budget:
+        err.print(f"incomplete: stopped by the budget: {outcome.stopped_by_budget}", markup=False)
+    if outcome.not_run:
+        err.print(
+            f"incomplete: {len(outcome.not_run)} cell(s) not run or not finished: "
+            + ", ".join(outcome.not_run),
+            markup=False,
+        )
+    err.print("re-run the same command to resume (finished cells are skipped)")
 
 
 def summary_table(report) -> Table:
@@ -168,12 +214,15 @@ def report(
 
         config = load_study(study)
         name, tracking_uri = config.name, tracking_uri or config.tracking.uri
-    built = build_report(tracking_uri, name)
+    with logs.captured_prints():
+        built = build_report(tracking_uri, name)
     if as_json:
-        typer.echo(json.dumps(built.model_dump(mode="json"), indent=2))
+        output.print_json(built)
         return
-    Console().print(summary_table(built))
+    say = output.out()
+    say.print(summary_table(built))
     if built.mde_sentence:
-        Console().print(built.mde_sentence)
-    index = write_report(built, out or Path("reports") / f"study-{built.study}", log_to_run=log)
-    Console().print(f"report: {index}")
+        say.print(built.mde_sentence)
+    with logs.captured_prints():
+        index = write_report(built, out or Path("reports") / f"study-{built.study}", log_to_run=log)
+    say.print(f"report: {index}")

@@ -17,8 +17,9 @@ import urllib.request
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import typer
-from rich.console import Console
 
+from liftdspy.cli import output
+from liftdspy.cli.exit_codes import ExitCode
 from liftdspy.cli.server_process import (
     raise_keyboard_interrupt,
     stop_process,
@@ -26,8 +27,6 @@ from liftdspy.cli.server_process import (
 from liftdspy.redaction import redact_url
 from liftdspy.serving.health import answers, wait_until_ready
 from liftdspy.tracking import artifacts_dir, resolve_tracking_uri, sqlite_path
-
-console = Console()
 
 READY_TIMEOUT_SECONDS = 180.0
 HEALTH_TIMEOUT_SECONDS = 10.0
@@ -78,11 +77,12 @@ def _show_server_ui(uri: str) -> None:
     """The tracking server at `uri` is its own UI: say where, or why it cannot be reached."""
     shown = redact_url(uri)
     if not server_answers(uri):
-        console.print(
-            f"[red]{shown} is already a tracking server, but GET /health did not answer[/red]: "
+        output.error(
+            f"{shown} is already a tracking server, but GET /health did not answer: "
             "is `liftdspy server` running there?"
         )
-        raise typer.Exit(code=1)
+        raise typer.Exit(ExitCode.FINDING)
+    console = output.out()
     console.print(f"[green]MLflow UI:[/green] {shown} (the tracking server serves it)")
     console.print("runs and compare views: 'Model training' (top left) -> Experiments")
 
@@ -102,12 +102,13 @@ def ui(
 ) -> None:
     """Serve the MLflow UI on the tracking store until Ctrl-C (a tracking server: its address)."""
     uri = resolve_tracking_uri(tracking_uri)
+    console = output.err()
     if uri.startswith(("http://", "https://")):
         _show_server_ui(uri)
         return
     if uri.startswith("databricks"):
-        console.print(f"[yellow]{uri} is already a tracking server; open it in a browser.[/yellow]")
-        raise typer.Exit(code=1)
+        output.error(f"{uri} is already a tracking server; open it in a browser.")
+        raise typer.Exit(ExitCode.BAD_INPUT)
     db_path = sqlite_path(uri)
     if db_path is not None and not db_path.exists():
         console.print(f"[yellow]{uri} does not exist yet; the UI will start empty.[/yellow]")
@@ -121,17 +122,15 @@ def ui(
             code = process.poll()
             stop_process(process, grace_seconds=15)
             reason = f"exited with code {code}" if code is not None else "did not answer"
-            console.print(
-                f"[red]mlflow server {reason} on {url}[/red]; is port {port} free? (try --port)"
-            )
-            raise typer.Exit(code=1)
-        console.print(f"[green]MLflow UI:[/green] {url}")
+            output.error(f"mlflow server {reason} on {url}; is port {port} free? (try --port)")
+            raise typer.Exit(ExitCode.FINDING)
+        output.out().print(f"[green]MLflow UI:[/green] {url}")
         console.print("runs and compare views: 'Model training' (top left) -> Experiments")
         console.print("Ctrl-C to stop")
         sys.stdout.flush()
         if process.wait() != 0:
-            console.print(f"[red]mlflow server exited with code {process.returncode}[/red]")
-            raise typer.Exit(code=1)
+            output.error(f"mlflow server exited with code {process.returncode}")
+            raise typer.Exit(ExitCode.FINDING)
     except KeyboardInterrupt:
         console.print("stopping the MLflow UI")
     finally:

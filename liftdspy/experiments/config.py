@@ -8,7 +8,7 @@ overrides (values parsed as YAML scalars) are applied to the raw YAML before val
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -23,6 +23,7 @@ from liftdspy.metrics.ir_metric import IRMetricWeights
 from liftdspy.programs.predictors import PredictorKind
 from liftdspy.programs.registry import ProgramName, program_spec, programs_taking
 from liftdspy.versioning import Version
+from liftdspy.yaml_words import NoBooleans
 
 if TYPE_CHECKING:
     import dspy
@@ -119,7 +120,10 @@ class TrackingConfig(_Section):
 class SandboxConfig(_Section):
     """How generated code is isolated: `bubblewrap` (default) or `none` (UNSAFE, tagged)."""
 
-    isolation: Literal["bubblewrap", "none"] = "bubblewrap"
+    # `isolation: off` would be the YAML boolean False: refused rather than guessed (UNSAFE).
+    isolation: Annotated[Literal["bubblewrap", "none"], NoBooleans("bubblewrap", "none")] = (
+        "bubblewrap"
+    )
 
 
 class ExperimentConfig(_Section):

@@ -7,6 +7,7 @@ programs/NAME/
   prompts/<predictor>.system.txt  system message
   prompts/<predictor>.user.txt    last user message, with {{input}} placeholders
   prompts/<predictor>.chat.txt    the whole message sequence (demos included)
+  lm_config.json         the program's LM config, redacted (`liftdspy.export.lm_config`)
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import dspy
 from pydantic import BaseModel, ConfigDict, Field
 
 import liftdspy
+from liftdspy.export.lm_config import LM_CONFIG_FILE, redacted_lm_config
 from liftdspy.export.prompt_pack import ExportError, build_prompt_pack
 from liftdspy.lm.config import LMConfig
 from liftdspy.runtime.pack import PACK_FILE, ModelTarget, PredictorPrompt, PromptPack
@@ -58,6 +60,9 @@ class ExportManifest(BaseModel):
     predictors: list[str]
     model: ModelTarget | None = None
     source_run_id: str | None = Field(None, description="The MLflow run the program came from")
+    lm_config: str | None = Field(
+        None, description="The file holding the program's LM config, redacted (lm_config.json)"
+    )
     created_at: str
     versions: dict[str, str]
     files: list[ExportedFile]
@@ -113,8 +118,11 @@ def write_export(
     if program_name is not None:
         options = program_spec(program_name).resolve_options(options)  # defaults; unknown refused
     out_dir.mkdir(parents=True, exist_ok=True)
+    # Everything below sees the LM config without credentials (the pack names its endpoint too).
+    exported_lm = redacted_lm_config(lm_config) if lm_config is not None else None
+    safe_lm = exported_lm.lm if exported_lm is not None else None
     pack = build_prompt_pack(
-        program, lm_config=lm_config, program_name=program_name, predictor_kind=predictor
+        program, lm_config=safe_lm, program_name=program_name, predictor_kind=predictor
     )
     written: list[ExportedFile] = []
 
@@ -134,6 +142,10 @@ def write_export(
         _write(out_dir, f"{stem}.system.txt", system + "\n", written)
         _write(out_dir, f"{stem}.user.txt", prompt.messages[-1].content + "\n", written)
         _write(out_dir, f"{stem}.chat.txt", chat_text(prompt), written)
+    if exported_lm is not None:
+        _write(out_dir, LM_CONFIG_FILE, exported_lm.model_dump_json(indent=2) + "\n", written)
+    elif (out_dir / LM_CONFIG_FILE).is_file():
+        (out_dir / LM_CONFIG_FILE).unlink()  # an earlier export's LM is not this program's
     _check_no_secret(out_dir, written, lm_config.api_key_env if lm_config else None)
 
     manifest = ExportManifest(
@@ -143,6 +155,7 @@ def write_export(
         predictors=[prompt.name for prompt in pack.predictors],
         model=pack.model,
         source_run_id=source_run_id,
+        lm_config=LM_CONFIG_FILE if exported_lm is not None else None,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         versions={
             "liftdspy": liftdspy.__version__,

@@ -18,7 +18,7 @@ import importlib
 import logging
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import dspy
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -35,6 +35,7 @@ from liftdspy.lm.recordings import import_committed
 from liftdspy.lm.store import default_store_path
 from liftdspy.serving.server_identity import ServerIdentity
 from liftdspy.versioning import Version
+from liftdspy.yaml_words import OffWhenFalse
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +57,8 @@ class RecorderConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    mode: RecorderMode = RecorderMode.REPLAY
+    # `mode: off` is the YAML boolean False: read as "off" (liftdspy.yaml_words).
+    mode: Annotated[RecorderMode, OffWhenFalse] = RecorderMode.REPLAY
     path: Path | None = Field(
         None, description="diskcache directory; default cache/diskcache/<name>"
     )

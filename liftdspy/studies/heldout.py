@@ -90,7 +90,7 @@ def _infer_program(program_file: Path) -> tuple[str, str]:
 
 def load_source(reference: str, *, tracking_uri: str | None, work_dir: Path) -> ProgramSource:
     """The program PROGRAM names, with its run id, LM config and export when known."""
-    from liftdspy.export import load_exported_program, read_manifest, write_export
+    from liftdspy.export import load_exported_program, read_lm_config, read_manifest, write_export
     from liftdspy.programs import build_program
 
     path = Path(reference)
@@ -105,6 +105,7 @@ def load_source(reference: str, *, tracking_uri: str | None, work_dir: Path) -> 
             options=manifest.program_options,
             source=str(path),
             source_run_id=manifest.source_run_id,
+            lm=read_lm_config(path),
             export_dir=path,
         )
     if path.suffix == ".json" or path.is_file():

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Literal, get_args
 
 import dspy
@@ -89,3 +90,9 @@ def enforces_schema(kind: str, response_format_style: str = "json_schema") -> bo
 def default_adapter(kind: str, response_format_style: str = "json_schema") -> AdapterName:
     """`compact` where the engine enforces the output schema, else `json`."""
     return "compact" if enforces_schema(kind, response_format_style) else "json"
+
+
+def adapter_context(name: AdapterName | str | None) -> AbstractContextManager[Any]:
+    """`dspy.context(adapter=build_adapter(name))`, or nothing when `name` is None (the caller's
+    adapter then applies)."""
+    return dspy.context(adapter=build_adapter(name)) if name else nullcontext()

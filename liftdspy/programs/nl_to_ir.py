@@ -7,15 +7,25 @@ import logging
 import dspy
 from dspy.utils.exceptions import AdapterParseError
 
+from liftdspy.ir import IROutput, complete_ir
 from liftdspy.lm.answers import watch_answers
-from liftdspy.programs.predictors import PredictorKind, make_predictor
-from liftdspy.programs.signatures import NLToIRSignature
+from liftdspy.programs.adapters import AdapterName, adapter_context
+from liftdspy.programs.lm_facing import lm_facing_demos
+from liftdspy.programs.predictors import PredictorKind, make_predictor, predict_of
+from liftdspy.programs.signatures import nl_to_ir_signature
 
 logger = logging.getLogger(__name__)
 
 
 class NLToIR(dspy.Module):
     """Maps a prompt to an `IntermediateRepresentation` (structured output through the adapter).
+
+    With `ir_output="content"` (the default) the model writes the IR's content only
+    (`IRContent`: no `metadata`, no `version`) and the program completes it
+    (`liftdspy.ir.complete_ir`); its demos are shown as content too. `ir_output="full"` asks the
+    model for the whole IR (the requests before the content output existed). Either way the
+    prediction's `ir` is the full IR. `adapter` names the DSPy adapter the predictor runs with
+    (`liftdspy.programs.adapters`); None leaves the caller's.
 
     An answer that ended at `max_tokens` yields `ir=None`, `truncated=True` and `error` saying
     where it was cut: a cut-off answer is never scored as an IR, even if the adapter's JSON repair
@@ -24,16 +34,27 @@ class NLToIR(dspy.Module):
     recording store or a grammar failure) propagates.
     """
 
-    def __init__(self, predictor: PredictorKind = "predict"):
+    def __init__(
+        self,
+        predictor: PredictorKind = "predict",
+        adapter: AdapterName | None = None,
+        ir_output: IROutput = "content",
+    ):
         super().__init__()
         self.predictor_kind = predictor
-        self.translate = make_predictor(NLToIRSignature, predictor)
+        self.adapter = adapter
+        self.ir_output = ir_output
+        self.translate = make_predictor(nl_to_ir_signature(ir_output), predictor)
 
     def forward(self, prompt: str) -> dspy.Prediction:
         parse_error: AdapterParseError | None = None
-        with watch_answers() as answers:
+        call: dict = {"prompt": prompt}
+        if self.ir_output == "content":
+            predict = predict_of(self.translate)
+            call["demos"] = lm_facing_demos(predict.signature, predict.demos)
+        with watch_answers() as answers, adapter_context(self.adapter):
             try:
-                out = self.translate(prompt=prompt)
+                out = self.translate(**call)
             except AdapterParseError as exc:
                 parse_error = exc
         budget_closed = answers.budget_closed()
@@ -51,8 +72,9 @@ class NLToIR(dspy.Module):
                 truncated=False,
                 budget_closed=budget_closed,
             )
+        ir = out.ir if self.ir_output == "full" else complete_ir(out.ir)
         return dspy.Prediction(
-            ir=out.ir,
+            ir=ir,
             error=None,
             reasoning=getattr(out, "reasoning", None),
             truncated=False,

@@ -114,7 +114,11 @@ def write_export(
         options = program_spec(program_name).resolve_options(options)  # defaults; unknown refused
     out_dir.mkdir(parents=True, exist_ok=True)
     pack = build_prompt_pack(
-        program, lm_config=lm_config, program_name=program_name, predictor_kind=predictor
+        program,
+        lm_config=lm_config,
+        program_name=program_name,
+        predictor_kind=predictor,
+        adapter=options.get("adapter"),
     )
     written: list[ExportedFile] = []
 

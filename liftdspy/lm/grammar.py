@@ -8,7 +8,7 @@ A request asks for structure in one of three ways, read by `grammar_spec_from_co
 - `config.extensions = {"xgrammar": {"ebnf": "root ::= ..."}}` or `{"xgrammar": {"regex": "..."}}`
   for anything else, e.g. a code block (`python_code_block_ebnf()`).
 
-JSON is compiled in one of two fixed layouts (`liftdspy.lm.json_layout`: `indent2`, DSPy's
+JSON is compiled in one of two fixed layouts (`liftdspy.chat.json_layout`: `indent2`, DSPy's
 JSONAdapter demos, by default; `compact`, one line, when the request names it) and no other
 whitespace, so every newline, indent and space is forced by the grammar instead of sampled: free
 whitespace let a small model spend its budget on runs of spaces, and a layout other than the
@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from liftdspy.chat.json_layout import JSON_LAYOUTS, JsonLayout, json_layout_of
 from liftdspy.errors import LiftdspyError
-from liftdspy.lm.json_layout import JSON_LAYOUTS, JsonLayout, json_layout_of
 
 if TYPE_CHECKING:
     import numpy as np

@@ -49,7 +49,7 @@ from liftdspy.chat import (
     retry_after_seconds,
     retryable_status,
 )
-from liftdspy.lm.json_layout import without_layout
+from liftdspy.chat.json_layout import without_layout
 from liftdspy.redaction import redact_url
 
 if TYPE_CHECKING:

@@ -8,7 +8,7 @@
   own JSONAdapter fallback on a parse error);
 - `compact`: `CompactAdapter`, BAMLAdapter's outline plus what a grammar-forced answer needs: demos
   written in exactly the layout the engine's grammar forces (one line, `", "` and `": "`, no other
-  whitespace: `liftdspy.lm.json_layout.dump_compact`), and the request naming that layout so the
+  whitespace: `liftdspy.chat.json_layout.dump_compact`), and the request naming that layout so the
   engine compiles its grammar for it. Demo text and answer agree byte for byte, and both are short.
 
 `compact` is the default where the engine enforces the output schema (`default_adapter`).
@@ -24,7 +24,7 @@ from dspy.adapters.baml_adapter import BAMLAdapter
 from dspy.adapters.chat_adapter import FieldInfoWithName
 from dspy.adapters.utils import serialize_for_json
 
-from liftdspy.lm.json_layout import dump_compact, layout_lm_kwargs
+from liftdspy.chat.json_layout import dump_compact, layout_lm_kwargs
 
 AdapterName = Literal["compact", "baml", "json", "chat"]
 ADAPTER_NAMES: tuple[str, ...] = get_args(AdapterName)
@@ -38,7 +38,7 @@ class CompactAdapter(BAMLAdapter):
     The system message is BAMLAdapter's (a typed outline of the outputs, not their JSON schema);
     the response format is JSONAdapter's (strict `json_schema`), so a schema-enforcing engine still
     constrains the answer; the LM keyword `metadata={"json_layout": "compact"}` tells the engine to
-    force the one-line layout (`liftdspy.lm.json_layout`). Parsing is JSONAdapter's.
+    force the one-line layout (`liftdspy.chat.json_layout`). Parsing is JSONAdapter's.
     """
 
     json_layout = "compact"

@@ -11,7 +11,7 @@ from liftdspy.ir import IROutput, render_stub
 from liftdspy.lm.answers import watch_answers
 from liftdspy.programs.adapters import AdapterName, adapter_context
 from liftdspy.programs.ir_to_code import IRToCode
-from liftdspy.programs.nl_to_ir import NLToIR
+from liftdspy.programs.nl_to_ir import nl_to_ir_module
 from liftdspy.programs.predictors import PredictorKind, make_predictor
 from liftdspy.programs.signatures import RepairCodeSignature
 from liftdspy.sandbox.models import SandboxResult
@@ -49,7 +49,7 @@ class ForwardPipeline(dspy.Module):
             )
         self.repair_rounds = repair_rounds
         self.adapter = adapter
-        self.nl_to_ir = NLToIR(predictor, adapter=adapter, ir_output=ir_output)
+        self.nl_to_ir = nl_to_ir_module(predictor, adapter=adapter, ir_output=ir_output)
         self.ir_to_code = IRToCode(predictor, adapter=adapter)
         self.repair = make_predictor(RepairCodeSignature, predictor) if repair_rounds else None
 

@@ -18,7 +18,7 @@ import dspy
 from liftdspy.errors import LiftdspyError
 from liftdspy.metrics.base import MetricName
 from liftdspy.programs.ir_to_code import IRToCode
-from liftdspy.programs.nl_to_ir import NLToIR
+from liftdspy.programs.nl_to_ir import nl_to_ir_module
 from liftdspy.programs.pipeline import ForwardPipeline
 from liftdspy.programs.predictors import PredictorKind
 
@@ -91,7 +91,7 @@ PROGRAM_SPECS: Mapping[str, ProgramSpec] = MappingProxyType(
         for spec in (
             ProgramSpec(
                 "nl_to_ir",
-                NLToIR,
+                nl_to_ir_module,
                 inputs=("prompt",),
                 default_metric="ir",
                 options={**ADAPTER_OPTION, **IR_OUTPUT_OPTION},

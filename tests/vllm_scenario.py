@@ -67,7 +67,7 @@ def code_parses(example: dspy.Example, prediction: dspy.Prediction, trace: Any =
 
 def run_nl_to_ir(lm: dspy.LM) -> dspy.Prediction:
     with dspy.context(lm=lm, adapter=dspy.JSONAdapter()):
-        return NLToIR(ir_output="full")(prompt=PROMPT)  # the recorded requests
+        return NLToIR()(prompt=PROMPT)
 
 
 def run_ir_to_code(lm: dspy.LM, ir: Any) -> dspy.Prediction:

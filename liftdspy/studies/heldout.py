@@ -25,9 +25,10 @@ from liftdspy.experiments.config import MetricConfig
 from liftdspy.experiments.evaluation import EvaluationReport, evaluate_program
 from liftdspy.experiments.examples import to_examples
 from liftdspy.experiments.metric_factory import make_metric
+from liftdspy.export.prompt_pack import program_adapter
 from liftdspy.lm.config import LMConfig, build_engine, build_lm, recorder_of
 from liftdspy.lm.recorder import IdentifiedEngine
-from liftdspy.programs.adapters import build_adapter, default_adapter
+from liftdspy.programs.adapters import build_adapter
 from liftdspy.stats import PairedComparison, paired_bootstrap
 from liftdspy.tracking import configure_tracking, flatten_params, layout, resolve_tracking_uri
 from liftdspy.tracking.run_record import RunRecord, open_run
@@ -198,7 +199,8 @@ def evaluate_heldout(
         started = time.perf_counter()
         configure_tracking(tracking_uri, experiment)
         params = flatten_params({"lm": lm_config.model_dump(mode="json")})
-        adapter = source.options.get("adapter") or default_adapter(lm_config.kind)
+        # The adapter the program runs with, as its export renders it (`program_adapter`).
+        adapter = program_adapter(source.program, source.options.get("adapter"))
         params.update(
             {
                 "program.name": source.name,

@@ -21,6 +21,7 @@ __version__ = "0.1.0"
 _LAZY: dict[str, str] = {
     # data
     "IntermediateRepresentation": "liftdspy.ir",
+    "IRContent": "liftdspy.ir",
     "LabelledTask": "liftdspy.datasets",
     "load_tasks": "liftdspy.datasets",
     # LMs
@@ -29,6 +30,8 @@ _LAZY: dict[str, str] = {
     "build_lm": "liftdspy.lm.config",
     # programs
     "NLToIR": "liftdspy.programs.nl_to_ir",
+    "AdaptedNLToIR": "liftdspy.programs.nl_to_ir",
+    "build_adapter": "liftdspy.programs.adapters",
     "IRToCode": "liftdspy.programs.ir_to_code",
     "ForwardPipeline": "liftdspy.programs.pipeline",
     # metrics

@@ -88,8 +88,11 @@ class FunctionEngine:
 
 
 def ir_answer(ir: dict) -> str:
-    """An NL -> IR answer as `dspy.JSONAdapter` parses it."""
-    return json.dumps({"ir": ir})
+    """An NL -> IR answer as the JSON adapters parse it: the IR's content (`lm_ir`), which both
+    the content and the full IR output take."""
+    from fixtures_ir import lm_ir
+
+    return json.dumps({"ir": lm_ir(ir)})
 
 
 def asked_field(request: Request, fields: tuple[str, ...] = ("fixed_code", "ir", "code")) -> str:

@@ -32,3 +32,9 @@ IDENTITY_IR = {
     "assertions": [{"predicate": "result == value", "rationale": ""}],
     "holes": [],
 }
+
+
+def lm_ir(ir: dict) -> dict:
+    """`ir` as the model writes it: its content, without the bookkeeping the program fills
+    (`metadata`, `version`). A full-IR output validates it too (both have defaults)."""
+    return {key: value for key, value in ir.items() if key not in ("metadata", "version")}

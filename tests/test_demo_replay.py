@@ -104,14 +104,13 @@ def test_demo_baseline_never_scores_a_cut_off_answer(demo_store):
     from liftdspy.experiments.runner import select_tasks
     from liftdspy.lm import build_lm
     from liftdspy.lm.config import recorder_of
-    from liftdspy.programs import build_program
 
     config = load_config(DEMO, ["lm.recorder.mode=offline", f"lm.recorder.path={demo_store}"])
     lm = build_lm(config.lm)
     evalset = to_examples(select_tasks(config).eval, "nl_to_ir")
     with dspy.context(lm=lm, adapter=dspy.JSONAdapter()):
         report = evaluate_program(
-            build_program("nl_to_ir"), evalset, make_metric(config.metric), label="baseline"
+            config.program.build(), evalset, make_metric(config.metric), label="baseline"
         )
     stats = recorder_of(lm).stats()
     assert stats.hits == report.n == len(evalset) and stats.calls == 0

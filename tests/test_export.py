@@ -10,6 +10,7 @@ from pathlib import Path
 
 import dspy
 import pytest
+from fixtures_ir import lm_ir
 
 from liftdspy.datasets import load_tasks
 from liftdspy.export import ExportError, load_exported_program, read_manifest, write_export
@@ -92,7 +93,7 @@ def test_export_files_match_manifest_and_program_reloads(tmp_path: Path, tasks) 
     assert translate.demos[0]["ir"]["signature"]["name"] == tasks[0].ir.signature.name
     assert translate.sampling.temperature == 0.0 and translate.sampling.max_tokens == 321
     assert [f.name for f in translate.outputs] == ["ir"]
-    assert translate.outputs[0].type == "IntermediateRepresentation"
+    assert translate.outputs[0].type == "IRContent"  # the model writes the content only
 
 
 def test_pack_requests_are_byte_identical_to_dspy(tmp_path: Path, tasks) -> None:
@@ -103,7 +104,7 @@ def test_pack_requests_are_byte_identical_to_dspy(tmp_path: Path, tasks) -> None
     task = tasks[2]
     fenced = "```python\n" + task.reference + "\n```"
     # One scripted answer that carries the fields of both predictors.
-    reply = json.dumps({"ir": task.ir.model_dump(mode="json"), "code": fenced})
+    reply = json.dumps({"ir": lm_ir(task.ir.model_dump(mode="json")), "code": fenced})
     tricky = task.prompt + " {{prompt}} stays literal"
     with ScriptedChatServer([], reply=reply) as server:
         config = lm_config(server.base_url)

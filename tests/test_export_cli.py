@@ -24,6 +24,9 @@ runner = CliRunner()
 app = typer.Typer()
 app.command()(export)
 
+# The run's resolved program options: the adapter resolved for its LM (kind local), the IR output.
+OPTIONS = {"repair_rounds": 1, "adapter": "compact", "ir_output": "content"}
+
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
@@ -78,7 +81,7 @@ def test_export_run_by_id_writes_a_loadable_export(store, tmp_path: Path) -> Non
     assert result.exit_code == 0, result.output
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["source_run_id"] == store["full"]
-    assert manifest["program"] == "pipeline" and manifest["program_options"] == {"repair_rounds": 1}
+    assert manifest["program"] == "pipeline" and manifest["program_options"] == OPTIONS
     pack = load_pack(out)
     assert pack.model.model == "m-1" and pack.model.base_url == "http://127.0.0.1:9/v1"
     assert pack.predictor("nl_to_ir.translate.predict").instructions == "Optimized instructions."
@@ -141,9 +144,9 @@ def test_evaluate_rebuilds_a_run_program_as_the_export_does(store, tmp_path: Pat
     assert (source.name, source.predictor, source.options) == (
         "pipeline",
         "cot",
-        {"repair_rounds": 1},
+        OPTIONS,
     )
     assert source.program.repair_rounds == 1
     manifest = json.loads((source.export_dir / "manifest.json").read_text())
-    assert manifest["program_options"] == {"repair_rounds": 1}
+    assert manifest["program_options"] == OPTIONS
     assert manifest["source_run_id"] == store["full"]

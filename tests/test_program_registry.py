@@ -16,6 +16,7 @@ from liftdspy.export import load_exported_program, read_manifest, write_export
 from liftdspy.metrics.base import MetricName
 from liftdspy.programs import (
     PROGRAM_SPECS,
+    AdaptedNLToIR,
     ForwardPipeline,
     IRToCode,
     NLToIR,
@@ -52,7 +53,9 @@ def test_examples_take_the_inputs_the_spec_names():
 def test_unknown_build_options_are_refused_naming_the_key():
     with pytest.raises(ProgramError, match=r"program 'nl_to_ir' takes no option 'repair_rounds'"):
         build_program("nl_to_ir", repair_rounds=1)
-    with pytest.raises(ProgramError, match=r"'repiar_rounds' \(its options: repair_rounds\)"):
+    with pytest.raises(
+        ProgramError, match=r"'repiar_rounds' \(its options: adapter, ir_output, repair_rounds\)"
+    ):
         build_program("pipeline", repiar_rounds=1)
     assert build_program("pipeline", "cot", repair_rounds=2).repair_rounds == 2
     assert isinstance(build_program("ir_to_code"), IRToCode)
@@ -60,11 +63,13 @@ def test_unknown_build_options_are_refused_naming_the_key():
 
 def test_program_config_builds_through_its_spec():
     pipeline = ProgramConfig(name="pipeline", predictor="cot", repair_rounds=1)
-    assert pipeline.options() == {"repair_rounds": 1}
+    assert pipeline.options() == {"repair_rounds": 1, "adapter": None, "ir_output": "content"}
     built = pipeline.build()
     assert isinstance(built, ForwardPipeline) and built.repair_rounds == 1
-    assert ProgramConfig(name="nl_to_ir").options() == {}
-    assert isinstance(ProgramConfig(name="nl_to_ir").build(), NLToIR)
+    assert ProgramConfig(name="nl_to_ir").options() == {"adapter": None, "ir_output": "content"}
+    assert isinstance(ProgramConfig(name="nl_to_ir").build(), AdaptedNLToIR)
+    legacy = ProgramConfig(name="nl_to_ir", adapter="json", ir_output="full")
+    assert type(legacy.build()) is NLToIR  # today's requests, module source included
     config = ExperimentConfig.model_validate(
         {
             "name": "x",
@@ -79,9 +84,17 @@ def test_program_config_builds_through_its_spec():
 
 def test_a_runs_program_config_gives_the_options_of_the_programs_spec():
     # export and evaluate rebuild a run's program from its resolved config's `program` section
-    assert ProgramConfig(name="pipeline", predictor="cot").options() == {"repair_rounds": 0}
-    assert ProgramConfig(name="pipeline", repair_rounds=2).options() == {"repair_rounds": 2}
-    assert ProgramConfig(name="nl_to_ir").options() == {}
+    defaults = {"adapter": None, "ir_output": "content"}
+    assert ProgramConfig(name="pipeline", predictor="cot").options() == {
+        "repair_rounds": 0,
+        **defaults,
+    }
+    assert ProgramConfig(name="pipeline", repair_rounds=2).options() == {
+        "repair_rounds": 2,
+        **defaults,
+    }
+    assert ProgramConfig(name="nl_to_ir").options() == defaults
+    assert ProgramConfig(name="ir_to_code", adapter="baml").options() == {"adapter": "baml"}
     with pytest.raises(ValidationError, match="repair_rounds applies to the pipeline program"):
         ProgramConfig(name="nl_to_ir", repair_rounds=1)
     with pytest.raises(ValidationError, match="name"):
@@ -98,11 +111,15 @@ def test_the_manifest_records_what_the_caller_built(tmp_path):
         program_options={"repair_rounds": 1},
     )
     assert (manifest.program, manifest.predictor_kind) == ("pipeline", "cot")
-    assert manifest.program_options == {"repair_rounds": 1}
+    assert manifest.program_options == {"repair_rounds": 1, "adapter": None, "ir_output": "content"}
     assert load_exported_program(tmp_path / "out").repair_rounds == 1
     # Defaults are filled in from the spec; a program exported without a name is not guessed.
     write_export(build_program("pipeline"), tmp_path / "plain", program_name="pipeline")
-    assert read_manifest(tmp_path / "plain").program_options == {"repair_rounds": 0}
+    assert read_manifest(tmp_path / "plain").program_options == {
+        "repair_rounds": 0,
+        "adapter": None,
+        "ir_output": "content",
+    }
     unnamed = write_export(build_program("pipeline"), tmp_path / "unnamed")
     assert unnamed.program is None and unnamed.program_options == {}
     with pytest.raises(ProgramError, match="takes no option 'repair_rounds'"):
@@ -117,4 +134,5 @@ def test_the_manifest_records_what_the_caller_built(tmp_path):
 def test_the_committed_demo_export_still_loads():
     manifest = read_manifest(ROOT / "programs" / "demo")
     assert manifest.program == "nl_to_ir"
-    assert isinstance(load_exported_program(ROOT / "programs" / "demo"), NLToIR)
+    assert manifest.program_options == {"adapter": "json", "ir_output": "full"}
+    assert type(load_exported_program(ROOT / "programs" / "demo")) is NLToIR

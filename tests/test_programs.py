@@ -14,7 +14,7 @@ import dspy
 import pytest
 from dspy.lm15 import Request
 from fixtures_engines import FunctionEngine, asked_field
-from fixtures_ir import ADD_IR
+from fixtures_ir import ADD_IR, lm_ir
 
 from liftdspy.code_check import check_function_source, extract_code
 from liftdspy.datasets import load_tasks
@@ -52,7 +52,7 @@ class ScriptedCodeEngine(FunctionEngine):
             self.asked.append(field)
             queue = self.answers[field]
             value = queue.pop(0) if len(queue) > 1 else queue[0]
-        return json.dumps({field: value})
+        return json.dumps({field: lm_ir(value) if field == "ir" else value})
 
 
 def scripted_lm(tmp_path: Path, engine: ScriptedCodeEngine) -> dspy.LM:

@@ -10,9 +10,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from fixtures_ir import lm_ir
 
 from liftdspy.datasets import load_tasks
 from liftdspy.export import write_export
+from liftdspy.ir import complete_ir
 from liftdspy.lm.config import LMConfig
 from liftdspy.programs import build_program
 from liftdspy.runtime import ChatEndpoint, EndpointError, OutputError, PackError, load_pack
@@ -56,7 +58,7 @@ NO_DSPY_SCRIPT = textwrap.dedent(
 
 
 def test_runtime_runs_a_pipeline_without_importing_dspy(pipeline_export: Path, task) -> None:
-    reply = json.dumps({"ir": task.ir.model_dump(mode="json"), "code": task.reference})
+    reply = json.dumps({"ir": lm_ir(task.ir.model_dump(mode="json")), "code": task.reference})
     with ScriptedChatServer([], reply=reply) as server:
         completed = subprocess.run(
             [sys.executable, "-c", NO_DSPY_SCRIPT, str(pipeline_export), server.base_url, "hi"],
@@ -68,7 +70,10 @@ def test_runtime_runs_a_pipeline_without_importing_dspy(pipeline_export: Path, t
     assert completed.returncode == 0, completed.stderr[-2000:]
     out = json.loads(completed.stdout)
     assert out["heavy"] == []
-    assert out["result"]["ir"] == task.ir.model_dump(mode="json")
+    # The model wrote the IR's content; the runtime completed it as the DSPy program does.
+    completed_ir = complete_ir(lm_ir(task.ir.model_dump(mode="json"))).model_dump(mode="json")
+    assert out["result"]["ir"] == completed_ir
+    assert out["result"]["ir"]["metadata"]["origin"] == "model"
     assert out["result"]["code"] == task.reference.strip("\n")
     assert out["result"]["function_stub"].startswith(f"def {task.ir.signature.name}(")
     assert [body["max_tokens"] for body in server.bodies] == [64, 64]
@@ -88,11 +93,13 @@ def test_placeholders_are_filled_once_and_inputs_checked(pipeline_export: Path) 
 
 def test_outputs_are_validated_by_type(pipeline_export: Path, task) -> None:
     prompt = load_pack(pipeline_export).predictor("nl_to_ir.translate")
-    good = parse_outputs(prompt.name, prompt.outputs, json.dumps({"ir": task.ir.model_dump()}))
+    content = lm_ir(task.ir.model_dump(mode="json"))
+    good = parse_outputs(prompt.name, prompt.outputs, json.dumps({"ir": content}))
     assert good["ir"]["signature"]["name"] == task.ir.signature.name
-    broken = task.ir.model_dump(mode="json")
+    assert good["ir"]["version"] == "1"
+    broken = dict(content)
     del broken["signature"]
-    with pytest.raises(OutputError, match=r"field 'ir' is not a valid IntermediateRepresentation"):
+    with pytest.raises(OutputError, match=r"field 'ir' is not a valid IRContent"):
         parse_outputs(prompt.name, prompt.outputs, json.dumps({"ir": broken}))
     with pytest.raises(OutputError, match=r"not a JSON object"):
         parse_outputs(prompt.name, prompt.outputs, "no json here")

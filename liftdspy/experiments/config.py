@@ -15,11 +15,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from liftdspy.datasets.row import Split
 from liftdspy.experiments.yaml_config import ConfigError as ConfigError  # re-exported
 from liftdspy.experiments.yaml_config import load_yaml_config
+from liftdspy.ir import IROutput
 from liftdspy.lm.config import LMConfig
 from liftdspy.metrics.base import MetricName
 from liftdspy.metrics.code_metric import CodeMetricWeights
 from liftdspy.metrics.end_to_end import EndToEndWeights
 from liftdspy.metrics.ir_metric import IRMetricWeights
+from liftdspy.programs.adapters import AdapterName, default_adapter
 from liftdspy.programs.predictors import PredictorKind
 from liftdspy.programs.registry import ProgramName, program_spec, programs_taking
 from liftdspy.versioning import Version
@@ -54,7 +56,11 @@ class DatasetConfig(_Section):
 
 
 # ProgramConfig fields that are build options of some programs (ProgramSpec.options), and why.
-OPTION_FIELDS = {"repair_rounds": "it runs the tests"}
+OPTION_FIELDS = {
+    "repair_rounds": "it runs the tests",
+    "adapter": "every program has one",
+    "ir_output": "it has an NL -> IR step",
+}
 
 
 class ProgramConfig(_Section):
@@ -63,6 +69,22 @@ class ProgramConfig(_Section):
     repair_rounds: int = Field(
         0, ge=0, le=3, description="pipeline only: repair rounds, each seeing the failing tests"
     )
+    adapter: AdapterName | None = Field(
+        None,
+        description="the DSPy adapter: compact | baml | json | chat (liftdspy.programs.adapters);"
+        " unset: compact where the LM enforces the output schema, else json (resolve_adapter)",
+    )
+    ir_output: IROutput = Field(
+        "content",
+        description="what the model writes of the IR: its content (the program fills metadata "
+        "and version) or the full IR (the requests before the content output existed)",
+    )
+
+    def resolve_adapter(self, lm: LMConfig) -> ProgramConfig:
+        """This config with `adapter` set: as given, else the default for `lm`'s engine."""
+        if self.adapter is not None:
+            return self
+        return self.model_copy(update={"adapter": default_adapter(lm.kind)})
 
     @model_validator(mode="after")
     def _options_fit_the_program(self) -> ProgramConfig:
@@ -145,6 +167,8 @@ class ExperimentConfig(_Section):
     def _default_metric(self) -> ExperimentConfig:
         if self.metric.name is None:
             self.metric.name = self.program.default_metric
+        # The adapter is resolved with the LM, so the run's config records the one it used.
+        self.program = self.program.resolve_adapter(self.lm)
         return self
 
 

@@ -43,6 +43,7 @@ from liftdspy.optimize import (
     extract_candidates,
     load_preset,
 )
+from liftdspy.programs.adapters import build_adapter
 from liftdspy.stats import PairedComparison, paired_bootstrap
 from liftdspy.tracking import configure_tracking, layout
 from liftdspy.tracking.run_record import (
@@ -300,7 +301,7 @@ def run_experiment(
         config_path=config_path,
         on_started=on_run_started,
     ) as writer:
-        with dspy.context(lm=setup.lms["task"], adapter=dspy.JSONAdapter()):
+        with dspy.context(lm=setup.lms["task"], adapter=build_adapter(config.program.adapter)):
             baseline = _evaluate(setup, writer, progress, "baseline", setup.program)
             compiled = _optimize(setup, writer, progress)
             optimized = _evaluate(setup, writer, progress, "optimized", compiled)

@@ -1,8 +1,11 @@
-"""Render a DSPy program's predictors into a `PromptPack` with DSPy's own `JSONAdapter`.
+"""Render a DSPy program's predictors into a `PromptPack` with the program's own adapter.
 
-The messages come from `JSONAdapter().format(signature, demos, inputs)` called with a unique
-sentinel per input, which is then replaced by the `{{name}}` placeholder; the response format
-is the one `JSONAdapter` attaches for a schema-capable LM, shaped strict as DSPy 3.4 sends it.
+The messages come from `adapter.format(signature, demos, inputs)` (the adapter the program runs
+with: `compact`, `baml`, `json` or `chat`, `liftdspy.programs.adapters`) called with a unique
+sentinel per input, which is then replaced by the `{{name}}` placeholder; demos are the ones the
+program shows the LM (`lm_facing_demos`: an IR-content output shows content only). The response
+format and request metadata (the compact layout's `json_layout`) are what the adapter attaches for
+a schema-capable LM, the response format shaped strict as DSPy 3.4 sends it.
 """
 
 from __future__ import annotations
@@ -14,9 +17,11 @@ from typing import Any
 import dspy
 
 from liftdspy.chat import openai_response_format
-from liftdspy.dspy_compat import strict_json_schema, structured_outputs_response_format
+from liftdspy.dspy_compat import adapter_lm_kwargs, strict_json_schema
 from liftdspy.errors import LiftdspyError
 from liftdspy.lm.config import LMConfig
+from liftdspy.programs.adapters import LEGACY_ADAPTER, AdapterName, build_adapter
+from liftdspy.programs.lm_facing import lm_facing_demos
 from liftdspy.runtime.pack import (
     FieldSpec,
     MessageTemplate,
@@ -65,23 +70,45 @@ def _demo_data(demo: Any) -> dict[str, Any]:
     return demo.toDict() if hasattr(demo, "toDict") else dict(demo)
 
 
-def response_format_for(signature: type[dspy.Signature]) -> dict[str, Any]:
-    """The Chat Completions `response_format` DSPy's JSONAdapter sends for `signature` to an
-    LM that supports JSON schemas (such as `OpenAIEngine`)."""
-    model = structured_outputs_response_format(signature)
-    return openai_response_format(
-        strict_json_schema(model.model_json_schema()), name=model.__name__, strict=True
-    )
+def request_options(
+    signature: type[dspy.Signature], adapter: AdapterName = LEGACY_ADAPTER
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The Chat Completions `response_format` and the request `metadata` that `adapter` sends
+    for `signature` to an LM that supports JSON schemas (such as `OpenAIEngine`); None for what
+    it does not send (ChatAdapter sends neither)."""
+    kwargs = adapter_lm_kwargs(build_adapter(adapter), signature)
+    model = kwargs.get("response_format")
+    response_format = None
+    if isinstance(model, type):
+        response_format = openai_response_format(
+            strict_json_schema(model.model_json_schema()), name=model.__name__, strict=True
+        )
+    elif model is not None:  # {"type": "json_object"}: a signature without a fixed schema
+        response_format = dict(model)
+    return response_format, kwargs.get("metadata")
+
+
+def response_format_for(
+    signature: type[dspy.Signature], adapter: AdapterName = LEGACY_ADAPTER
+) -> dict[str, Any] | None:
+    """The Chat Completions `response_format` `adapter` sends for `signature` to an LM that
+    supports JSON schemas (such as `OpenAIEngine`)."""
+    return request_options(signature, adapter)[0]
 
 
 def render_messages(
-    name: str, signature: type[dspy.Signature], demos: list[Any]
+    name: str,
+    signature: type[dspy.Signature],
+    demos: list[Any],
+    adapter: AdapterName = LEGACY_ADAPTER,
 ) -> list[MessageTemplate]:
-    """The adapter's messages for `signature` and `demos`, with `{{input}}` placeholders."""
-    adapter = dspy.JSONAdapter()
+    """The adapter's messages for `signature` and `demos` (as the program shows them to the LM),
+    with `{{input}}` placeholders."""
     token = uuid.uuid4().hex
     sentinels = {field: f"\u27e6liftdspy-{token}-{field}\u27e7" for field in signature.input_fields}
-    messages = adapter.format(signature, demos, dict(sentinels))
+    messages = build_adapter(adapter).format(
+        signature, lm_facing_demos(signature, demos), dict(sentinels)
+    )
     templates = []
     for message in messages:
         content = message["content"]
@@ -105,7 +132,10 @@ def render_messages(
 
 
 def predictor_prompt(
-    name: str, predictor: dspy.Predict, sampling: SamplingParams
+    name: str,
+    predictor: dspy.Predict,
+    sampling: SamplingParams,
+    adapter: AdapterName = LEGACY_ADAPTER,
 ) -> PredictorPrompt:
     signature = predictor.signature
     for field, info in signature.input_fields.items():
@@ -116,14 +146,16 @@ def predictor_prompt(
                 field,
                 _type_name(info.annotation),
             )
+    response_format, metadata = request_options(signature, adapter)
     return PredictorPrompt(
         name=name,
         instructions=signature.instructions,
         inputs=_fields(signature.input_fields),
         outputs=_fields(signature.output_fields),
         demos=[_jsonable(_demo_data(demo)) for demo in predictor.demos],
-        messages=render_messages(name, signature, predictor.demos),
-        response_format=response_format_for(signature),
+        messages=render_messages(name, signature, predictor.demos, adapter),
+        response_format=response_format,
+        metadata=metadata,
         sampling=sampling,
     )
 
@@ -138,20 +170,30 @@ def model_target(config: LMConfig) -> ModelTarget:
     )
 
 
+def program_adapter(program: dspy.Module, adapter: AdapterName | None = None) -> AdapterName:
+    """The adapter `program`'s predictors run with: its own (`adapter` attribute of liftdspy's
+    programs), else `adapter` (how the caller built it), else `json` (DSPy's JSONAdapter, what
+    exports assumed before programs named one)."""
+    return getattr(program, "adapter", None) or adapter or LEGACY_ADAPTER
+
+
 def build_prompt_pack(
     program: dspy.Module,
     *,
     lm_config: LMConfig | None = None,
     program_name: str | None = None,
     predictor_kind: str | None = None,
+    adapter: AdapterName | None = None,
 ) -> PromptPack:
-    """One `PredictorPrompt` per named predictor of `program`, in `named_predictors()` order."""
+    """One `PredictorPrompt` per named predictor of `program`, in `named_predictors()` order,
+    rendered with the program's adapter (`program_adapter`)."""
+    adapter = program_adapter(program, adapter)
     sampling = SamplingParams(
         temperature=lm_config.temperature if lm_config else None,
         max_tokens=lm_config.max_tokens if lm_config else None,
     )
     prompts = [
-        predictor_prompt(name, predictor, sampling)
+        predictor_prompt(name, predictor, sampling, adapter)
         for name, predictor in program.named_predictors()
     ]
     if not prompts:
@@ -159,6 +201,7 @@ def build_prompt_pack(
     return PromptPack(
         program=program_name,
         predictor_kind=predictor_kind,
+        adapter=adapter,
         model=model_target(lm_config) if lm_config else None,
         predictors=prompts,
     )

@@ -122,7 +122,11 @@ def write_export(
     exported_lm = redacted_lm_config(lm_config) if lm_config is not None else None
     safe_lm = exported_lm.lm if exported_lm is not None else None
     pack = build_prompt_pack(
-        program, lm_config=safe_lm, program_name=program_name, predictor_kind=predictor
+        program,
+        lm_config=safe_lm,
+        program_name=program_name,
+        predictor_kind=predictor,
+        adapter=options.get("adapter"),
     )
     written: list[ExportedFile] = []
 

@@ -8,12 +8,12 @@ A request asks for structure in one of three ways, read by `grammar_spec_from_co
 - `config.extensions = {"xgrammar": {"ebnf": "root ::= ..."}}` or `{"xgrammar": {"regex": "..."}}`
   for anything else, e.g. a code block (`python_code_block_ebnf()`).
 
-JSON is compiled with exactly the layout of DSPy's JSONAdapter demos (`json.dumps(indent=2)`:
-two-space indentation, `", "`/`": "` separators, `[]`/`{}` when empty) and no other whitespace, so
-every newline and indent is forced by the grammar instead of sampled: free whitespace let a small
-model spend its budget on runs of spaces, and a no-whitespace grammar fought the indented demos.
-Compiled grammars are cached by the schema's JSON text in its own property order (sorting keys
-changes the order the model writes fields in).
+JSON is compiled in one of two fixed layouts (`liftdspy.chat.json_layout`: `indent2`, DSPy's
+JSONAdapter demos, by default; `compact`, one line, when the request names it) and no other
+whitespace, so every newline, indent and space is forced by the grammar instead of sampled: free
+whitespace let a small model spend its budget on runs of spaces, and a layout other than the
+demos' fought them. Compiled grammars are cached by the spec: the schema's JSON text in its own
+property order (sorting keys changes the order the model writes fields in) and the layout.
 
 `GrammarState` follows one generation: the token mask (a bitmask, as a llama.cpp logits processor
 or applied to a logits array), the string the grammar forces next (for jump-forward decoding) and
@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from liftdspy.chat.json_layout import JSON_LAYOUTS, JsonLayout, json_layout_of
 from liftdspy.errors import LiftdspyError
 
 if TYPE_CHECKING:
@@ -41,9 +42,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# DSPy's JSONAdapter writes demos with json.dumps(..., indent=2): separators ", " and ": ".
-JSON_INDENT = 2
-JSON_SEPARATORS = (",", ": ")
 # What the budget-aware close prefers at a choice (see ByteMatcher.closing_text). In JSON a letter
 # is only ever allowed inside a string, so "a" before "]" fills a string that needs content and
 # never opens anything; for other grammars (a code block) ending the line and the fence comes first.
@@ -55,12 +53,14 @@ GrammarKind = Literal["json_schema", "json_object", "ebnf", "regex"]
 
 
 class GrammarSpec(BaseModel):
-    """What to constrain the output to: a kind and its source text (schema JSON, EBNF or regex)."""
+    """What to constrain the output to: a kind, its source text (schema JSON, EBNF or regex) and,
+    for JSON, the layout whitespace is forced into."""
 
     model_config = ConfigDict(frozen=True)
 
     kind: GrammarKind
     source: str = ""
+    layout: JsonLayout = "indent2"
 
 
 class GrammarError(LiftdspyError, ValueError):
@@ -82,6 +82,20 @@ def grammar_spec_from_config(
     response_format: dict[str, Any] | type | None, extensions: dict[str, Any] | None = None
 ) -> GrammarSpec | None:
     """The grammar a request's config asks for, or None for free text."""
+    spec = _grammar_spec(response_format, extensions)
+    if spec is not None and spec.kind in {"json_schema", "json_object"}:
+        try:
+            layout = json_layout_of(extensions)
+        except ValueError as exc:
+            raise GrammarError(str(exc)) from exc
+        if layout != spec.layout:
+            spec = spec.model_copy(update={"layout": layout})
+    return spec
+
+
+def _grammar_spec(
+    response_format: dict[str, Any] | type | None, extensions: dict[str, Any] | None
+) -> GrammarSpec | None:
     custom = (extensions or {}).get("xgrammar")
     if custom is not None:
         if not isinstance(custom, dict) or len(custom.keys() & {"ebnf", "regex"}) != 1:
@@ -120,11 +134,13 @@ def grammar_spec_from_config(
     raise GrammarError(f"response_format type {kind!r} is not text, json_object or json_schema")
 
 
-def schema_spec(schema: dict[str, Any] | type[BaseModel]) -> GrammarSpec:
+def schema_spec(
+    schema: dict[str, Any] | type[BaseModel], layout: JsonLayout = "indent2"
+) -> GrammarSpec:
     """A GrammarSpec for a JSON schema dict or a pydantic model class."""
     if isinstance(schema, type):
         schema = schema.model_json_schema()
-    return GrammarSpec(kind="json_schema", source=json.dumps(schema))
+    return GrammarSpec(kind="json_schema", source=json.dumps(schema), layout=layout)
 
 
 def cap_schema(schema: Any, *, max_string_chars: int | None, max_array_items: int | None) -> Any:
@@ -201,13 +217,14 @@ class GrammarCompiler:
             return compiled
 
     def _compile(self, spec: GrammarSpec) -> xgrammar.CompiledGrammar:
+        indent, separators = JSON_LAYOUTS[spec.layout]
         try:
             if spec.kind == "json_schema":
                 return self._compiler.compile_json_schema(
                     spec.source,
                     any_whitespace=False,
-                    indent=JSON_INDENT,
-                    separators=JSON_SEPARATORS,
+                    indent=indent,
+                    separators=separators,
                     strict_mode=True,
                 )
             if spec.kind == "json_object":
@@ -215,8 +232,8 @@ class GrammarCompiler:
                 grammar = xgr.Grammar.from_json_schema(
                     '{"type": "object"}',
                     any_whitespace=False,
-                    indent=JSON_INDENT,
-                    separators=JSON_SEPARATORS,
+                    indent=indent,
+                    separators=separators,
                 )
                 return self._compiler.compile_grammar(grammar)
             if spec.kind == "ebnf":

@@ -49,6 +49,7 @@ from liftdspy.chat import (
     retry_after_seconds,
     retryable_status,
 )
+from liftdspy.chat.json_layout import without_layout
 from liftdspy.redaction import redact_url
 
 if TYPE_CHECKING:
@@ -151,7 +152,9 @@ def chat_body(
                 max_array_items=max_array_items,
             )
         body["response_format"] = _response_format_to_chat(format_config, response_format_style)
-    extra: dict[str, Any] = dict(config.extensions or {})
+    # The JSON layout hint is for liftdspy's own grammar (LocalEngine); a server decides its
+    # own whitespace, and OpenAI refuses `metadata` without `store`, so it is not sent.
+    extra: dict[str, Any] = without_layout(config.extensions)
     if config.top_k is not None:
         extra["top_k"] = config.top_k  # vLLM and llama.cpp take top_k as an extra field
     if extra:

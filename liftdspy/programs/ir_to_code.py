@@ -7,9 +7,10 @@ import logging
 import dspy
 from dspy.utils.exceptions import AdapterParseError
 
+from liftdspy.code_check import check_function_source
 from liftdspy.ir import IntermediateRepresentation, coerce_ir, render_stub
 from liftdspy.lm.answers import watch_answers
-from liftdspy.code_check import check_function_source
+from liftdspy.programs.adapters import AdapterName, adapter_context
 from liftdspy.programs.predictors import PredictorKind, make_predictor
 from liftdspy.programs.signatures import IRToCodeSignature
 
@@ -23,19 +24,22 @@ class IRToCode(dspy.Module):
     intent, effects, assertions and holes) and answers with the whole function. The answer is
     checked with `ast`; `problems` lists what is wrong (no parse, wrong function name). An answer
     that ended at `max_tokens` yields no code, `truncated=True` and `error` saying where it was
-    cut. Only the adapter's parse errors are caught; any other error propagates.
+    cut. Only the adapter's parse errors are caught; any other error propagates. `adapter` names
+    the DSPy adapter the predictor runs with (`liftdspy.programs.adapters`); None leaves the
+    caller's.
     """
 
-    def __init__(self, predictor: PredictorKind = "predict"):
+    def __init__(self, predictor: PredictorKind = "predict", adapter: AdapterName | None = None):
         super().__init__()
         self.predictor_kind = predictor
+        self.adapter = adapter
         self.implement = make_predictor(IRToCodeSignature, predictor)
 
     def forward(self, ir: IntermediateRepresentation | dict | str) -> dspy.Prediction:
         ir = coerce_ir(ir)
         stub = render_stub(ir)
         parse_error: AdapterParseError | None = None
-        with watch_answers() as answers:
+        with watch_answers() as answers, adapter_context(self.adapter):
             try:
                 out = self.implement(function_stub=stub)
             except AdapterParseError as exc:

@@ -6,11 +6,12 @@ import logging
 
 import dspy
 
-from liftdspy.ir import render_stub
-from liftdspy.lm.answers import watch_answers
 from liftdspy.code_check import check_function_source
+from liftdspy.ir import IROutput, render_stub
+from liftdspy.lm.answers import watch_answers
+from liftdspy.programs.adapters import AdapterName, adapter_context
 from liftdspy.programs.ir_to_code import IRToCode
-from liftdspy.programs.nl_to_ir import NLToIR
+from liftdspy.programs.nl_to_ir import nl_to_ir_module
 from liftdspy.programs.predictors import PredictorKind, make_predictor
 from liftdspy.programs.signatures import RepairCodeSignature
 from liftdspy.sandbox.models import SandboxResult
@@ -31,17 +32,25 @@ class ForwardPipeline(dspy.Module):
     """NL -> IR -> code. With `tests`, the code is executed in the sandbox; with
     `repair_rounds > 0` (off by default, so optimizers see the raw program) failing code is sent
     back to the LM with the failures, at most `repair_rounds` times. A cut-off answer at any step
-    (NL -> IR, IR -> code, a repair) is never used: `truncated` says one was seen."""
+    (NL -> IR, IR -> code, a repair) is never used: `truncated` says one was seen. `adapter` and
+    `ir_output` are those of `NLToIR` (the adapter applies to every step)."""
 
-    def __init__(self, predictor: PredictorKind = "predict", repair_rounds: int = 0):
+    def __init__(
+        self,
+        predictor: PredictorKind = "predict",
+        repair_rounds: int = 0,
+        adapter: AdapterName | None = None,
+        ir_output: IROutput = "content",
+    ):
         super().__init__()
         if not 0 <= repair_rounds <= MAX_REPAIR_ROUNDS:
             raise ValueError(
                 f"repair_rounds must be in 0..{MAX_REPAIR_ROUNDS}, got {repair_rounds}"
             )
         self.repair_rounds = repair_rounds
-        self.nl_to_ir = NLToIR(predictor)
-        self.ir_to_code = IRToCode(predictor)
+        self.adapter = adapter
+        self.nl_to_ir = nl_to_ir_module(predictor, adapter=adapter, ir_output=ir_output)
+        self.ir_to_code = IRToCode(predictor, adapter=adapter)
         self.repair = make_predictor(RepairCodeSignature, predictor) if repair_rounds else None
 
     def forward(
@@ -71,7 +80,7 @@ class ForwardPipeline(dspy.Module):
                 and (execution.pass_rate < 1.0)
             ):
                 repairs += 1
-                with watch_answers() as answers:
+                with watch_answers() as answers, adapter_context(self.adapter):
                     fixed = self.repair(
                         function_stub=render_stub(ir_out.ir),
                         code=code,

@@ -16,3 +16,8 @@ def make_predictor(signature: type[dspy.Signature], kind: PredictorKind) -> dspy
     if kind == "cot":
         return dspy.ChainOfThought(signature)
     raise ValueError(f"unknown predictor kind {kind!r}: expected 'predict' or 'cot'")
+
+
+def predict_of(module: dspy.Module) -> dspy.Predict:
+    """The `dspy.Predict` that calls the LM: `module` itself, or a ChainOfThought's `predict`."""
+    return module if isinstance(module, dspy.Predict) else module.predict

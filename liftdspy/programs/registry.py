@@ -18,7 +18,7 @@ import dspy
 from liftdspy.errors import LiftdspyError
 from liftdspy.metrics.base import MetricName
 from liftdspy.programs.ir_to_code import IRToCode
-from liftdspy.programs.nl_to_ir import NLToIR
+from liftdspy.programs.nl_to_ir import nl_to_ir_module
 from liftdspy.programs.pipeline import ForwardPipeline
 from liftdspy.programs.predictors import PredictorKind
 
@@ -70,7 +70,7 @@ class ProgramSpec:
             if raw in (None, "", "None"):
                 continue
             try:
-                found[key] = type(default)(raw)
+                found[key] = raw if default is None else type(default)(raw)
             except (TypeError, ValueError):
                 kind = type(default).__name__
                 raise ProgramError(f"program option {key}={raw!r}: expected {kind}") from None
@@ -80,18 +80,35 @@ class ProgramSpec:
         return self.factory(predictor=predictor, **self.resolve_options(options))
 
 
+# Build options every program takes: the DSPy adapter (None: the caller's context adapter).
+ADAPTER_OPTION: dict[str, Any] = {"adapter": None}
+# ... and those of the programs with an NL -> IR step: what the model writes of the IR.
+IR_OUTPUT_OPTION: dict[str, Any] = {"ir_output": "content"}
+
 PROGRAM_SPECS: Mapping[str, ProgramSpec] = MappingProxyType(
     {
         spec.name: spec
         for spec in (
-            ProgramSpec("nl_to_ir", NLToIR, inputs=("prompt",), default_metric="ir"),
-            ProgramSpec("ir_to_code", IRToCode, inputs=("ir",), default_metric="code"),
+            ProgramSpec(
+                "nl_to_ir",
+                nl_to_ir_module,
+                inputs=("prompt",),
+                default_metric="ir",
+                options={**ADAPTER_OPTION, **IR_OUTPUT_OPTION},
+            ),
+            ProgramSpec(
+                "ir_to_code",
+                IRToCode,
+                inputs=("ir",),
+                default_metric="code",
+                options=ADAPTER_OPTION,
+            ),
             ProgramSpec(
                 "pipeline",
                 ForwardPipeline,
                 inputs=("prompt",),
                 default_metric="end_to_end",
-                options={"repair_rounds": 0},
+                options={"repair_rounds": 0, **ADAPTER_OPTION, **IR_OUTPUT_OPTION},
             ),
         )
     }

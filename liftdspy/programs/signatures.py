@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dspy
 
-from liftdspy.ir import IntermediateRepresentation
+from liftdspy.ir import IntermediateRepresentation, IRContent, IROutput
 
 
 class NLToIRSignature(dspy.Signature):
@@ -42,3 +42,14 @@ class RepairCodeSignature(dspy.Signature):
     code: str = dspy.InputField(desc="The current implementation.")
     failures: str = dspy.InputField(desc="The tests that failed and how they failed.")
     fixed_code: str = dspy.OutputField(desc="The corrected function definition.")
+
+
+def nl_to_ir_signature(ir_output: IROutput = "content") -> type[dspy.Signature]:
+    """The NL -> IR signature whose `ir` output is the IR's content (`IRContent`, what the model
+    writes; the program completes it) or, with `ir_output="full"`, the whole
+    `IntermediateRepresentation` (bookkeeping included: today's requests, byte for byte)."""
+    if ir_output == "full":
+        return NLToIRSignature
+    if ir_output == "content":
+        return NLToIRSignature.with_updated_fields("ir", type_=IRContent)
+    raise ValueError(f"unknown ir_output {ir_output!r}: expected 'content' or 'full'")

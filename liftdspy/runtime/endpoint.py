@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from liftdspy.chat import RetryPolicy, retry_after_seconds, retryable_status
+from liftdspy.chat.json_layout import without_layout
 from liftdspy.errors import LiftdspyError
 from liftdspy.redaction import redact_url
 
@@ -75,7 +76,8 @@ class ChatEndpoint(BaseModel):
         Retries as the DSPy engine does (`liftdspy.chat.retry`: 408/409/429/5xx, connection
         errors; jittered backoff, a server's Retry-After obeyed)."""
         url = f"{self.base_url}/chat/completions"
-        data = json.dumps({"model": self.model, **body}).encode("utf-8")
+        # The JSON layout hint is for liftdspy's own grammar; as OpenAIEngine, never sent.
+        data = json.dumps({"model": self.model, **without_layout(body)}).encode("utf-8")
         where = redact_url(url)
         policy = RetryPolicy(max_retries=self.max_retries)
         for attempt in range(self.max_retries + 1):

@@ -1,19 +1,20 @@
 """The prompt pack: an exported program's prompts in a versioned JSON format (no DSPy needed).
 
-One `PredictorPrompt` per DSPy predictor holds the chat messages exactly as DSPy's `JSONAdapter`
-renders them, with every input replaced by a `{{name}}` placeholder, the `response_format` (JSON
-schema) DSPy sends, and the sampling parameters. Filling the placeholders with the real inputs
-gives byte for byte the messages DSPy would send. `liftdspy.export` writes packs;
-`liftdspy.runtime` reads and runs them.
+One `PredictorPrompt` per DSPy predictor holds the chat messages exactly as the program's DSPy
+adapter renders them (the pack's `adapter`: `compact`, `baml`, `json` or `chat`), with every input
+replaced by a `{{name}}` placeholder, the `response_format` (JSON schema) and request `metadata`
+(the compact layout's `json_layout`) DSPy sends, and the sampling parameters. Filling the
+placeholders with the real inputs gives byte for byte the messages DSPy would send.
+`liftdspy.export` writes packs; `liftdspy.runtime` reads and runs them.
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from liftdspy.errors import LiftdspyError
 from liftdspy.versioning import Version
@@ -26,6 +27,20 @@ _PLACEHOLDER_PATTERN = re.compile(r"\{\{([A-Za-z_][A-Za-z0-9_]*)\}\}")
 def placeholder(name: str) -> str:
     """The placeholder for input `name` in message templates: `{{name}}`."""
     return PLACEHOLDER.format(name=name)
+
+
+PackAdapter = Literal["compact", "baml", "json", "chat"]
+# Packs written before the adapter was a choice name DSPy's class.
+_ADAPTER_CLASS_NAMES = {
+    "JSONAdapter": "json",
+    "BAMLAdapter": "baml",
+    "ChatAdapter": "chat",
+    "CompactAdapter": "compact",
+}
+
+
+def _adapter_name(value: Any) -> Any:
+    return _ADAPTER_CLASS_NAMES.get(value, value) if isinstance(value, str) else value
 
 
 class PackError(LiftdspyError, ValueError):
@@ -90,6 +105,11 @@ class PredictorPrompt(BaseModel):
     response_format: dict[str, Any] | None = Field(
         None, description="The Chat Completions response_format, as DSPy sends it"
     )
+    metadata: dict[str, Any] | None = Field(
+        None,
+        description="The request metadata DSPy sends (the compact adapter's "
+        '{"json_layout": "compact"}): in the request body, kept off the wire by ChatEndpoint',
+    )
     sampling: SamplingParams = Field(default_factory=SamplingParams)
 
     def file_stem(self) -> str:
@@ -133,7 +153,9 @@ class PromptPack(BaseModel):
     format_version: Version = "1"
     program: str | None = Field(None, description="'nl_to_ir', 'ir_to_code' or 'pipeline'")
     predictor_kind: str | None = Field(None, description="'predict' or 'cot'")
-    adapter: str = "JSONAdapter"
+    adapter: Annotated[PackAdapter, BeforeValidator(_adapter_name)] = Field(
+        "json", description="The DSPy adapter the prompts are rendered with"
+    )
     model: ModelTarget | None = None
     predictors: list[PredictorPrompt] = Field(min_length=1)
 

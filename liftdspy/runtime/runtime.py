@@ -89,7 +89,8 @@ class PromptRuntime:
         return cls(pack, endpoint, response_format_style=response_format_style)
 
     def request_body(self, predictor: str, **inputs: Any) -> dict[str, Any]:
-        """The Chat Completions body (without `model`) for one call."""
+        """The Chat Completions body (without `model`) for one call, as DSPy's request holds it
+        (with `metadata`, which `ChatEndpoint` keeps off the wire as `OpenAIEngine` does)."""
         prompt = self.pack.predictor(predictor)
         types = {field.name: field.type for field in prompt.inputs}
         texts = {}
@@ -103,13 +104,15 @@ class PromptRuntime:
             body["response_format"] = response_format_in_style(
                 prompt.response_format, self.response_format_style
             )
+        if prompt.metadata:
+            body["metadata"] = dict(prompt.metadata)
         return body
 
     def run(self, predictor: str, **inputs: Any) -> dict[str, Any]:
         """Call `predictor` with `inputs`; its output fields, validated (an IR as JSON data)."""
         prompt = self.pack.predictor(predictor)
         text = self.endpoint.message_text(self.request_body(predictor, **inputs))
-        return parse_outputs(prompt.name, prompt.outputs, text)
+        return parse_outputs(prompt.name, prompt.outputs, text, self.pack.adapter)
 
     def _find(self, inputs: set[str], output: str) -> PredictorPrompt:
         for prompt in self.pack.predictors:

@@ -31,6 +31,7 @@ from liftdspy.experiments.runner import Progress, run_experiment, select_tasks
 from liftdspy.lm.config import LMConfig, build_engine, build_lm, recorder_of
 from liftdspy.lm.recorder import IdentifiedEngine, RecorderStats
 from liftdspy.metrics.floor import metric_floor
+from liftdspy.programs.adapters import build_adapter
 from liftdspy.studies.budget import Allowance, BudgetedEngine, BudgetExhaustedError
 from liftdspy.studies.cells import Cell, experiment_config
 from liftdspy.studies.config import StudyConfig
@@ -209,7 +210,7 @@ def _run_fixed(
         on_started=run_ids.append,
     ) as writer:
         writer.artifact({"demo_ids": demo_ids}, DEMOS_ARTIFACT)
-        with dspy.context(lm=lm, adapter=dspy.JSONAdapter()):
+        with dspy.context(lm=lm, adapter=build_adapter(config.program.adapter)):
             report = evaluate_program(
                 program, evalset, metric, label="optimized", threads=config.num_threads
             )

@@ -16,7 +16,13 @@ from pydantic import BaseModel
 from liftdspy.experiments.config import ExperimentConfig
 from liftdspy.lm.config import LMConfig
 from liftdspy.optimize.presets import PRESETS_DIR
-from liftdspy.studies.config import ArmConfig, StudyConfig, lm_hash_material
+from liftdspy.studies.config import (
+    ArmConfig,
+    StudyConfig,
+    arm_hash_material,
+    lm_hash_material,
+    program_hash_material,
+)
 from liftdspy.tracking import resolve_tracking_uri, sqlite_path
 
 
@@ -83,7 +89,7 @@ def experiment_config(study: StudyConfig, cell: Cell, root: Path) -> ExperimentC
         "name": f"{study.name}.{cell.arm}",
         "description": f"study {study.name}, cell {cell.id}",
         "dataset": dataset.model_dump(mode="json"),
-        "program": study.program.model_dump(mode="json"),
+        "program": study.arm_program(arm).model_dump(mode="json"),
         "lm": lm.model_dump(mode="json"),
         "reflection_lm": (
             absolute_lm(study.reflection_lm, root).model_dump(mode="json")
@@ -124,7 +130,8 @@ def cell_hash(study: StudyConfig, cell: Cell, root: Path) -> str:
     config.pop("tracking", None)
     config.pop("description", None)
     arm = study.arm(cell.arm)
-    config["arm"] = arm.model_dump(mode="json")
+    program_hash_material(config["program"])
+    config["arm"] = arm_hash_material(arm.model_dump(mode="json"))
     preset_file = Path(config["optimizer"]["preset"])
     config["optimizer"]["preset"] = preset_file.name
     if arm.preset is not None and preset_file.is_file():

@@ -18,7 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from liftdspy.experiments.config import DatasetConfig, MetricConfig, ProgramConfig, TrackingConfig
 from liftdspy.experiments.yaml_config import ConfigError, load_yaml_config
+from liftdspy.ir import IROutput
 from liftdspy.lm.config import LMConfig
+from liftdspy.programs.adapters import AdapterName
 from liftdspy.versioning import Version, hashed_form
 
 FixedArm = Literal["zero-shot", "random-demos", "constant"]
@@ -30,10 +32,20 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class ArmProgramConfig(_Section):
+    """What an arm changes of the study's program (unset: the study's): arms may differ by
+    adapter, or by what the model writes of the IR."""
+
+    adapter: AdapterName | None = None
+    ir_output: IROutput | None = None
+
+
 class ArmConfig(_Section):
-    """One arm: `preset` (+ `init`/`compile` overrides) or `fixed` (+ `k` for random-demos)."""
+    """One arm: `preset` (+ `init`/`compile` overrides) or `fixed` (+ `k` for random-demos);
+    `program` overrides the study's program options for this arm."""
 
     name: str = Field(pattern=NAME_PATTERN)
+    program: ArmProgramConfig = Field(default_factory=ArmProgramConfig)
     preset: str | None = None
     init: dict[str, Any] = Field(default_factory=dict, description="overrides of preset.init")
     compile: dict[str, Any] = Field(default_factory=dict, description="overrides of preset.compile")
@@ -118,6 +130,14 @@ class StudyConfig(_Section):
                 return arm
         raise KeyError(name)
 
+    def arm_program(self, arm: ArmConfig | str) -> ProgramConfig:
+        """The study's program with `arm`'s overrides (`arms[].program`), validated."""
+        arm = self.arm(arm) if isinstance(arm, str) else arm
+        overrides = arm.program.model_dump(exclude_none=True)
+        if not overrides:
+            return self.program
+        return ProgramConfig.model_validate({**self.program.model_dump(), **overrides})
+
     def named_lms(self) -> dict[str, LMConfig]:
         return dict(self.lms) if self.lms else {"default": self.lm}  # type: ignore[dict-item]
 
@@ -126,6 +146,9 @@ class StudyConfig(_Section):
         re-run with the same identity resumes the same MLflow parent run."""
         data = self.model_dump(mode="json", exclude={"budget", "description", "parity"})
         data["version"] = hashed_form(data["version"])
+        program_hash_material(data["program"])
+        for arm in data["arms"]:
+            arm_hash_material(arm)
         for lm in [data.get("lm"), data.get("reflection_lm"), *data.get("lms", {}).values()]:
             if lm:
                 lm_hash_material(lm)
@@ -141,6 +164,29 @@ def lm_hash_material(lm: dict[str, Any]) -> dict[str, Any]:
     if lm.get("server"):
         lm["server"]["version"] = hashed_form(lm["server"]["version"])
     return lm
+
+
+# Program options whose value reproduces the requests made before the option existed: hashed
+# as if absent, so a study pinned to them resumes the cells it ran before.
+LEGACY_PROGRAM_OPTIONS = {"adapter": "json", "ir_output": "full"}
+
+
+def program_hash_material(program: dict[str, Any]) -> dict[str, Any]:
+    """A program config's JSON dump as the study hashes take it (in place): options at their
+    legacy values (`LEGACY_PROGRAM_OPTIONS`) left out."""
+    for key, legacy in LEGACY_PROGRAM_OPTIONS.items():
+        if program.get(key) == legacy:
+            program.pop(key)
+    return program
+
+
+def arm_hash_material(arm: dict[str, Any]) -> dict[str, Any]:
+    """An arm's JSON dump as the study hashes take it (in place): its program overrides left
+    out when it has none (as arms were before they could have any)."""
+    overrides = {k: v for k, v in (arm.pop("program", None) or {}).items() if v is not None}
+    if overrides:
+        arm["program"] = overrides
+    return arm
 
 
 def _valid_name(name: str) -> bool:

@@ -25,8 +25,9 @@ def draw_demo_tasks(
     return [[t.id for t in rng.sample(train, min(k, len(train)))] for _ in range(predictors)]
 
 
-def build_study_program(study: StudyConfig) -> dspy.Module:
-    return study.program.build()
+def build_study_program(study: StudyConfig, arm: ArmConfig | None = None) -> dspy.Module:
+    """The study's program, with `arm`'s program overrides when given."""
+    return (study.arm_program(arm) if arm is not None else study.program).build()
 
 
 def fixed_demo_ids(
@@ -35,7 +36,7 @@ def fixed_demo_ids(
     """The demo ids per predictor a fixed arm's cell uses (none for zero-shot)."""
     if arm.fixed != "random-demos":
         return []
-    predictors = len(build_study_program(study).predictors())
+    predictors = len(build_study_program(study, arm).predictors())
     return draw_demo_tasks(train, arm.k, seed if seed is not None else 0, predictors)
 
 
@@ -47,7 +48,7 @@ def fixed_program(
     trainset: list[dspy.Example],
 ) -> dspy.Module:
     """The fixed arm's program: the study program, with the drawn demos for random-demos."""
-    program = build_study_program(study)
+    program = build_study_program(study, arm)
     by_id = {str(example.id): example for example in trainset}
     for predictor, ids in zip(
         program.predictors(), fixed_demo_ids(study, arm, seed, train), strict=False

@@ -25,8 +25,10 @@ from liftdspy.experiments.config import MetricConfig
 from liftdspy.experiments.evaluation import EvaluationReport, evaluate_program, with_floor
 from liftdspy.experiments.examples import to_examples
 from liftdspy.experiments.metric_factory import make_metric
+from liftdspy.export.prompt_pack import program_adapter
 from liftdspy.lm.config import LMConfig, build_engine, build_lm, recorder_of
 from liftdspy.lm.recorder import IdentifiedEngine
+from liftdspy.programs.adapters import build_adapter
 from liftdspy.stats import PairedComparison, paired_bootstrap
 from liftdspy.tracking import configure_tracking, flatten_params, layout, resolve_tracking_uri
 from liftdspy.tracking.run_record import RunRecord, open_run
@@ -201,10 +203,13 @@ def evaluate_heldout(
         started = time.perf_counter()
         configure_tracking(tracking_uri, experiment)
         params = flatten_params({"lm": lm_config.model_dump(mode="json")})
+        # The adapter the program runs with, as its export renders it (`program_adapter`).
+        adapter = program_adapter(source.program, source.options.get("adapter"))
         params.update(
             {
                 "program.name": source.name,
                 "program.predictor": source.predictor,
+                "program.adapter": adapter,
                 "dataset.paths": ",".join(str(p) for p in dataset),
                 "dataset.split": split,
                 "data.eval_size": str(len(tasks)),
@@ -259,7 +264,7 @@ def evaluate_heldout(
                 cost = {"lm_requests": float(scores.requests * 2)}
             else:
                 lm_obj = build_lm(lm_config, engine=inner)
-                with dspy.context(lm=lm_obj, adapter=dspy.JSONAdapter()):
+                with dspy.context(lm=lm_obj, adapter=build_adapter(adapter)):
                     report = evaluate_program(
                         source.program, examples, scorer, label="evaluation", threads=threads
                     )

@@ -25,6 +25,7 @@ from liftdspy.lm.config import LMConfig, build_engine, build_lm, recorder_of
 from liftdspy.lm.recorder import IdentifiedEngine
 from liftdspy.lm.store import canonical_json, request_json
 from liftdspy.metrics import BreakdownMetric
+from liftdspy.programs.adapters import build_adapter
 from liftdspy.tracking.layout import EXPORT_DIR
 from liftdspy.versioning import Version
 
@@ -87,6 +88,8 @@ def chat_request(model: str, body: dict[str, Any]) -> Request:
         max_tokens=body.get("max_tokens"),
         temperature=body.get("temperature"),
         response_format=response_format,
+        # DSPy's ingest of LM keywords passes `metadata` (the JSON layout) verbatim.
+        extensions={"metadata": body["metadata"]} if body.get("metadata") else None,
     )
     return Request(model=model, messages=tuple(messages), system=system, config=config)
 
@@ -174,7 +177,7 @@ def score_parity(
 
     engine = engine if engine is not None else build_engine(lm_config)
     lm, log = logged_lm(lm_config, engine)
-    with dspy.context(lm=lm, adapter=dspy.JSONAdapter()):
+    with dspy.context(lm=lm, adapter=build_adapter(load_pack(export_dir).adapter)):
         report = evaluate_program(program, examples, metric, label="dspy")
     dspy_digests = set(log.digests)
     log.digests.clear()

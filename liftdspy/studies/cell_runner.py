@@ -24,6 +24,7 @@ from liftdspy.experiments.metric_factory import make_metric
 from liftdspy.experiments.runner import Progress, run_experiment, select_tasks
 from liftdspy.lm.config import LMConfig, build_engine, build_lm, recorder_of
 from liftdspy.lm.recorder import IdentifiedEngine, RecorderStats
+from liftdspy.lm.seeds import set_sampling_seed
 from liftdspy.studies.budget import Allowance, BudgetedEngine, BudgetExhaustedError
 from liftdspy.studies.cells import Cell, experiment_config
 from liftdspy.studies.config import StudyConfig
@@ -183,7 +184,7 @@ def _run_fixed(
     metric = make_metric(config.metric)
     program = fixed_program(study, arm, cell.seed, splits.train, trainset)
     demo_ids = fixed_demo_ids(study, arm, cell.seed, splits.train)
-    lm = lm_factory(config.lm)
+    lm = set_sampling_seed(lm_factory(config.lm), config.seed)
     configure_tracking(config.tracking.uri, config.tracking.experiment)
     record = RunRecord(
         config=config,  # no preset: a fixed arm has no optimizer (and no `optimizer.preset`)

@@ -8,6 +8,9 @@ DSPy quirks handled here, each visibly (logged and reported in `BuildNotes`), ne
 - BootstrapFewShot(-WithRandomSearch) accept any truthy metric value as success, so half-wrong
   outputs become demos: a `metric_threshold` is set unless the preset gives one.
 - GEPA needs a feedback metric and a reflection LM.
+- MIPROv2's dataset summariser reads whole examples (over the embedded model's context on
+  liftdspy's rows) and DSPy proposes without the summary when it fails: it gets a view of the
+  trainset with capped fields, and a failed summary is an error (`data_summary.py`).
 - Seeds: LabeledFewShot and BootstrapFewShot(-WithRandomSearch) draw demos with a fixed
   `random.Random(0)` (and random search numbers its candidates from a fixed range): the trainset
   is handed over in an order permuted with the run's seed, so the draws vary with it. SIMBA's
@@ -27,6 +30,7 @@ from typing import Any
 import dspy
 from pydantic import BaseModel, Field
 
+from liftdspy.optimize.data_summary import DataSummaryWatch, summary_view
 from liftdspy.optimize.presets import OptimizerPreset, PresetError, optimizer_class
 
 logger = logging.getLogger(__name__)
@@ -52,6 +56,7 @@ class BuiltOptimizer(BaseModel):
     uses_valset: bool
     notes: BuildNotes
     trainset_seed: int | None = None  # permute the trainset with it (optimizers seeded with 0)
+    watch_data_summary: bool = False  # MIPROv2 with its data-aware proposer
 
 
 @dataclass
@@ -104,7 +109,9 @@ def _mipro(req: BuildRequest, cls: type) -> BuiltOptimizer:
             f"MIPROv2: minibatch_size {size} > validation set size {req.valset_size}; "
             f"clamped to {req.valset_size}"
         )
-    return req.built(cls(metric=req.metric, **req.init), uses_valset=True)
+    built = req.built(cls(metric=req.metric, **req.init), uses_valset=True)
+    built.watch_data_summary = bool(req.compile_kwargs.get("data_aware_proposer", True))
+    return built
 
 
 def _bootstrap(req: BuildRequest, cls: type) -> BuiltOptimizer:
@@ -210,7 +217,14 @@ def compile_program(
         trainset = seeded_order(trainset, built.trainset_seed)
     if built.uses_valset and valset:
         kwargs["valset"] = valset
-    return built.optimizer.compile(program, trainset=trainset, **kwargs)
+    if not built.watch_data_summary:
+        return built.optimizer.compile(program, trainset=trainset, **kwargs)
+    watch = DataSummaryWatch()
+    callbacks = [*(dspy.settings.get("callbacks") or []), watch]
+    with dspy.context(callbacks=callbacks):
+        compiled = built.optimizer.compile(program, trainset=summary_view(trainset), **kwargs)
+    watch.check()
+    return compiled
 
 
 def seeded_order(examples: list[dspy.Example], seed: int) -> list[dspy.Example]:

@@ -1,0 +1,181 @@
+"""Every optimizer preset in `optimizers/*.yaml` compiles NL->IR end to end on the embedded model
+(SmolLM2-135M, also GEPA's reflection LM) and the compiled program evaluates.
+
+Each preset runs with a tiny budget (2 train, 2 validation, 2 eval tasks, minimal rounds) from the
+committed recording `cache/recordings/optimizer-presets.jsonl`, offline: zero live LM calls. Each
+compiled program must differ from the uncompiled one in what its optimizer changes (instructions,
+demos, or both).
+
+Re-record (every call live, a fresh store, the JSONL rewritten; a few minutes on 2 cores):
+
+    LIFTDSPY_RECORD_PRESETS=1 nice -n 10 .venv/bin/python -m pytest \
+        tests/test_optimizer_presets.py -m local
+
+Re-record whenever a request changes (adapter, signature, program, sampling defaults).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import dspy
+import pytest
+
+from liftdspy.datasets import load_tasks
+from liftdspy.experiments.evaluation import evaluate_program
+from liftdspy.experiments.examples import to_examples
+from liftdspy.lm import LMConfig, RecorderConfig, build_lm, recorder_of
+from liftdspy.lm.models import ModelNotFoundError, locate_model
+from liftdspy.lm.recorder import RECORDER_MODE_ENV
+from liftdspy.lm.recordings import committed_recording
+from liftdspy.lm.seeds import set_sampling_seed
+from liftdspy.lm.store import default_jsonl_path
+from liftdspy.metrics import IRMetric
+from liftdspy.optimize import (
+    available_presets,
+    build_optimizer,
+    compile_program,
+    extract_candidates,
+    load_preset,
+    snapshot,
+)
+from liftdspy.programs import NLToIR
+
+ROOT = Path(__file__).resolve().parents[1]
+RECORD_ENV = "LIFTDSPY_RECORD_PRESETS"
+RECORDING = "optimizer-presets"
+SEED = 3
+
+# preset -> (init overrides, compile overrides, what the optimizer changes). Every shipped preset
+# must be here (test_every_preset_has_a_budget), so a new preset gets a recorded compile too.
+BUDGETS: dict[str, tuple[dict, dict, str]] = {
+    "labeled-fewshot": ({"k": 2}, {}, "demos"),
+    "bootstrap-fewshot": ({"max_bootstrapped_demos": 1, "max_labeled_demos": 1}, {}, "demos"),
+    "bootstrap-random-search": (
+        {"max_bootstrapped_demos": 1, "max_labeled_demos": 1, "num_candidate_programs": 1},
+        {},
+        "demos",
+    ),
+    "copro": ({"breadth": 2, "depth": 1}, {}, "instructions"),
+    "mipro-small": (
+        {"num_candidates": 2, "max_bootstrapped_demos": 0, "max_labeled_demos": 1},
+        {"num_trials": 2},
+        "instructions or demos",
+    ),
+    "mipro-light": (
+        {"auto": None, "num_candidates": 2, "max_bootstrapped_demos": 0, "max_labeled_demos": 1},
+        {"num_trials": 2, "minibatch": False},
+        "instructions or demos",
+    ),
+    "simba": (
+        {"bsize": 2, "num_candidates": 2, "max_steps": 1, "max_demos": 1},
+        {},
+        "instructions or demos",
+    ),
+    "gepa": (
+        {"auto": None, "max_metric_calls": 8, "reflection_minibatch_size": 1},
+        {},
+        "instructions",
+    ),
+}
+
+
+def recording_live() -> bool:
+    return os.environ.get(RECORD_ENV, "") not in {"", "0"}
+
+
+# Replayed, a preset takes seconds; recorded live, MIPROv2 alone takes minutes on a loaded CPU.
+pytestmark = [
+    pytest.mark.local,
+    pytest.mark.slow,
+    pytest.mark.timeout(3600 if recording_live() else 300),
+]
+
+
+@pytest.fixture(scope="module")
+def lm(tmp_path_factory) -> Iterator[dspy.LM]:
+    pytest.importorskip("llama_cpp", reason="the embedded engine needs the `local` extra")
+    try:
+        locate_model("smollm2-135m")
+    except ModelNotFoundError as exc:  # pragma: no cover - depends on the environment
+        pytest.skip(f"SmolLM2 GGUF not installed: {exc}")
+    live = recording_live()
+    if not live and committed_recording(RECORDING) is None:
+        pytest.fail(f"no committed recording {default_jsonl_path(RECORDING)}; {__doc__}")
+    with pytest.MonkeyPatch.context() as patch:
+        # Recording: a fresh store answered live (replay mode stores each new call); otherwise the
+        # committed JSONL, offline.
+        patch.setenv(RECORDER_MODE_ENV, "replay" if live else "offline")
+        store = tmp_path_factory.mktemp("presets-store")
+        config = LMConfig(
+            kind="local",
+            model="smollm2-135m",
+            temperature=0.0,
+            max_tokens=480,  # as the demo
+            n_ctx=8192,
+            max_string_chars=40,
+            max_array_items=1,
+            recorder=RecorderConfig(mode="offline", name=RECORDING, path=store),
+        )
+        if live:
+            config.recorder.name = f"{RECORDING}-live"  # imports nothing: every call is new
+        model = set_sampling_seed(build_lm(config), SEED)
+        yield model
+        if live:
+            count = recorder_of(model).store.export_jsonl(default_jsonl_path(RECORDING))
+            print(f"\nrecorded {count} calls to {default_jsonl_path(RECORDING)}")
+        else:
+            assert recorder_of(model).stats().calls == 0  # offline: nothing live
+
+
+def _examples(split: str, n: int) -> list[dspy.Example]:
+    tasks = [t for t in load_tasks([ROOT / "datasets" / "core"]) if t.split == split][:n]
+    return to_examples(tasks, "nl_to_ir")
+
+
+def test_every_preset_has_a_budget():
+    assert {p.name for p in available_presets(ROOT / "optimizers")} == set(BUDGETS)
+
+
+@pytest.mark.parametrize("name", sorted(BUDGETS))
+def test_the_preset_compiles_end_to_end(name: str, lm: dspy.LM):
+    init, compile_kwargs, changes = BUDGETS[name]
+    preset = load_preset(ROOT / "optimizers" / f"{name}.yaml")
+    preset = preset.model_validate(
+        preset.model_dump()
+        | {"init": preset.init | init, "compile": preset.compile | compile_kwargs}
+    )
+    trainset, valset = _examples("train", 2), _examples("dev", 2)
+    metric = IRMetric()
+    built = build_optimizer(
+        preset,
+        metric=metric,
+        feedback_metric=metric.feedback,
+        seed=SEED,
+        valset_size=len(valset),
+        reflection_lm=lm,
+        lm=lm,
+    )
+    uncompiled = NLToIR()
+    with dspy.context(lm=lm, adapter=dspy.JSONAdapter()):
+        compiled = compile_program(built, uncompiled, trainset, valset)
+        report = evaluate_program(compiled, _examples("test", 2), metric, label=name)
+
+    before, after = snapshot(uncompiled), snapshot(compiled)
+    new_instructions = [
+        a.name for b, a in zip(before, after, strict=True) if a.instructions != b.instructions
+    ]
+    new_demos = [a.name for b, a in zip(before, after, strict=True) if a.demos != b.demos]
+    changed = {"instructions": bool(new_instructions), "demos": bool(new_demos)}
+    if changes == "instructions or demos":
+        assert changed["instructions"] or changed["demos"], after
+    else:
+        assert changed[changes], (changes, after)
+        other = "demos" if changes == "instructions" else "instructions"
+        assert not changed[other], f"{preset.optimizer} changed {other} too: {after}"
+    assert extract_candidates(compiled)
+    assert report.n == 2
+    assert 0.0 <= report.score.mean <= 1.0
+    assert all(r.error is None for r in report.results), [r.error for r in report.results]

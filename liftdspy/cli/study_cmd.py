@@ -10,9 +10,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from liftdspy.cli import study_plan_cmd
+
 logger = logging.getLogger(__name__)
 console = Console(stderr=True)
 app = typer.Typer(no_args_is_help=True)
+app.command("plan")(study_plan_cmd.plan)
 
 
 def _plan_table(plan) -> Table:

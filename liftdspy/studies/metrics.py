@@ -11,22 +11,19 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import Any
 
 from mlflow.entities import Metric
+from mlflow.tracking import MlflowClient
 
 from liftdspy.tracking.layout import arm_metric
-
-if TYPE_CHECKING:
-    from mlflow.tracking import MlflowClient
-
-    from liftdspy.studies.report import StudyReport
 
 logger = logging.getLogger(__name__)
 
 
-def study_metrics(report: StudyReport) -> dict[str, float]:
-    """Every metric of the study run, by name (absent figures, e.g. the baseline's gain, left
+def study_metrics(report: Any) -> dict[str, float]:
+    """Every metric of the study run of `report` (a `studies.report.StudyReport`, which imports
+    this module), by name (absent figures, e.g. the baseline's gain, left
     out rather than logged as a made-up number)."""
     metrics: dict[str, float] = {}
     for row in report.rows:
@@ -54,7 +51,7 @@ def study_metrics(report: StudyReport) -> dict[str, float]:
     return metrics
 
 
-def log_study_metrics(client: MlflowClient, report: StudyReport) -> dict[str, float]:
+def log_study_metrics(client: MlflowClient, report: Any) -> dict[str, float]:
     """Log `study_metrics(report)` on the study run in one batch; returns what was logged."""
     metrics = study_metrics(report)
     now = int(time.time() * 1000)

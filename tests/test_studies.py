@@ -104,9 +104,9 @@ def test_study_runs_every_cell_nested_under_one_study_run(tmp_path):
     outcome = run_study(prepared, InProcessExecutor(scripted_factory))
     assert [r.status for r in outcome.results] == ["finished"] * 5
     assert outcome.not_run == []
-    # zero-shot 4 + random-demos 2x4 + labeled 2x(4 baseline replayed + 4 optimized; k=1 demos
-    # the same for both seeds, so seed 2 replays seed 1)
-    assert live_calls() == 4 + 8 + 4
+    # zero-shot 4 + random-demos 2x4 + labeled 2x(4 baseline replayed + 4 optimized; its k=1
+    # demo is drawn with the seed, so each seed shows another demo and calls live)
+    assert live_calls() == 4 + 8 + 8
     client = MlflowClient(tracking_uri=config.tracking.uri)
     parent = client.get_run(outcome.parent_run_id)
     assert parent.data.tags["liftdspy.role"] == "study"

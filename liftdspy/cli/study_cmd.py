@@ -17,9 +17,11 @@ from liftdspy.cli.exit_codes import ExitCode
 from liftdspy.cli.recorder_flag import recorder_env, recorder_option
 from liftdspy.errors import LiftdspyError
 from liftdspy.lm.recorder import RecorderMode
+from liftdspy.cli import study_plan_cmd
 
 logger = logging.getLogger(__name__)
 app = typer.Typer(no_args_is_help=True)
+app.command("plan")(study_plan_cmd.plan)
 
 
 def _plan_table(plan) -> Table:

@@ -36,6 +36,7 @@ from liftdspy.experiments.evaluation import (
 from liftdspy.experiments.examples import to_examples
 from liftdspy.experiments.metric_factory import make_metric
 from liftdspy.lm.config import LMConfig, build_lm, recorder_of
+from liftdspy.lm.seeds import set_sampling_seed
 from liftdspy.optimize import (
     OptimizerPreset,
     build_optimizer,
@@ -157,8 +158,11 @@ def _load(config: ExperimentConfig, lm_factory: Callable[[LMConfig], dspy.LM]) -
     valset = to_examples(splits.val, config.program.name, with_tests=with_tests)
     evalset = to_examples(splits.eval, config.program.name, with_tests=with_tests)
 
-    lm = lm_factory(config.lm)
-    reflection_lm = lm_factory(config.reflection_lm) if config.reflection_lm else None
+    # The run's seed is every sampled call's seed (liftdspy.lm.seeds); greedy calls ignore it.
+    lm = set_sampling_seed(lm_factory(config.lm), config.seed)
+    reflection_lm = set_sampling_seed(
+        lm_factory(config.reflection_lm) if config.reflection_lm else None, config.seed
+    )
     built = build_optimizer(
         preset,
         metric=metric,

@@ -14,6 +14,10 @@ with the same request for `n=`. `RolloutScope`, a DSPy callback that `build_lm` 
 publishes the rollout id of the current LM call in a context variable and lets the recorder number
 the candidates.
 
+Seeds (`liftdspy.lm.seeds`): a greedy request (temperature 0) is keyed and sent without its seed;
+a sampled request that is a later candidate or carries a rollout id is sent to the engine with a
+seed derived from (seed, rollout id, candidate), so each candidate samples its own text.
+
 DSPy's own response cache must be off for recorded LMs (`dspy.LM(..., cache=False)`): its key
 leaves the engine (endpoint, model file) out, so a cached answer of one server would be served for
 another and the recorder would never see the call. The recorder is the one cache.
@@ -45,6 +49,7 @@ from pydantic import BaseModel
 
 from liftdspy.errors import LiftdspyError
 from liftdspy.lm.answers import answer_end, report_answer
+from liftdspy.lm.seeds import canonical_request, engine_request
 from liftdspy.lm.store import (
     RecordedCall,
     RecordingStore,
@@ -260,9 +265,16 @@ class RecordingEngine:
 
     def _complete(self, request: Request) -> Response:
         validate_request(request)
-        if self.mode is RecorderMode.OFF:
-            return self._call_inner(request)[0]
+        request = canonical_request(request)  # a greedy call's seed changes nothing
         scope = self._scope()
+        if self.mode is RecorderMode.OFF:
+            rollout_id = scope.rollout_id if scope is not None else None
+            first_key = recording_key(self._identity, request_json(request), rollout_id, 0)
+            candidate = scope.completed[first_key] if scope is not None else 0
+            response = self._call_inner(engine_request(request, rollout_id, candidate))[0]
+            if scope is not None:
+                scope.completed[first_key] += 1
+            return response
         request_data = request_json(request)
         rollout_id = scope.rollout_id if scope is not None else None
         first_key = recording_key(self._identity, request_data, rollout_id, 0)
@@ -334,7 +346,7 @@ class RecordingEngine:
             self._count(misses=1)
             if self.mode is RecorderMode.OFFLINE:
                 raise self._miss_error(key, request_data)
-        response, latency = self._call_inner(request)
+        response, latency = self._call_inner(engine_request(request, rollout_id, candidate))
         entry = RecordedCall(
             key=key,
             identity=self._identity,

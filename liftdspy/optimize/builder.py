@@ -8,12 +8,21 @@ DSPy quirks handled here, each visibly (logged and reported in `BuildNotes`), ne
 - BootstrapFewShot(-WithRandomSearch) accept any truthy metric value as success, so half-wrong
   outputs become demos: a `metric_threshold` is set unless the preset gives one.
 - GEPA needs a feedback metric and a reflection LM.
+- MIPROv2's dataset summariser reads whole examples (over the embedded model's context on
+  liftdspy's rows) and DSPy proposes without the summary when it fails: it gets a view of the
+  trainset with capped fields, and a failed summary is an error (`data_summary.py`).
+- Seeds: LabeledFewShot and BootstrapFewShot(-WithRandomSearch) draw demos with a fixed
+  `random.Random(0)` (and random search numbers its candidates from a fixed range): the trainset
+  is handed over in an order permuted with the run's seed, so the draws vary with it. SIMBA's
+  `compile(seed=0)` default is replaced by the run's seed; MIPROv2 and GEPA get it in the
+  constructor. Sampled LM calls get the seed through the LM (`liftdspy.lm.seeds`).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import logging
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +30,7 @@ from typing import Any
 import dspy
 from pydantic import BaseModel, Field
 
+from liftdspy.optimize.data_summary import DataSummaryWatch, summary_view
 from liftdspy.optimize.presets import OptimizerPreset, PresetError, optimizer_class
 
 logger = logging.getLogger(__name__)
@@ -45,6 +55,8 @@ class BuiltOptimizer(BaseModel):
     compile_kwargs: dict[str, Any]
     uses_valset: bool
     notes: BuildNotes
+    trainset_seed: int | None = None  # permute the trainset with it (optimizers seeded with 0)
+    watch_data_summary: bool = False  # MIPROv2 with its data-aware proposer
 
 
 @dataclass
@@ -64,12 +76,15 @@ class BuildRequest:
     lm: dspy.LM | None
     notes: BuildNotes = field(default_factory=BuildNotes)
 
-    def built(self, optimizer: Any, *, uses_valset: bool) -> BuiltOptimizer:
+    def built(
+        self, optimizer: Any, *, uses_valset: bool, permute_trainset: bool = False
+    ) -> BuiltOptimizer:
         return BuiltOptimizer(
             optimizer=optimizer,
             compile_kwargs=self.compile_kwargs,
             uses_valset=uses_valset,
             notes=self.notes,
+            trainset_seed=self.seed if permute_trainset else None,
         )
 
 
@@ -94,7 +109,9 @@ def _mipro(req: BuildRequest, cls: type) -> BuiltOptimizer:
             f"MIPROv2: minibatch_size {size} > validation set size {req.valset_size}; "
             f"clamped to {req.valset_size}"
         )
-    return req.built(cls(metric=req.metric, **req.init), uses_valset=True)
+    built = req.built(cls(metric=req.metric, **req.init), uses_valset=True)
+    built.watch_data_summary = bool(req.compile_kwargs.get("data_aware_proposer", True))
+    return built
 
 
 def _bootstrap(req: BuildRequest, cls: type) -> BuiltOptimizer:
@@ -107,7 +124,9 @@ def _bootstrap(req: BuildRequest, cls: type) -> BuiltOptimizer:
     random_search = req.name == "BootstrapFewShotWithRandomSearch"
     if random_search:
         req.init.setdefault("num_threads", req.num_threads)
-    return req.built(cls(metric=req.metric, **req.init), uses_valset=random_search)
+    return req.built(
+        cls(metric=req.metric, **req.init), uses_valset=random_search, permute_trainset=True
+    )
 
 
 def _copro(req: BuildRequest, cls: type) -> BuiltOptimizer:
@@ -130,12 +149,13 @@ def _gepa(req: BuildRequest, cls: type) -> BuiltOptimizer:
 def _simba(req: BuildRequest, cls: type) -> BuiltOptimizer:
     req.init.setdefault("num_threads", req.num_threads)
     req.init["prompt_model"] = req.lm
+    req.compile_kwargs.setdefault("seed", req.seed)
     return req.built(cls(metric=req.metric, **req.init), uses_valset=False)
 
 
 def _labeled_fewshot(req: BuildRequest, cls: type) -> BuiltOptimizer:
     # Random labelled demos: no metric. The honest baseline for demo-selecting optimizers.
-    return req.built(cls(**req.init), uses_valset=False)
+    return req.built(cls(**req.init), uses_valset=False, permute_trainset=True)
 
 
 # One small builder per DSPy optimizer a preset may name.
@@ -193,6 +213,22 @@ def compile_program(
     valset: list[dspy.Example],
 ) -> dspy.Module:
     kwargs = dict(built.compile_kwargs)
+    if built.trainset_seed is not None:
+        trainset = seeded_order(trainset, built.trainset_seed)
     if built.uses_valset and valset:
         kwargs["valset"] = valset
-    return built.optimizer.compile(program, trainset=trainset, **kwargs)
+    if not built.watch_data_summary:
+        return built.optimizer.compile(program, trainset=trainset, **kwargs)
+    watch = DataSummaryWatch()
+    callbacks = [*(dspy.settings.get("callbacks") or []), watch]
+    with dspy.context(callbacks=callbacks):
+        compiled = built.optimizer.compile(program, trainset=summary_view(trainset), **kwargs)
+    watch.check()
+    return compiled
+
+
+def seeded_order(examples: list[dspy.Example], seed: int) -> list[dspy.Example]:
+    """`examples` permuted with `seed` (a new list; the same seed gives the same order)."""
+    ordered = list(examples)
+    random.Random(seed).shuffle(ordered)
+    return ordered

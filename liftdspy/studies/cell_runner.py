@@ -32,6 +32,7 @@ from liftdspy.lm.config import LMConfig, build_engine, build_lm, recorder_of
 from liftdspy.lm.recorder import IdentifiedEngine, RecorderStats
 from liftdspy.metrics.floor import metric_floor
 from liftdspy.programs.adapters import build_adapter
+from liftdspy.lm.seeds import set_sampling_seed
 from liftdspy.studies.budget import Allowance, BudgetedEngine, BudgetExhaustedError
 from liftdspy.studies.cells import Cell, experiment_config
 from liftdspy.studies.config import StudyConfig
@@ -201,7 +202,7 @@ def _run_fixed(
         return _run_constant(task, config, run_ids, splits, trainset, evalset, metric), []
     program = fixed_program(study, arm, cell.seed, splits.train, trainset)
     demo_ids = fixed_demo_ids(study, arm, cell.seed, splits.train)
-    lm = lm_factory(config.lm)
+    lm = set_sampling_seed(lm_factory(config.lm), config.seed)
     record = _fixed_record(task, config, splits, len(evalset))
     with open_run(
         record,

@@ -27,6 +27,7 @@ from liftdspy.metrics.floor import MetricFloor, normalised
 from liftdspy.redaction import redact_url
 from liftdspy.stats import ScoreTable, SelectionRecord, StudyStatistics, analyze_study
 from liftdspy.studies.cells import absolute_tracking_uri
+from liftdspy.studies.metrics import log_study_metrics
 from liftdspy.studies.results import CellResult, ParityResult
 from liftdspy.studies.tracking import (
     StudyLookupError,
@@ -662,7 +663,7 @@ seeds {html.escape(", ".join(report.seeds))}; baseline <b>{html.escape(report.ba
 
 def write_report(report: StudyReport, out: Path, *, log_to_run: bool = False) -> Path:
     """Write `index.html`, the PNGs and `report.json` to `out`; optionally log them to the
-    study run (artifacts under `report/`)."""
+    study run (artifacts under `report/`, figures as metrics: `liftdspy.studies.metrics`)."""
     out = Path(out)
     plots = write_plots(report, out)
     index = out / "index.html"
@@ -673,4 +674,5 @@ def write_report(report: StudyReport, out: Path, *, log_to_run: bool = False) ->
     if log_to_run:
         client = MlflowClient(tracking_uri=report.tracking_uri)
         client.log_artifacts(report.run_id, str(out), REPORT_DIR)
+        log_study_metrics(client, report)
     return index

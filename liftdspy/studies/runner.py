@@ -29,6 +29,7 @@ from liftdspy.studies.config import StudyConfig, StudyConfigError
 from liftdspy.studies.executors import Executor
 from liftdspy.studies.fixed_arms import build_study_program, fixed_demo_ids
 from liftdspy.studies.leakage import check_leakage
+from liftdspy.studies.pilot import expected_mde
 from liftdspy.studies.plan import StudyPlan, make_plan
 from liftdspy.studies.results import CellResult
 from liftdspy.studies.tracking import HASH_TAG, close_interrupted, find_study_run, finished_cells
@@ -54,6 +55,7 @@ class PreparedStudy(BaseModel):
     plan: StudyPlan
     finished: dict[str, CellResult] = {}
     parent_run_id: str | None = None
+    expected_mde: str = ""  # the MDE this study will reach, from its earlier runs (or why not)
 
 
 class StudyOutcome(BaseModel):
@@ -119,6 +121,8 @@ def prepare_study(config: StudyConfig, *, root: Path | None = None) -> PreparedS
     sizes = {"train": len(splits.train), "val": len(splits.val), "eval": len(splits.eval)}
     predictors = len(build_study_program(config).predictors())
     plan = make_plan(config, cells, presets, sizes, predictors, set(finished))
+    mde = expected_mde(config, len(splits.eval))
+    logger.info("%s", mde)  # said before any LM call (the CLI shows it)
     return PreparedStudy(
         config=config,
         root=root,
@@ -130,6 +134,7 @@ def prepare_study(config: StudyConfig, *, root: Path | None = None) -> PreparedS
         plan=plan,
         finished=finished,
         parent_run_id=parent_id,
+        expected_mde=mde,
     )
 
 

@@ -65,3 +65,25 @@ CANDIDATE_SCORE_METRIC = "candidate_score"
 # (score - floor) / (1 - floor).
 FLOOR_METRIC = "floor"
 COST_PREFIXES = ("lm_", "wall_seconds.")  # the cost metrics of an experiment run
+
+# A study run's per-arm metrics (`arm.<arm>.<what>`, see `liftdspy.studies.metrics`) and its own.
+ARM_METRICS = (
+    "score",  # mean over seeds and examples
+    "score_ci_low",
+    "score_ci_high",
+    "gain",  # mean paired difference against the baseline arm (not for the baseline itself)
+    "ci_low",  # the gain's 95% interval
+    "ci_high",
+    "p",  # two-sided, unadjusted
+    "p_holm",  # Holm-adjusted across the arms
+    "mde",  # minimum detectable gain at 80% power
+    "cells",
+)
+STUDY_METRICS = ("study.mde", "study.n_examples", "study.n_seeds", "study.n_arms")
+
+
+def arm_metric(arm: str, what: str) -> str:
+    """`arm.<arm>.<what>`, the arm name kept to what MLflow accepts in a metric name (letters,
+    digits, `_ - . /` and spaces; e.g. `mipro@big` becomes `mipro_big`)."""
+    safe = "".join(c if c.isalnum() or c in "_-. /" else "_" for c in arm)
+    return f"arm.{safe}.{what}"

@@ -12,12 +12,11 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from liftdspy.cli import logs, output
+from liftdspy.cli import logs, output, study_plan_cmd
 from liftdspy.cli.exit_codes import ExitCode
 from liftdspy.cli.recorder_flag import recorder_env, recorder_option
 from liftdspy.errors import LiftdspyError
 from liftdspy.lm.recorder import RecorderMode
-from liftdspy.cli import study_plan_cmd
 
 logger = logging.getLogger(__name__)
 app = typer.Typer(no_args_is_help=True)

@@ -30,9 +30,9 @@ from liftdspy.experiments.metric_factory import make_metric
 from liftdspy.experiments.runner import Progress, run_experiment, select_tasks
 from liftdspy.lm.config import LMConfig, build_engine, build_lm, recorder_of
 from liftdspy.lm.recorder import IdentifiedEngine, RecorderStats
+from liftdspy.lm.seeds import set_sampling_seed
 from liftdspy.metrics.floor import metric_floor
 from liftdspy.programs.adapters import build_adapter
-from liftdspy.lm.seeds import set_sampling_seed
 from liftdspy.studies.budget import Allowance, BudgetedEngine, BudgetExhaustedError
 from liftdspy.studies.cells import Cell, experiment_config
 from liftdspy.studies.config import StudyConfig

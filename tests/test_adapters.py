@@ -194,7 +194,7 @@ def test_adapter_defaults_to_compact_where_the_engine_enforces_the_schema() -> N
     assert default_adapter("openai", "json_object_schema") == "json"
     assert default_adapter("scripted") == "json"
     demo = load_config(ROOT / "experiments/demo.yaml")
-    assert (demo.program.adapter, demo.program.ir_output) == ("json", "full")  # pinned
+    assert (demo.program.adapter, demo.program.ir_output) == ("compact", "content")  # defaults
     resolved = load_config(
         ROOT / "experiments/demo.yaml", ["program.adapter=null", "program.ir_output=content"]
     )

@@ -140,7 +140,7 @@ def test_the_cache_cli_reports_the_refusal_on_stderr(tmp_path: Path) -> None:
     _plant_value(tmp_path / "store", key, marker)
     for command in (["stats"], ["export", "-o", str(tmp_path / "out.jsonl")]):
         result = CliRunner().invoke(app, ["cache", *command, "--path", str(tmp_path / "store")])
-        assert result.exit_code == 1
+        assert result.exit_code == 2  # bad input (docs/reference/cli.md: exit codes)
         assert "refused unread" in result.stderr and key in result.stderr.replace("\n", "")
     assert not marker.exists()
 

@@ -119,6 +119,35 @@ def test_the_admin_password_file_and_its_refusals(tmp_path) -> None:
         ServerAuthConfig(admin_password_file=tmp_path / "missing").admin_password({})
 
 
+def test_the_admin_identity_is_set_for_one_operation_and_never_shown(monkeypatch) -> None:
+    from liftdspy.serving.mlflow_users import Credentials, as_user
+
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "researcher")
+    monkeypatch.delenv("MLFLOW_TRACKING_PASSWORD", raising=False)
+    admin = Credentials("admin", "admin-secret-99")
+    with as_user(admin):
+        assert os.environ["MLFLOW_TRACKING_USERNAME"] == "admin"
+        assert os.environ["MLFLOW_TRACKING_PASSWORD"] == "admin-secret-99"
+    assert os.environ["MLFLOW_TRACKING_USERNAME"] == "researcher"
+    assert "MLFLOW_TRACKING_PASSWORD" not in os.environ
+    assert "admin-secret-99" not in repr(admin) + str(admin)
+
+
+def test_the_credential_variables_count_as_secrets() -> None:
+    from liftdspy.redaction import is_secret_key, redact_data, redact_url
+    from liftdspy.studies.executors import FORWARDED_ENV
+
+    for name in ("MLFLOW_TRACKING_PASSWORD", ADMIN_PASSWORD_ENV, "MLFLOW_TRACKING_TOKEN"):
+        assert is_secret_key(name)
+    assert not is_secret_key("MLFLOW_TRACKING_USERNAME")
+    assert redact_data({"MLFLOW_TRACKING_PASSWORD": "pw-1"}) == {
+        "MLFLOW_TRACKING_PASSWORD": "<redacted>"
+    }
+    assert redact_url("http://alice:pw-1@h:5000/x") == "http://<redacted>@h:5000/x"
+    # Ray workers log in as the user who started the study.
+    assert {"MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"} <= set(FORWARDED_ENV)
+
+
 def test_no_auth_is_refused_beyond_loopback(tmp_path) -> None:
     TrackingServerConfig(backend_store_uri=URI, artifacts_destination=tmp_path, auth=None)
     with pytest.raises(ValueError, match="loopback"):
@@ -260,6 +289,9 @@ def test_a_reader_cannot_log_a_run_and_an_editor_granted_by_the_admin_can(
         with pytest.raises(MlflowException) as caught:
             client.log_metric(run.info.run_id, "score", 0.0)
         assert caught.value.get_http_status_code() == 403
+        # MLflow's rule without workspaces: any user may create an experiment, and manages it.
+        own = client.create_experiment("reader-own")
+        client.log_metric(client.create_run(own).info.run_id, "mine", 1.0)
     reader = (READER_USER, READER_PASSWORD)
     body = {"experiment_id": shared_experiment, "run_name": "raw"}
     assert _post(mlflow_team_server.url, "/api/2.0/mlflow/runs/create", body, reader) == 403
@@ -337,5 +369,7 @@ def test_the_running_servers_ini_is_private_and_nothing_else_holds_a_password(
             assert not [e for e in environ if e.startswith(PASSWORD_ENV.encode() + b"=")]
     assert checked >= 2
     log = mlflow_team_server.log.read_text(errors="replace")
-    assert "basic auth: admin 'admin'" in log and "users get READ" in log
+    words = " ".join(log.split())  # rich wraps the lines
+    assert f"basic auth: admin 'admin' (password from ${ADMIN_PASSWORD_ENV})" in words
+    assert "users get READ on experiments nobody granted them" in words
     assert [s for s in SECRETS if s in log] == []

@@ -142,8 +142,8 @@ def grant(
     permission: str = typer.Option(
         ...,
         "--permission",
-        help="READ (see runs), EDIT (also log and change runs), MANAGE (also delete the "
-        "experiment and grant others).",
+        help="READ (see runs), EDIT (also create, log to and change runs), MANAGE (also "
+        "delete runs and the experiment, and grant others).",
     ),
     create: bool = typer.Option(
         False, "--create", help="Create the experiment if it does not exist yet."

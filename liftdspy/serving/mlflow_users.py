@@ -137,8 +137,8 @@ def grant(
 ) -> tuple[str, bool]:
     """Give `username` `permission` on `experiment` (a name, or an id); (experiment id, created).
 
-    READ: see runs; EDIT: also log runs and change them; MANAGE: also delete the experiment and
-    grant others."""
+    READ: see runs; EDIT: also create, log to and change runs; MANAGE: also delete runs and the
+    experiment, and grant others."""
     from mlflow.exceptions import MlflowException
 
     with as_user(admin):

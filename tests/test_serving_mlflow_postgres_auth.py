@@ -19,6 +19,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -34,10 +35,14 @@ from fixtures_postgres import (
     READER_PASSWORD,
     READER_USER,
     SECRETS,
+    PostgresServer,
     TeamServer,
     logged_in_as,
     server_admin,
+    start_team_server,
+    stop_team_server,
     team_env,
+    wait_for_health,
 )
 
 from liftdspy.serving.mlflow_auth import ServerAuthConfig, ServerAuthError, auth_ini
@@ -373,3 +378,31 @@ def test_the_running_servers_ini_is_private_and_nothing_else_holds_a_password(
     assert f"basic auth: admin 'admin' (password from ${ADMIN_PASSWORD_ENV})" in words
     assert "users get READ on experiments nobody granted them" in words
     assert [s for s in SECRETS if s in log] == []
+
+
+@pytest.mark.slow
+def test_a_restart_with_another_admin_password_warns_and_keeps_the_stored_one(
+    postgres_server: PostgresServer, mlflow_team_server: TeamServer, tmp_path
+) -> None:
+    """MLflow reads the admin password only to create the admin user: a second server on the same
+    user store with another password says so, and the stored password still logs in."""
+    other = "another-admin-pw-31f6"
+    process, url, log = start_team_server(postgres_server, tmp_path, admin_password=other)
+    try:
+        wait_for_health(url, process, log)
+        deadline = time.monotonic() + 120
+        # printed after the admin check (rich wraps the lines)
+        while "clients log in with" not in " ".join(log.read_text().split()):
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(1)
+        from liftdspy.serving.mlflow_auth import login_accepted
+
+        assert login_accepted(url, "admin", ADMIN_PASSWORD)
+        assert not login_accepted(url, "admin", other)
+    finally:
+        stop_team_server(process)
+    words = " ".join(log.read_text(errors="replace").split())
+    assert "warning: the server refused 'admin' with the password from" in words
+    assert "$LIFTDSPY_SERVER_ADMIN_PASSWORD" in words and other not in words
+    assert [s for s in SECRETS if s in words] == []
+    assert list((tmp_path / "tmp").iterdir()) == []  # the ini went with the server

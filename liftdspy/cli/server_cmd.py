@@ -31,6 +31,7 @@ from liftdspy.serving.mlflow_auth import (
     DEFAULT_ADMIN_USERNAME,
     DEFAULT_PERMISSION,
     ServerAuthConfig,
+    login_accepted,
 )
 from liftdspy.serving.mlflow_server import (
     DEFAULT_PASSWORD_ENV,
@@ -170,6 +171,7 @@ def _serve(config: TrackingServerConfig, command) -> None:
         typer.echo(f"MLFLOW_TRACKING_URI={config.url}")
         console.print("set tracking.uri (or MLFLOW_TRACKING_URI) to that URL; Ctrl-C to stop")
         if config.auth is not None:
+            _check_admin_login(config)
             console.print(
                 "clients log in with MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD; add "
                 "users with `liftdspy server user add`, permissions with `liftdspy server grant`"
@@ -182,3 +184,17 @@ def _serve(config: TrackingServerConfig, command) -> None:
         console.print("stopping the MLflow server")
     finally:
         stop_process(process, grace_seconds=20)
+
+
+def _check_admin_login(config: TrackingServerConfig) -> None:
+    """Warn when the admin password given is not the stored one (MLflow uses it only to create
+    the admin user on an empty user store)."""
+    auth = config.auth
+    if not login_accepted(config.url, auth.admin_username, auth.admin_password()):
+        console.print(
+            f"[yellow]warning:[/yellow] the server refused {auth.admin_username!r} with the "
+            f"password from {auth.admin_password_file or '$' + auth.admin_password_env}: the admin "
+            "user existed already with another password (MLflow reads it only to create the "
+            "admin). `liftdspy server user ...` needs the stored one; change it with "
+            "`liftdspy server user password`."
+        )

@@ -21,6 +21,7 @@ nobody granted them anything on, and the permissions an admin grants per experim
 
 from __future__ import annotations
 
+import base64
 import configparser
 import contextlib
 import io
@@ -29,6 +30,7 @@ import re
 import secrets
 import shutil
 import tempfile
+import urllib.request
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Literal
@@ -36,6 +38,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from liftdspy.errors import LiftdspyError
+from liftdspy.serving.health import answers
 from liftdspy.versioning import Version
 
 DEFAULT_ADMIN_USERNAME = "admin"
@@ -49,6 +52,7 @@ MLFLOW_ADMIN_ENV = ("MLFLOW_AUTH_ADMIN_USERNAME", "MLFLOW_AUTH_ADMIN_PASSWORD")
 SECRET_KEY_ENV = "MLFLOW_FLASK_SERVER_SECRET_KEY"
 CONFIG_PATH_ENV = "MLFLOW_AUTH_CONFIG_PATH"
 INI_NAME = "basic_auth.ini"
+AUTH_CACHE_TTL_SECONDS = 60
 
 Permission = Literal["READ", "EDIT", "MANAGE", "NO_PERMISSIONS"]
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
@@ -162,6 +166,9 @@ def auth_ini(config: ServerAuthConfig, database_uri: str, admin_password: str) -
         "admin_password": admin_password.replace("%", "%%"),
         "authorization_function": "mlflow.server.auth:authenticate_request_basic_auth",
         "grant_default_workspace_access": "false",
+        # MLflow checks the salted password hash on every request unless this cache is on; with
+        # it, a changed password may still work for up to this long on the other workers.
+        "auth_cache_ttl_seconds": str(AUTH_CACHE_TTL_SECONDS),
     }
     out = io.StringIO()
     parser.write(out)
@@ -191,3 +198,13 @@ def auth_files(
         }
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def login_accepted(url: str, username: str, password: str, timeout: float = 10.0) -> bool:
+    """True when the server at `url` accepts `username`/`password` (`GET .../users/current`)."""
+    token = base64.b64encode(f"{username}:{password}".encode()).decode()
+    request = urllib.request.Request(
+        f"{url.rstrip('/')}/api/2.0/mlflow/users/current",
+        headers={"Authorization": f"Basic {token}"},
+    )
+    return answers(request, timeout=timeout)

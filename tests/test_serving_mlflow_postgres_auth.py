@@ -91,6 +91,7 @@ def test_the_server_runs_basic_auth_with_the_admin_password_only_in_a_private_in
             read = read_auth_config()
         assert read.admin_username == "admin" and read.admin_password == admin_password
         assert read.default_permission == "READ"
+        assert read.auth_cache_ttl_seconds == 60
         assert read.database_uri == URI  # the tracking database; libpq reads PGPASSWORD
     assert not ini.parent.exists()  # deleted with the server
 

@@ -7,7 +7,12 @@ user and every command runs through `runuser -u postgres`. Missing binaries skip
 the reason, except under CI=true, where they fail (`.ci/run` installs the package).
 
 `mlflow_team_server` (session): `liftdspy server` itself (the CLI, as a subprocess) on that
-database, with the password in the environment.
+database, with the database and admin passwords in the environment, running MLflow's basic auth
+(user store in the same database). Two users are added with `liftdspy server user add`: `editor`
+(the clients' identity: it creates the tests' experiments, so it manages them) and `reader`
+(the server's default permission only: READ). `team_env` is the environment of a client shell
+logged in as one of them (`MLFLOW_TRACKING_USERNAME` / `MLFLOW_TRACKING_PASSWORD`), and
+`logged_in_as` sets it for the test process's own MLflow clients.
 
 Both are registered in conftest.py, so each starts once per session for every module using them
 (test_serving_mlflow_postgres.py, test_serving_mlflow_postgres_clients.py); a module that
@@ -16,6 +21,7 @@ imported the fixtures itself would get its own instances.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
@@ -25,7 +31,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -36,6 +42,20 @@ DB_NAME = "mlflow"
 DB_PASSWORD = "pg-secret-5f1c9a7e3b"  # test-only; the tests check it never leaks
 PASSWORD_ENV = "LIFTDSPY_TEST_DB_PASSWORD"
 ROOT = Path(__file__).resolve().parents[1]
+# Test-only credentials of the server's users; the tests check none of them leaks.
+ADMIN_USER = "admin"
+ADMIN_PASSWORD = "admin-pw-0c4e8a1f6b2d"
+ADMIN_PASSWORD_ENV = "LIFTDSPY_SERVER_ADMIN_PASSWORD"
+EDITOR_USER = "editor"
+EDITOR_PASSWORD = "editor-pw-93d7b5e2c8a1"
+READER_USER = "reader"
+READER_PASSWORD = "reader-pw-5a2f9c7e1d3b"
+USER_PASSWORDS = {
+    ADMIN_USER: ADMIN_PASSWORD,
+    EDITOR_USER: EDITOR_PASSWORD,
+    READER_USER: READER_PASSWORD,
+}
+SECRETS = (DB_PASSWORD, ADMIN_PASSWORD, EDITOR_PASSWORD, READER_PASSWORD)
 
 
 def missing(reason: str) -> None:
@@ -140,19 +160,52 @@ class TeamServer:
     process: subprocess.Popen
     log: Path
     artifacts: Path
+    tmp: Path  # the server's TMPDIR: where its basic-auth ini lives while it runs
+    # what `liftdspy server user add` printed while setting the users up
+    admin_outputs: list[str] = field(default_factory=list)
+
+
+def team_env(user: str | None, **extra: str) -> dict[str, str]:
+    """A client shell's environment: logged in as `user` (None: no credentials at all)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200", **extra}
+    for name in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN"):
+        env.pop(name, None)
+    if user is not None:
+        env["MLFLOW_TRACKING_USERNAME"] = user
+        env["MLFLOW_TRACKING_PASSWORD"] = USER_PASSWORDS[user]
+    return env
+
+
+@contextlib.contextmanager
+def logged_in_as(user: str) -> Iterator[None]:
+    """This process's MLflow clients authenticate as `user` inside the block."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_USERNAME", user)
+        patch.setenv("MLFLOW_TRACKING_PASSWORD", USER_PASSWORDS[user])
+        yield
 
 
 def start_team_server(
-    postgres: PostgresServer, base: Path, *, password: str = DB_PASSWORD
+    postgres: PostgresServer,
+    base: Path,
+    *,
+    password: str = DB_PASSWORD,
+    admin_password: str = ADMIN_PASSWORD,
+    extra_args: tuple[str, ...] = (),
 ) -> tuple[subprocess.Popen, str, Path]:
-    """`liftdspy server` on `postgres` (a subprocess); returns (process, url, log path)."""
+    """`liftdspy server` on `postgres` (a subprocess); returns (process, url, log path). Its
+    TMPDIR is `base/tmp`."""
     port = free_port()
     log = base / f"mlflow-server-{port}.log"
+    tmp = base / "tmp"
+    tmp.mkdir(exist_ok=True)
     env = {
         **os.environ,
         PASSWORD_ENV: password,
+        ADMIN_PASSWORD_ENV: admin_password,
         "PYTHONPATH": str(ROOT),
         "PGPASSWORD": "",  # only --password-env may supply it
+        "TMPDIR": str(tmp),
     }
     env.pop("MLFLOW_TRACKING_URI", None)
     with open(log, "wb") as out:
@@ -172,6 +225,7 @@ def start_team_server(
                 "2",
                 "--password-env",
                 PASSWORD_ENV,
+                *extra_args,
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -207,6 +261,18 @@ def stop_team_server(process: subprocess.Popen) -> None:
             process.wait(timeout=30)
 
 
+def server_admin(url: str, *args: str, env: dict[str, str] | None = None):
+    """`liftdspy server ARGS --tracking-uri URL` as the admin (password in its environment)."""
+    return subprocess.run(
+        [sys.executable, "-m", "liftdspy.cli", "server", *args, "--tracking-uri", url],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=team_env(None, **{ADMIN_PASSWORD_ENV: ADMIN_PASSWORD}) if env is None else env,
+    )
+
+
 @pytest.fixture(scope="session")
 def mlflow_team_server(
     postgres_server: PostgresServer, tmp_path_factory: pytest.TempPathFactory
@@ -215,6 +281,19 @@ def mlflow_team_server(
     process, url, log = start_team_server(postgres_server, base)
     try:
         wait_for_health(url, process, log)
-        yield TeamServer(url, process, log, base / "artifacts")
+        server = TeamServer(url, process, log, base / "artifacts", base / "tmp")
+        for user in (EDITOR_USER, READER_USER):
+            env = team_env(
+                None, **{ADMIN_PASSWORD_ENV: ADMIN_PASSWORD, "LIFTDSPY_USER_PASSWORD": ""}
+            )
+            password_file = base / f"{user}.password"
+            password_file.write_text(USER_PASSWORDS[user] + "\n")
+            done = server_admin(
+                url, "user", "add", user, "--password-file", str(password_file), env=env
+            )
+            password_file.unlink()
+            server.admin_outputs.append(done.stdout + done.stderr)
+            assert done.returncode == 0, done.stdout + done.stderr
+        yield server
     finally:
         stop_team_server(process)

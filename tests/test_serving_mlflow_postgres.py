@@ -2,8 +2,9 @@
 
 `fixtures_postgres` starts PostgreSQL (initdb in a temp dir, scram-sha-256 passwords, a free port
 on 127.0.0.1) and `liftdspy server` on it. The demo experiment is replayed offline from its
-committed recording by two `liftdspy run` processes at once against the server; both runs land
-and `liftdspy compare` reads them back. The database password is given only through the
+committed recording by two `liftdspy run` processes at once against the server, logged in as
+the `editor` user (`MLFLOW_TRACKING_USERNAME` / `MLFLOW_TRACKING_PASSWORD`); both runs land and
+`liftdspy compare` reads them back. The database and user passwords are given only through the
 environment and must not appear in any output, command line or run.
 """
 
@@ -17,11 +18,14 @@ from pathlib import Path
 
 import pytest
 from fixtures_postgres import (
-    DB_PASSWORD,
+    EDITOR_USER,
+    SECRETS,
     PostgresServer,
     TeamServer,
+    logged_in_as,
     start_team_server,
     stop_team_server,
+    team_env,
 )
 
 from liftdspy.lm.store import RecordingStore, ensure_imported
@@ -46,9 +50,16 @@ def test_the_password_travels_as_pgpassword_never_on_the_command_line(tmp_path) 
         artifacts_destination=tmp_path / "artifacts",
         password_env="TEAM_DB_PASSWORD",
     )
-    command = build_mlflow_server(config, {"TEAM_DB_PASSWORD": "s3cret-pw"})
+    environ = {
+        "TEAM_DB_PASSWORD": "s3cret-pw",
+        "LIFTDSPY_SERVER_ADMIN_PASSWORD": "admin-pw-1234567",
+    }
+    command = build_mlflow_server(config, environ)
     assert command.env["PGPASSWORD"] == "s3cret-pw"
-    assert "s3cret-pw" not in " ".join(command.argv) and "s3cret-pw" not in repr(command)
+    for secret in environ.values():
+        assert secret not in " ".join(command.argv) and secret not in repr(command)
+    # The server inherits neither variable: the password travels as PGPASSWORD only.
+    assert set(command.environment(environ)) == {*command.env}
     argv = command.argv
     assert argv[argv.index("--backend-store-uri") + 1] == config.backend_store_uri
     assert argv[argv.index("--host") + 1] == "127.0.0.1"  # local unless asked
@@ -80,7 +91,7 @@ def test_bad_settings_are_refused_by_name(tmp_path) -> None:
 
 
 def _run_demo(url: str, store: Path, log: Path) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "MLFLOW_TRACKING_URI": url, "COLUMNS": "200"}
+    env = team_env(EDITOR_USER, MLFLOW_TRACKING_URI=url)
     env.pop("LIFTDSPY_RECORDER", None)
     with open(log, "wb") as out:
         return subprocess.Popen(
@@ -126,10 +137,12 @@ def test_two_demo_runs_written_at_once_both_land_and_compare_reads_them(
         assert process.wait(timeout=900) == 0, log.read_text()[-3000:]
 
     client = MlflowClient(tracking_uri=mlflow_team_server.url)
-    experiment = client.get_experiment_by_name("liftdspy-demo")
-    top = client.search_runs(
-        [experiment.experiment_id], "attributes.status = 'FINISHED'", max_results=100
-    )
+    with logged_in_as(EDITOR_USER):
+        experiment = client.get_experiment_by_name("liftdspy-demo")
+        top = client.search_runs(
+            [experiment.experiment_id], "attributes.status = 'FINISHED'", max_results=100
+        )
+        every_run = client.search_runs([experiment.experiment_id], max_results=500)
     parents = [r for r in top if "mlflow.parentRunId" not in r.data.tags]
     assert len(parents) == 2
     assert all("optimized_score" in r.data.metrics for r in parents)
@@ -144,7 +157,7 @@ def test_two_demo_runs_written_at_once_both_land_and_compare_reads_them(
         capture_output=True,
         text=True,
         timeout=300,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "MLFLOW_TRACKING_URI": mlflow_team_server.url},
+        env=team_env(EDITOR_USER, MLFLOW_TRACKING_URI=mlflow_team_server.url),
     )
     assert done.returncode == 0, done.stderr[-3000:]
     comparison = json.loads(done.stdout)
@@ -152,13 +165,14 @@ def test_two_demo_runs_written_at_once_both_land_and_compare_reads_them(
 
     # Artifacts went to the server's artifact root, on disk.
     assert any(mlflow_team_server.artifacts.rglob("*"))
-    # The password reached no run: params, tags, or the server's own output.
-    for run in client.search_runs([experiment.experiment_id], max_results=500):
+    # No password reached a run (params, tags), the server's own output or the clients'.
+    for run in every_run:
         text = json.dumps({"params": run.data.params, "tags": run.data.tags})
-        assert DB_PASSWORD not in text
-    assert DB_PASSWORD not in mlflow_team_server.log.read_text(errors="replace")
-    for log in logs:
-        assert DB_PASSWORD not in log.read_text(errors="replace")
+        assert not [s for s in SECRETS if s in text]
+    outputs = [mlflow_team_server.log.read_text(errors="replace"), done.stdout + done.stderr]
+    outputs += [log.read_text(errors="replace") for log in logs]
+    for output in outputs:
+        assert not [s for s in SECRETS if s in output]
 
 
 def test_the_password_is_on_no_command_line_of_the_server_processes(
@@ -175,7 +189,7 @@ def test_the_password_is_on_no_command_line_of_the_server_processes(
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except FileNotFoundError:
             continue
-        assert DB_PASSWORD.encode() not in cmdline
+        assert not [s for s in SECRETS if s.encode() in cmdline]
 
 
 @pytest.mark.slow
@@ -192,3 +206,6 @@ def test_a_wrong_password_is_a_clear_failure(
     assert code == 1
     assert "password" in output and "LIFTDSPY_TEST_DB_PASSWORD" in output
     assert "wrong-password-1" not in output
+    assert not [s for s in SECRETS if s in output]
+    # The basic-auth ini (it holds the admin password) went with the server.
+    assert list((tmp_path / "tmp").iterdir()) == []

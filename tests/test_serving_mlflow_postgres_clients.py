@@ -10,11 +10,14 @@ calls), and the shipped study (`cache/recordings/study-demo.jsonl`, so the figur
 `studies/demo.figures.json`). Artifacts go through the
 server's artifact proxy (`--artifacts-destination`) and are read back through it.
 
-The clients' environment also holds the database password (as a researcher's shell that started
-the server would), and their tracking URI carries credentials (`http://USER:TOKEN@HOST:PORT`, as
-for a server behind an authenticating proxy; MLflow sends them as basic auth): what the server
-stores (a `pg_dump` of the database and every file under the artifact root) and what the clients
-print must contain neither.
+The server runs MLflow's basic auth; the clients log in as the `editor` user through
+`MLFLOW_TRACKING_USERNAME` / `MLFLOW_TRACKING_PASSWORD` (so they create, and manage, the
+experiments they log to). Their environment also holds the database and admin passwords (as the
+shell of a researcher who started the server would), and their tracking URI carries other
+credentials (`http://USER:TOKEN@HOST:PORT`, as for a server behind an authenticating proxy; the
+environment's credentials win): what the server stores (a `pg_dump` of the database and every
+file under the artifact root) and what the clients print must contain none of them, except
+MLflow's own salted hashes of the users' passwords in its `users` table.
 """
 
 from __future__ import annotations
@@ -25,16 +28,24 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from fixtures_postgres import (
+    ADMIN_PASSWORD,
+    ADMIN_PASSWORD_ENV,
     DB_PASSWORD,
+    EDITOR_PASSWORD,
+    EDITOR_USER,
     PASSWORD_ENV,
+    SECRETS,
     PostgresServer,
     TeamServer,
+    logged_in_as,
     postgres_bin_dir,
+    team_env,
 )
 
 from liftdspy.lm.store import RecordingStore, ensure_imported
@@ -89,19 +100,27 @@ class Clients:
         return MlflowClient(tracking_uri=self.url)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _tests_read_as_the_editor() -> Iterator[None]:
+    """The tests' own MLflow clients log in as the clients' user."""
+    with logged_in_as(EDITOR_USER):
+        yield
+
+
 @pytest.fixture(scope="module")
 def clients(mlflow_team_server: TeamServer, tmp_path_factory: pytest.TempPathFactory) -> Clients:
     logs = tmp_path_factory.mktemp("client-logs")
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "MLFLOW_TRACKING_URI": mlflow_team_server.url.replace("://", f"://alice:{URI_TOKEN}@"),
-        "COLUMNS": "200",
-        # The shell that started the server: its password is in the clients' environment too.
-        PASSWORD_ENV: DB_PASSWORD,
-        "LIFTDSPY_DB_PASSWORD": DB_PASSWORD,
-        "PGPASSWORD": DB_PASSWORD,
-    }
+    env = team_env(
+        EDITOR_USER,
+        MLFLOW_TRACKING_URI=mlflow_team_server.url.replace("://", f"://alice:{URI_TOKEN}@"),
+        # The shell that started the server: its passwords are in the clients' environment too.
+        **{
+            PASSWORD_ENV: DB_PASSWORD,
+            "LIFTDSPY_DB_PASSWORD": DB_PASSWORD,
+            "PGPASSWORD": DB_PASSWORD,
+            ADMIN_PASSWORD_ENV: ADMIN_PASSWORD,
+        },
+    )
     env.pop("LIFTDSPY_RECORDER", None)  # each command says --recorder offline itself
     return Clients(mlflow_team_server.url, env, logs)
 
@@ -324,20 +343,26 @@ def test_the_password_is_nowhere_the_server_stores(
     # The dump holds what the clients wrote: runs, params, tags, the registered prompts.
     for present in (demo_run.info.run_id, evaluation_run.info.run_id, "team-demo.translate"):
         assert present in dump
-    for secret in (DB_PASSWORD, URI_TOKEN):
-        assert secret not in dump
+    # MLflow's user store sits in the same database: the users, with salted password hashes.
+    users = dump.split("COPY public.users ", 1)[1].split("\\.", 1)[0]
+    assert EDITOR_USER in users and "admin" in users and "reader" in users
+    assert re.search(r"(scrypt|pbkdf2):", users)
+    secrets = (*SECRETS, URI_TOKEN)
+    assert [s for s in secrets if s in dump] == []
     files = [p for p in mlflow_team_server.artifacts.rglob("*") if p.is_file()]
     assert len(files) > 20
     leaked = [
         str(path.relative_to(mlflow_team_server.artifacts))
         for path in files
-        for secret in (DB_PASSWORD, URI_TOKEN)
+        for secret in secrets
         if secret.encode() in path.read_bytes()
     ]
     assert leaked == []
     for path in [mlflow_team_server.log, *clients.logs.iterdir(), *export_dir.rglob("*.json")]:
         text = path.read_text(errors="replace")
-        assert DB_PASSWORD not in text and URI_TOKEN not in text, path
+        assert [s for s in secrets if s in text] == [], path
+    for output in mlflow_team_server.admin_outputs:
+        assert [s for s in secrets if s in output] == []
 
 
 # ---- liftdspy ui ---------------------------------------------------------------------------
@@ -363,7 +388,11 @@ def test_liftdspy_ui_on_the_server_shows_its_runs(clients: Clients, demo_run, tm
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1600})
+            # The server asks the browser for basic auth: the clients' user logs in.
+            page = browser.new_page(
+                viewport={"width": 1400, "height": 1600},
+                http_credentials={"username": EDITOR_USER, "password": EDITOR_PASSWORD},
+            )
             page.set_default_timeout(UI_TIMEOUT_MS)
             page.goto(clients.url + "/", wait_until="load")
             page.get_by_text("Model training", exact=True).first.click()

@@ -64,7 +64,7 @@ app.add_typer(lm_cmd.app, name="lm", help="Talk to the configured language model
 app.add_typer(cache_cmd.app, name="cache", help="Inspect and move recorded LM responses.")
 app.add_typer(modal_cmd.app, name="modal", help="Deploy and reach the vLLM server on Modal.")
 app.add_typer(serve_cmd.app, name="serve", help="Serve a model locally (vLLM, OpenAI API).")
-app.command(name="server")(server_cmd.server)
+app.add_typer(server_cmd.app, name="server")
 app.add_typer(study_cmd.app, name="study", help="Studies: arms x seeds with honest statistics.")
 app.command(name="run")(run_cmd.run)
 app.command(name="evaluate")(evaluate_cmd.evaluate)

@@ -8,21 +8,28 @@ The database password never appears on a command line, in a log or in a URI: the
 URI is given without it (`postgresql://mlflow@db.example:5432/mlflow`) and the password is read
 from the environment variable named by `password_env` and handed to the server as `PGPASSWORD`,
 which libpq (psycopg2) reads when the URI has none. A URI that carries a password is refused.
+
+The server runs MLflow's basic-auth app (`liftdspy.serving.mlflow_auth`): clients authenticate
+with `MLFLOW_TRACKING_USERNAME` / `MLFLOW_TRACKING_PASSWORD`. `auth=None` (`liftdspy server
+--no-auth`) is accepted only on a loopback address.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import os
 import re
 import shlex
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from liftdspy.errors import LiftdspyError
+from liftdspy.serving.mlflow_auth import MLFLOW_ADMIN_ENV, ServerAuthConfig, auth_files
 from liftdspy.versioning import Version
 
 DEFAULT_PASSWORD_ENV = "LIFTDSPY_DB_PASSWORD"
@@ -84,11 +91,34 @@ class TrackingServerConfig(BaseModel):
     allowed_hosts: str | None = Field(
         default=None, description="MLflow's --allowed-hosts when serving beyond localhost."
     )
+    auth: ServerAuthConfig | None = Field(
+        default_factory=ServerAuthConfig,
+        description="MLflow's basic-auth app; None only on a loopback address.",
+    )
 
     @field_validator("backend_store_uri")
     @classmethod
     def _uri(cls, value: str) -> str:
         return check_backend_store_uri(value)
+
+    @model_validator(mode="after")
+    def _auth(self) -> TrackingServerConfig:
+        if self.auth is None and not is_loopback(self.host):
+            raise ValueError(
+                f"--no-auth with --host {self.host}: a server without authentication must stay "
+                "on a loopback address (127.0.0.1); anyone who reaches it could write or delete "
+                "runs"
+            )
+        if self.auth is not None and self.auth.database_uri is not None:
+            check_backend_store_uri(self.auth.database_uri)
+        return self
+
+    @property
+    def auth_database_uri(self) -> str:
+        """The user store's URI (the tracking database unless `auth.database_uri` says)."""
+        if self.auth is not None and self.auth.database_uri:
+            return check_backend_store_uri(self.auth.database_uri)
+        return self.backend_store_uri
 
     @field_validator("password_env")
     @classmethod
@@ -103,16 +133,35 @@ class TrackingServerConfig(BaseModel):
         return f"http://{host}:{self.port}"
 
 
+def is_loopback(host: str) -> bool:
+    """True for `localhost` and loopback addresses (127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class ServerCommand(BaseModel):
-    """argv to exec (no shell) plus environment additions (may hold the password: not shown)."""
+    """argv to exec (no shell) plus environment additions (may hold the password: not shown)
+    and the caller's variables the server must not inherit."""
 
     model_config = ConfigDict(frozen=True)
 
     argv: tuple[str, ...]
     env: dict[str, str] = Field(default_factory=dict, repr=False)
+    unset: tuple[str, ...] = ()
 
     def display(self) -> str:
         return shlex.join(self.argv)
+
+    def environment(self, base: Mapping[str, str]) -> dict[str, str]:
+        """The server's environment: `base` without `unset`, plus `env`."""
+        return {
+            **{k: v for k, v in base.items() if k not in self.unset},
+            **self.env,
+        }
 
 
 def build_mlflow_server(
@@ -152,4 +201,28 @@ def build_mlflow_server(
         # MLflow imports LiteLLM, which fetches a price table at import time without this.
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",
     }
-    return ServerCommand(argv=tuple(argv), env=env)
+    unset: tuple[str, ...] = (config.password_env,)  # it travels as PGPASSWORD
+    if config.auth is not None:
+        config.auth.admin_password(environ)  # refused here, before anything starts
+        argv += ["--app-name", "basic-auth"]
+        # The ini holds the admin settings: MLflow's env overrides and ours stay out.
+        unset += (*MLFLOW_ADMIN_ENV, config.auth.admin_password_env)
+    return ServerCommand(argv=tuple(argv), env=env, unset=unset)
+
+
+@contextlib.contextmanager
+def prepared_server(
+    config: TrackingServerConfig,
+    environ: Mapping[str, str] | None = None,
+    *,
+    python: str = sys.executable,
+) -> Iterator[ServerCommand]:
+    """`build_mlflow_server`, with the basic-auth ini written (0600, private directory) for as
+    long as the block runs, and its path and the Flask secret key in the command's env."""
+    environ = os.environ if environ is None else environ
+    command = build_mlflow_server(config, environ, python=python)
+    if config.auth is None:
+        yield command
+        return
+    with auth_files(config.auth, config.auth_database_uri, environ) as auth_env:
+        yield command.model_copy(update={"env": {**command.env, **auth_env}})

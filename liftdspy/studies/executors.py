@@ -18,8 +18,19 @@ from liftdspy.studies.results import CellResult
 
 logger = logging.getLogger(__name__)
 
-# Environment a Ray worker needs to behave like this process (recorder mode, cache dir, ...).
-FORWARDED_ENV = ("LIFTDSPY_RECORDER", "LIFTDSPY_CACHE_DIR", "MLFLOW_TRACKING_URI", "PYTHONPATH")
+# Environment a Ray worker needs to behave like this process (recorder mode, cache dir, the
+# tracking server and the credentials MLflow's client logs in with on a `liftdspy server` with
+# basic auth). Ray keeps a job's runtime_env in its cluster state, where anyone who can use the
+# cluster can read it: they could run code in the workers and read the same environment anyway.
+# Spawned local workers (ProcessPoolCellExecutor) inherit the whole environment.
+FORWARDED_ENV = (
+    "LIFTDSPY_RECORDER",
+    "LIFTDSPY_CACHE_DIR",
+    "MLFLOW_TRACKING_URI",
+    "MLFLOW_TRACKING_USERNAME",
+    "MLFLOW_TRACKING_PASSWORD",
+    "PYTHONPATH",
+)
 
 
 class Executor:

@@ -67,7 +67,7 @@ def test_greedy_output_is_deterministic_and_reuses_the_prompt_prefix(engine: Loc
     second = engine.complete(request("Name a colour.", max_tokens=6, temperature=0.0))
     assert first.text == second.text
     # After a call that stopped on an end-of-turn token, the same prompt again is served from
-    # the KV cache; two tokens are re-decoded (see liftdspy.lm.local.batch.KEEP_LAST).
+    # the KV cache; two tokens are re-decoded (see liftdspy.lm.local.prefix.KEEP_LAST).
     assert second.usage.cache_read_tokens == second.usage.input_tokens - 2
     assert second.provider_data["local"]["prompt_tokens_evaluated"] == 2
 

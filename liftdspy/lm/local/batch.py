@@ -10,7 +10,7 @@ One worker thread owns the llama.cpp context and runs steps:
    last call, or, when another sequence (running or idle) shares more, a copy of that sequence's
    cache (`llama_memory_seq_cp`) cut to the shared prefix. A system message and demos common to
    the requests are so evaluated once and stay cached between calls. At least the last two prompt
-   tokens are always evaluated again (see `KEEP_LAST`).
+   tokens are always evaluated again (see `liftdspy.lm.local.prefix.KEEP_LAST`).
 2. One `llama_decode` (split in chunks of `N_BATCH` tokens when prompts are long) feeds every
    active sequence what it needs next: a joining sequence its uncached prompt, the others the
    token they sampled plus any text the grammar forces (jump-forward).
@@ -21,13 +21,13 @@ One worker thread owns the llama.cpp context and runs steps:
 A request that fails (its grammar rejects a token, a decode error on its tokens) fails alone:
 its caller gets the exception, the other sequences go on.
 
-Determinism: the context uses one KV stream per sequence (`kv_unified=False`) and no flash
+Determinism (measured limits in docs/concepts/embedded-engine.md): one KV stream per sequence
+(`kv_unified=False`) and no flash
 attention, so each sequence's attention reads only its own cache, in position order, and every
 matrix product of llama.cpp's CPU backend computes each output from one token's row: measured on
-SmolLM2 with llama-cpp-python 0.3.36, a sequence's logits are bit-identical whether it is
-decoded alone or beside others, however its tokens are split across calls
-(tests/test_lm_local_batch.py checks answers byte for byte). Flash attention and a unified cache
-broke this (docs/concepts/embedded-engine.md).
+SmolLM2 with llama-cpp-python 0.3.36, short-prompt answers are byte-identical alone and in a
+batch (tests/test_lm_local_batch.py), but ~2,100-token prompts in batches of 4-8 gave different
+answers for some requests (cause not yet found; docs/concepts/embedded-engine.md).
 """
 
 from __future__ import annotations
@@ -44,17 +44,13 @@ from dspy.lm15 import InvalidRequestError
 
 from liftdspy.lm.local.decode import PROVIDER, Generation, SequenceDecoder
 from liftdspy.lm.local.model import LoadedModel, require_llama_cpp
+from liftdspy.lm.local.prefix import Slot, place, prefix_coming
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_BATCH = 8
 # Tokens per llama_decode call (and per physical batch): the Llama class's default.
 N_BATCH = 512
-# Prompt tokens evaluated again even when the cache holds them all (the logits of the last one
-# are needed, and the previous engine re-decoded two: answers stay those of a fresh run).
-KEEP_LAST = 2
-# Copy another sequence's cache only when it shares this many more tokens than the free one.
-MIN_COPY_TOKENS = 32
 
 
 class BatchDecodeError(InvalidRequestError):
@@ -86,20 +82,11 @@ class _Job:
         self.done = threading.Event()
         self.generation: Generation | None = None
         self.error: BaseException | None = None
-        self.slot: _Slot | None = None
+        self.slot: Slot | None = None
         self.feed: list[int] = []
         self.reused = 0
         self.admitted = 0.0
         self.first_logits: float | None = None
-
-
-@dataclass
-class _Slot:
-    """One sequence id of the context and the tokens its KV stream holds (positions 0..n-1)."""
-
-    seq_id: int
-    tokens: list[int] = field(default_factory=list)
-    job: _Job | None = None
 
 
 class BatchScheduler:
@@ -134,7 +121,7 @@ class BatchScheduler:
             )
         self._memory = self._context.memory
         self._batch = _internals.LlamaBatch(n_tokens=N_BATCH, embd=0, n_seq_max=1, verbose=False)
-        self._slots = [_Slot(seq_id) for seq_id in range(max_batch)]
+        self._slots = [Slot(seq_id) for seq_id in range(max_batch)]
         self._queue: collections.deque[_Job] = collections.deque()
         self._active: list[_Job] = []
         self._cond = threading.Condition()
@@ -263,34 +250,14 @@ class BatchScheduler:
         return True
 
     def _prefix_coming(self, prompt: list[int]) -> bool:
-        """Whether a sequence admitted this step, its prompt not yet evaluated, shares more of
-        `prompt` than any cache holds: then `prompt` waits one step and copies it (requests
-        arriving together share their system prompt instead of each evaluating it)."""
-        limit = max(len(prompt) - KEEP_LAST, 0)
-        cached = max(min(_common_prefix(s.tokens, prompt), limit) for s in self._slots)
-        return any(
-            job.first_logits is None
-            and min(_common_prefix(job.decoder.prompt, prompt), limit) - cached >= MIN_COPY_TOKENS
-            for job in self._active
-        )
+        """Whether `prompt` should wait one step for a prefix being evaluated now."""
+        pending = [job.decoder.prompt for job in self._active if job.first_logits is None]
+        return prefix_coming(self._slots, pending, prompt)
 
-    def _place(self, prompt: list[int]) -> tuple[_Slot, int, _Slot | None]:
-        """A free sequence for `prompt`, the prefix to keep, and the sequence to copy it from
-        (None: keep the free sequence's own cache). Prefers low ids: llama.cpp decodes a run of
-        consecutive sequence ids in one pass."""
-        limit = max(len(prompt) - KEEP_LAST, 0)
-        shared = {s.seq_id: min(_common_prefix(s.tokens, prompt), limit) for s in self._slots}
-        free = [s for s in self._slots if s.job is None]
-        best_free = max(free, key=lambda s: (shared[s.seq_id], -s.seq_id))
-        best = max(self._slots, key=lambda s: (shared[s.seq_id], s.job is None, -s.seq_id))
-        if shared[best.seq_id] - shared[best_free.seq_id] >= MIN_COPY_TOKENS:
-            target = min(free, key=lambda s: (shared[s.seq_id], s.seq_id))
-            return target, shared[best.seq_id], best
-        if shared[best_free.seq_id] < MIN_COPY_TOKENS:
-            best_free = free[0]  # nothing worth keeping: the lowest free id
-        return best_free, shared[best_free.seq_id], None
+    def _place(self, prompt: list[int]) -> tuple[Slot, int, Slot | None]:
+        return place(self._slots, prompt)
 
-    def _trim(self, slot: _Slot, keep: int) -> None:
+    def _trim(self, slot: Slot, keep: int) -> None:
         if len(slot.tokens) > keep:
             llama_cpp = self._llama_cpp
             if keep == 0 or not llama_cpp.llama_memory_seq_rm(self._memory, slot.seq_id, keep, -1):
@@ -298,7 +265,7 @@ class BatchScheduler:
                 keep = 0
         slot.tokens = slot.tokens[:keep]
 
-    def _copy_prefix(self, source: _Slot, slot: _Slot, keep: int) -> None:
+    def _copy_prefix(self, source: Slot, slot: Slot, keep: int) -> None:
         # Across KV streams llama.cpp copies a whole stream; then cut it to the shared prefix.
         llama_cpp = self._llama_cpp
         llama_cpp.llama_memory_seq_rm(self._memory, slot.seq_id, -1, -1)
@@ -382,7 +349,7 @@ class BatchScheduler:
             row = llama_cpp.llama_get_logits_ith(self._context.ctx, k)
             logits[id(job)] = np.ctypeslib.as_array(row, shape=(n_vocab,)).copy()
 
-    def _forget(self, slot: _Slot | None) -> None:
+    def _forget(self, slot: Slot | None) -> None:
         if slot is not None:
             self._llama_cpp.llama_memory_seq_rm(self._memory, slot.seq_id, -1, -1)
             slot.tokens = []
@@ -446,12 +413,3 @@ def scheduler_for(model: LoadedModel, max_batch: int = DEFAULT_MAX_BATCH) -> Bat
                 max_batch,
             )
         return scheduler
-
-
-def _common_prefix(a: list[int], b: list[int]) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n

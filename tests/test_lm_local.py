@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field, StringConstraints, ValidationError
 from typer.testing import CliRunner
 
 from liftdspy.ir import IntermediateRepresentation, ir_json_schema
-from liftdspy.lm.local_engine import LocalEngine
+from liftdspy.lm.local import LocalEngine
 from liftdspy.lm.models import ModelNotFoundError, locate_model
 
 pytest.importorskip("llama_cpp", reason="llama-cpp-python is in the `local` extra")
@@ -67,7 +67,7 @@ def test_greedy_output_is_deterministic_and_reuses_the_prompt_prefix(engine: Loc
     second = engine.complete(request("Name a colour.", max_tokens=6, temperature=0.0))
     assert first.text == second.text
     # After a call that stopped on an end-of-turn token, the same prompt again is served from
-    # the KV cache; two tokens are re-decoded (see local_engine._keep_cached_prefix).
+    # the KV cache; two tokens are re-decoded (see liftdspy.lm.local.prefix.KEEP_LAST).
     assert second.usage.cache_read_tokens == second.usage.input_tokens - 2
     assert second.provider_data["local"]["prompt_tokens_evaluated"] == 2
 
@@ -211,16 +211,17 @@ def test_an_adversarially_small_budget_still_gives_a_parseable_ir(engine: LocalE
 def test_a_budget_below_the_shortest_answer_is_refused_before_decoding(
     engine: LocalEngine,
 ) -> None:
-    from liftdspy.lm.local_engine import BudgetTooSmallError
+    from liftdspy.lm.local import BudgetTooSmallError
 
     engine.complete(request("Say hello.", max_tokens=2, temperature=0.0))
-    llama = engine.loaded().llama
-    cached = llama.n_tokens
+    before = engine.scheduler_stats()
     with pytest.raises(BudgetTooSmallError, match=r"max_tokens=40 .* takes \d+ tokens"):
         engine.complete(
             request(PROMPTS[0], max_tokens=40, temperature=0.0, response_format=dspy_ir_format())
         )
-    assert llama.n_tokens == cached  # nothing was evaluated
+    after = engine.scheduler_stats()
+    # Nothing was evaluated: the scheduler never saw the request.
+    assert (after.sequences, after.tokens_decoded) == (before.sequences, before.tokens_decoded)
 
 
 @pytest.mark.slow

@@ -1,7 +1,7 @@
 """Language-model engines for DSPy (local llama.cpp, OpenAI-compatible/Modal) and the recorder."""
 
 from liftdspy.lm.config import LMConfig, RecorderConfig, build_lm, recorder_of
-from liftdspy.lm.local_engine import LocalEngine
+from liftdspy.lm.local import LocalEngine
 from liftdspy.lm.recorder import (
     AsyncRecordingEngine,
     RecorderMode,

@@ -41,7 +41,7 @@ logger = logging.getLogger(__name__)
 
 # kind -> (module, class). Imported lazily by `build_engine`.
 ENGINE_CLASSES: dict[str, tuple[str, str]] = {
-    "local": ("liftdspy.lm.local_engine", "LocalEngine"),
+    "local": ("liftdspy.lm.local.engine", "LocalEngine"),
     "openai": ("liftdspy.lm.openai_engine", "OpenAIEngine"),
     "modal": ("liftdspy.lm.openai_engine", "OpenAIEngine"),
 }

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from liftdspy.lm.config import LMConfig, RecorderConfig, build_engine, build_lm, resolve_base_url
-from liftdspy.lm.local_engine import DEFAULT_MAX_TOKENS
+from liftdspy.lm.local.engine import DEFAULT_MAX_TOKENS
 from liftdspy.lm.models import DEFAULT_MODEL
 from liftdspy.lm.openai_engine import DEFAULT_API_KEY_ENV
 

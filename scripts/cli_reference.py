@@ -36,6 +36,10 @@ ENVIRONMENT = {
     "LIFTDSPY_API_KEY": "Default API key variable of `kind: openai` LMs (an LM config names "
     "its own with `api_key_env`).",
     "LIFTDSPY_DB_PASSWORD": "Database password of `liftdspy server` (`--password-env`).",
+    "LIFTDSPY_SERVER_ADMIN_PASSWORD": "The auth admin's password of `liftdspy server` "
+    "(`--admin-password-env`; or `--admin-password-file`).",
+    "LIFTDSPY_USER_PASSWORD": "A new user's password for `liftdspy server user add/password` "
+    "(else `--password-file` or a hidden prompt).",
     "LIFTDSPY_MODAL_URL": "Base URL of the Modal deployment (`kind: modal` without `base_url`).",
     "LIFTDSPY_MODAL_WORKSPACE": "Modal workspace, to build the deployment's URL offline.",
     "LIFTDSPY_MODAL_PRESET": "Modal app settings (`liftdspy modal deploy|serve`): model preset.",

@@ -48,7 +48,7 @@ def _refusing_summaries():
 
     def refuse(request: Request, number: int):
         if "observations" in str(request_json(request).get("system")):
-            from liftdspy.lm.local_engine import ContextLengthError
+            from liftdspy.lm.local.engine import ContextLengthError
 
             raise ContextLengthError("the prompt has 8773 tokens, n_ctx is 8192", provider="x")
         return answer(request, number)

@@ -134,5 +134,5 @@ def test_the_manifest_records_what_the_caller_built(tmp_path):
 def test_the_committed_demo_export_still_loads():
     manifest = read_manifest(ROOT / "programs" / "demo")
     assert manifest.program == "nl_to_ir"
-    assert manifest.program_options == {"adapter": "json", "ir_output": "full"}
-    assert type(load_exported_program(ROOT / "programs" / "demo")) is NLToIR
+    assert manifest.program_options == {"adapter": "compact", "ir_output": "content"}
+    assert isinstance(load_exported_program(ROOT / "programs" / "demo"), AdaptedNLToIR)

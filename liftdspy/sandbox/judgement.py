@@ -19,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from liftdspy.errors import LiftdspyError
+
 _MAX_SIZE = 1_000_000  # longest sequence the parent builds while evaluating a judgement
 _MAX_INT_BITS = 65_536
 _REPR_LIMIT = 300
@@ -70,11 +72,11 @@ TYPE_NAMES = frozenset({"int", "float", "str", "bool", "list", "dict", "tuple", 
                         "frozenset", "bytes", "complex", "range"})  # fmt: skip
 
 
-class EvaluationError(Exception):
+class EvaluationError(LiftdspyError):
     """A value the parent was asked to compute is out of its bounds."""
 
 
-class SandboxRaised(Exception):
+class SandboxRaised(LiftdspyError):
     """A hole whose expression raised (or was not plain data) in the sandbox was needed."""
 
     def __init__(self, observed: Observed) -> None:

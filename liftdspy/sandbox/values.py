@@ -14,6 +14,7 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
+from liftdspy.errors import LiftdspyError
 from liftdspy.sandbox.judgement import (
     BUILTIN_CALLS,
     COMPARE,
@@ -30,7 +31,7 @@ BINOP_TYPES = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.P
 _MAX_ITERATIONS = 1_000_000  # of a comprehension the parent runs
 
 
-class NotTrusted(Exception):
+class NotTrusted(LiftdspyError):
     """This expression cannot be evaluated in the parent."""
 
 

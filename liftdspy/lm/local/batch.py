@@ -42,6 +42,7 @@ from typing import Any
 
 from dspy.lm15 import InvalidRequestError
 
+from liftdspy.errors import LiftdspyError
 from liftdspy.lm.local.decode import PROVIDER, Generation, SequenceDecoder
 from liftdspy.lm.local.model import LoadedModel, require_llama_cpp
 from liftdspy.lm.local.prefix import Slot, place, prefix_coming
@@ -53,7 +54,7 @@ DEFAULT_MAX_BATCH = 8
 N_BATCH = 512
 
 
-class BatchDecodeError(InvalidRequestError):
+class BatchDecodeError(LiftdspyError, InvalidRequestError):
     """llama.cpp refused a batch holding this request's tokens (the others go on)."""
 
 

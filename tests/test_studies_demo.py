@@ -15,15 +15,10 @@ import json
 import os
 from pathlib import Path
 
-import mlflow
 import pytest
 
-from liftdspy.lm.store import RecordingStore, ensure_imported
-from liftdspy.studies import load_study
-from liftdspy.studies.executors import InProcessExecutor
 from liftdspy.studies.parity import run_study_parity
 from liftdspy.studies.report import build_report, write_report
-from liftdspy.studies.runner import prepare_study, run_study
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORDING = ROOT / "cache" / "recordings" / "study-demo.jsonl"
@@ -38,14 +33,15 @@ else:
     pytest.importorskip("llama_cpp", reason="the study's engine needs the `local` extra")
 
 
-def _figures(report) -> dict:
+def _study_figures():
+    """scripts/study_figures.py: the one offline replay and the figures it pins."""
     import importlib.util
 
     path = ROOT / "scripts" / "study_figures.py"
     spec = importlib.util.spec_from_file_location("study_figures", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.figures(report)
+    return module
 
 
 def test_shipped_study_replays_offline_with_the_recorded_figures(tmp_path, monkeypatch):
@@ -53,16 +49,8 @@ def test_shipped_study_replays_offline_with_the_recorded_figures(tmp_path, monke
     assert FIGURES.is_file(), f"{FIGURES} is missing"
     monkeypatch.chdir(ROOT)
     monkeypatch.delenv("LIFTDSPY_RECORDER", raising=False)
-    store = tmp_path / "store"
-    ensure_imported(RECORDING, RecordingStore(store))
-    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    config = load_study(
-        STUDY,
-        ["lm.recorder.mode=offline", f"lm.recorder.path={store}", f"tracking.uri={tracking}"],
-    )
-    prepared = prepare_study(config)
-    outcome = run_study(prepared, InProcessExecutor())
-    mlflow.end_run()
+    study_figures = _study_figures()
+    prepared, outcome, tracking = study_figures.replay_offline(tmp_path)
     assert outcome.spent_lm_calls == 0
     assert all(r.cost.live_calls == 0 for r in outcome.results)
     expected = json.loads(FIGURES.read_text())
@@ -74,7 +62,7 @@ def test_shipped_study_replays_offline_with_the_recorded_figures(tmp_path, monke
     parity = run_study_parity(prepared)
     assert parity is not None and parity.requests == len(prepared.splits.eval)
     report = build_report(tracking, "demo")
-    assert _figures(report) == expected, "stale: run `python scripts/study_figures.py`"
+    assert study_figures.figures(report) == expected, "stale: run `python scripts/study_figures.py`"
     assert report.floor is not None and report.floor.n == report.n_examples
     assert report.parity is not None
     assert report.parity.identical_requests == report.parity.requests

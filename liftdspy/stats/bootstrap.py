@@ -97,6 +97,11 @@ def bootstrap_ci(
     if n < 2:
         return _point(mean, n, level)
     inference = _inference(scores, level=level, resamples=resamples, seed=seed, label="score")
+    return _crossed_interval(mean, n, level, inference)
+
+
+def _crossed_interval(mean: float, n: int, level: float, inference) -> ConfidenceInterval:
+    """The crossed inference's interval around `mean`, as a single run reports it."""
     return ConfidenceInterval(
         mean=mean,
         low=inference.interval.low,
@@ -129,16 +134,7 @@ def paired_bootstrap(
         interval, p_value = _point(observed, n, level), 1.0
     else:
         inference = _inference(diffs, level=level, resamples=resamples, seed=seed, label="paired")
-        interval = ConfidenceInterval(
-            mean=observed,
-            low=inference.interval.low,
-            high=inference.interval.high,
-            n=n,
-            level=level,
-            standard_error=inference.standard_error,
-            df=inference.df,
-            method="crossed",
-        )
+        interval = _crossed_interval(observed, n, level, inference)
         # No bootstrap over n examples shows more than an exact sign-flip test could.
         p_value = max(inference.p_value, min(1.0, 2.0 ** (1 - n)))
     return PairedComparison(

@@ -194,7 +194,7 @@ def start_team_server(
     extra_args: tuple[str, ...] = (),
 ) -> tuple[subprocess.Popen, str, Path]:
     """`liftdspy server` on `postgres` (a subprocess); returns (process, url, log path). Its
-    TMPDIR is `base/tmp`."""
+    TMPDIR is `base/tmp`; the CLI's own log files go to `base/cli-logs` (see `cli_log_text`)."""
     port = free_port()
     log = base / f"mlflow-server-{port}.log"
     tmp = base / "tmp"
@@ -206,6 +206,9 @@ def start_team_server(
         "PYTHONPATH": str(ROOT),
         "PGPASSWORD": "",  # only --password-env may supply it
         "TMPDIR": str(tmp),
+        # The CLI's own log file (quiet by default) goes beside the server log, not in TMPDIR,
+        # so the tests can see that TMPDIR is left empty.
+        "LIFTDSPY_LOG_DIR": str(base / "cli-logs"),
     }
     env.pop("MLFLOW_TRACKING_URI", None)
     with open(log, "wb") as out:
@@ -297,3 +300,11 @@ def mlflow_team_server(
         yield server
     finally:
         stop_team_server(process)
+
+
+def cli_log_text(base: Path) -> str:
+    """Everything the CLI wrote to its own log files for a server started on `base`."""
+    folder = base / "cli-logs"
+    if not folder.is_dir():
+        return ""
+    return "\n".join(f.read_text(errors="replace") for f in sorted(folder.iterdir()))

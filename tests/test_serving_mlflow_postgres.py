@@ -22,6 +22,7 @@ from fixtures_postgres import (
     SECRETS,
     PostgresServer,
     TeamServer,
+    cli_log_text,
     logged_in_as,
     start_team_server,
     stop_team_server,
@@ -207,5 +208,7 @@ def test_a_wrong_password_is_a_clear_failure(
     assert "password" in output and "LIFTDSPY_TEST_DB_PASSWORD" in output
     assert "wrong-password-1" not in output
     assert not [s for s in SECRETS if s in output]
+    cli_log = cli_log_text(tmp_path)
+    assert "wrong-password-1" not in cli_log and not [s for s in SECRETS if s in cli_log]
     # The basic-auth ini (it holds the admin password) went with the server.
     assert list((tmp_path / "tmp").iterdir()) == []

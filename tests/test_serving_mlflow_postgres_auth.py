@@ -37,6 +37,7 @@ from fixtures_postgres import (
     SECRETS,
     PostgresServer,
     TeamServer,
+    cli_log_text,
     logged_in_as,
     server_admin,
     start_team_server,
@@ -406,4 +407,6 @@ def test_a_restart_with_another_admin_password_warns_and_keeps_the_stored_one(
     assert "warning: the server refused 'admin' with the password from" in words
     assert "$LIFTDSPY_SERVER_ADMIN_PASSWORD" in words and other not in words
     assert [s for s in SECRETS if s in words] == []
+    cli_log = cli_log_text(tmp_path)
+    assert other not in cli_log and [s for s in SECRETS if s in cli_log] == []
     assert list((tmp_path / "tmp").iterdir()) == []  # the ini went with the server

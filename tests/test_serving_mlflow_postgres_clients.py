@@ -13,11 +13,12 @@ server's artifact proxy (`--artifacts-destination`) and are read back through it
 The server runs MLflow's basic auth; the clients log in as the `editor` user through
 `MLFLOW_TRACKING_USERNAME` / `MLFLOW_TRACKING_PASSWORD` (so they create, and manage, the
 experiments they log to). Their environment also holds the database and admin passwords (as the
-shell of a researcher who started the server would), and their tracking URI carries other
-credentials (`http://USER:TOKEN@HOST:PORT`, as for a server behind an authenticating proxy; the
-environment's credentials win): what the server stores (a `pg_dump` of the database and every
-file under the artifact root) and what the clients print must contain none of them, except
-MLflow's own salted hashes of the users' passwords in its `users` table.
+shell of a researcher who started the server would), and their tracking URI carries the editor's
+credentials too (`http://USER:PASSWORD@HOST:PORT`, as some teams write it; MLflow sends a URI's
+credentials ahead of the environment's, so they must be the same user's): what the server stores
+(a `pg_dump` of the database and every file under the artifact root) and what the clients print
+must contain none of them, except MLflow's own salted hashes of the users' passwords in its
+`users` table.
 """
 
 from __future__ import annotations
@@ -58,7 +59,6 @@ STUDY_RECORDING = ROOT / "cache" / "recordings" / "study-demo.jsonl"
 FIGURES = ROOT / "studies" / "demo.figures.json"
 DEMO_EXPERIMENT = "liftdspy-demo-team"  # not liftdspy-demo: the concurrent-runs test counts that
 CLI_TIMEOUT = 900
-URI_TOKEN = "uri-token-7d2e91c4"  # test-only; in the clients' tracking URI, must never be stored
 
 # A test's set-up may start PostgreSQL and the server and replay the demo (120 s alone on 2 shared
 # cores, several times that under load).
@@ -112,7 +112,9 @@ def clients(mlflow_team_server: TeamServer, tmp_path_factory: pytest.TempPathFac
     logs = tmp_path_factory.mktemp("client-logs")
     env = team_env(
         EDITOR_USER,
-        MLFLOW_TRACKING_URI=mlflow_team_server.url.replace("://", f"://alice:{URI_TOKEN}@"),
+        MLFLOW_TRACKING_URI=mlflow_team_server.url.replace(
+            "://", f"://{EDITOR_USER}:{EDITOR_PASSWORD}@"
+        ),
         # The shell that started the server: its passwords are in the clients' environment too.
         **{
             PASSWORD_ENV: DB_PASSWORD,
@@ -347,7 +349,7 @@ def test_the_password_is_nowhere_the_server_stores(
     users = dump.split("COPY public.users ", 1)[1].split("\\.", 1)[0]
     assert EDITOR_USER in users and "admin" in users and "reader" in users
     assert re.search(r"(scrypt|pbkdf2):", users)
-    secrets = (*SECRETS, URI_TOKEN)
+    secrets = SECRETS  # EDITOR_PASSWORD, in the clients' tracking URI, among them
     assert [s for s in secrets if s in dump] == []
     files = [p for p in mlflow_team_server.artifacts.rglob("*") if p.is_file()]
     assert len(files) > 20
@@ -382,7 +384,7 @@ def test_liftdspy_ui_on_the_server_shows_its_runs(clients: Clients, demo_run, tm
     found = re.search(r"MLflow UI: (http://\S+)", output)
     assert found, output
     assert found.group(1) == clients.url.replace("://", "://<redacted>@")
-    assert URI_TOKEN not in output
+    assert EDITOR_PASSWORD not in output
     name = demo_run.info.run_name
     screenshot = tmp_path / "team-ui-run.png"
     with sync_api.sync_playwright() as p:

@@ -8,11 +8,14 @@ from pathlib import Path
 import mlflow
 import pytest
 import typer
+import yaml
 from typer.testing import CliRunner
 
 from liftdspy.cli.export_cmd import export
 from liftdspy.experiments.config import ExperimentConfig
+from liftdspy.export import read_lm_config
 from liftdspy.lm.config import LMConfig
+from liftdspy.lm.recorder import RecorderMode
 from liftdspy.programs import build_program
 from liftdspy.runtime import load_pack
 from liftdspy.tracking import configure_tracking, flatten_params
@@ -30,8 +33,9 @@ OPTIONS = {"repair_rounds": 1, "adapter": "compact", "ir_output": "content"}
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """Three runs: with a program and resolved config; with params only (no resolved config);
-    without a program (the most recent)."""
+    """Five runs: with a program and resolved config; with params only (no resolved config);
+    two run with `--recorder record`, one logging its experiment file (whose recorder says `off`),
+    one not; without a program (the most recent)."""
     root = tmp_path_factory.mktemp("mlflow")
     uri = f"sqlite:///{root / 'mlflow.db'}"
     configure_tracking(uri, "export-test")
@@ -51,11 +55,19 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     )
     saved = root / "program.json"
     program.save(str(saved))
+    recorded = config.model_copy(deep=True)
+    recorded.lm.recorder.mode = RecorderMode.RECORD  # as `liftdspy run --recorder record` sets it
+    experiment = config.model_dump(mode="json")
+    experiment["lm"]["recorder"] = {"mode": False}  # `mode: off` in YAML: read as false
+    experiment_file = root / "experiment.yaml"
+    experiment_file.write_text(yaml.safe_dump(experiment))
     runs: dict[str, str] = {"uri": uri}
-    for label, with_config, with_program in (
-        ("full", True, True),
-        ("params", False, True),
-        ("empty", True, False),
+    for label, with_config, with_program, run_config, logged_file in (
+        ("full", True, True, config, None),
+        ("params", False, True, config, None),
+        ("recorded-with-file", True, True, recorded, experiment_file),
+        ("recorded", True, True, recorded, None),
+        ("empty", True, False, config, None),
     ):
         with mlflow.start_run(run_name=label) as run:
             mlflow.set_tag("liftdspy.role", "experiment")
@@ -67,7 +79,9 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
             params.update(flatten_params({"lm": lm.model_dump(mode="json")}))
             mlflow.log_params(params)
             if with_config:
-                mlflow.log_dict(config.model_dump(mode="json"), "config/resolved.json")
+                mlflow.log_dict(run_config.model_dump(mode="json"), "config/resolved.json")
+            if logged_file is not None:
+                mlflow.log_artifact(str(logged_file), "config")
             if with_program:
                 mlflow.log_artifact(str(saved), "program")
             runs[label] = run.info.run_id
@@ -89,6 +103,20 @@ def test_export_run_by_id_writes_a_loadable_export(store, tmp_path: Path) -> Non
     fresh = build_program("pipeline", "cot", repair_rounds=1)
     fresh.load(str(out / "program.json"))
     assert fresh.nl_to_ir.translate.predict.signature.instructions == "Optimized instructions."
+
+
+def test_the_exported_recorder_mode_is_the_experiment_files_not_the_runs(store, tmp_path):
+    """A run made with `--recorder record` exports the mode its experiment file asks for (when it
+    logged the file), else `replay`: never `record`, which would re-record every call live."""
+    modes = {}
+    for label in ("recorded-with-file", "recorded", "full"):
+        out = tmp_path / label
+        result = runner.invoke(
+            app, [store[label], "--out", str(out), "--tracking-uri", store["uri"]]
+        )
+        assert result.exit_code == 0, result.output
+        modes[label] = read_lm_config(out).recorder.mode
+    assert modes == {"recorded-with-file": "off", "recorded": "replay", "full": "replay"}
 
 
 def test_a_run_without_its_resolved_config_is_a_clear_error(store, tmp_path) -> None:
@@ -150,3 +178,7 @@ def test_evaluate_rebuilds_a_run_program_as_the_export_does(store, tmp_path: Pat
     manifest = json.loads((source.export_dir / "manifest.json").read_text())
     assert manifest["program_options"] == OPTIONS
     assert manifest["source_run_id"] == store["full"]
+    # A run made with --recorder record is evaluated in the mode its export keeps, as the export.
+    for label, mode in (("recorded-with-file", "off"), ("recorded", "replay")):
+        source = load_source(store[label], tracking_uri=store["uri"], work_dir=tmp_path / label)
+        assert source.lm.recorder.mode == mode

@@ -20,6 +20,7 @@ from liftdspy.export import (
     read_manifest,
     write_export,
 )
+from liftdspy.export.lm_config import file_recorder_mode
 from liftdspy.lm.config import LMConfig
 from liftdspy.programs import build_program
 
@@ -85,6 +86,39 @@ def test_an_export_without_lm_drops_a_stale_lm_config(tmp_path):
     assert read_lm_config(out).max_tokens == lm.max_tokens
     write_export(build_program("nl_to_ir"), out, program_name="nl_to_ir")
     assert read_lm_config(out) is None and read_manifest(out).lm_config is None
+
+
+@pytest.mark.parametrize(
+    ("run_mode", "file_mode", "exported"),
+    [
+        ("record", None, "replay"),  # would re-record every call of a later evaluation live
+        ("offline", None, "replay"),  # would fail on any input outside the recording
+        ("replay", None, "replay"),
+        ("off", None, "off"),
+        ("record", "off", "off"),  # the experiment file's own mode, when the run logged it
+        ("off", "replay", "replay"),
+        ("offline", "record", "replay"),
+    ],
+)
+def test_the_export_keeps_the_recorder_mode_a_later_user_needs(
+    tmp_path, run_mode, file_mode, exported
+):
+    lm = load_config(DEMO, [f"lm.recorder.mode={run_mode}"]).lm
+    out = tmp_path / "export"
+    write_export(
+        build_program("nl_to_ir"), out, lm_config=lm, program_name="nl_to_ir",
+        recorder_mode=file_mode,
+    )  # fmt: skip
+    assert read_lm_config(out).recorder.mode == exported
+    assert read_lm_config(out).recorder.name == lm.recorder.name
+
+
+def test_the_recorder_mode_an_experiment_file_asks_for():
+    assert file_recorder_mode(DEMO.read_text()) == "replay"
+    assert file_recorder_mode("lm:\n  kind: local\n  recorder:\n    mode: off\n") == "off"
+    assert file_recorder_mode("lm:\n  kind: local\n  model: m\n") == "replay"  # the default
+    assert file_recorder_mode("name: no-lm\n") is None
+    assert file_recorder_mode("lm:\n  recorder:\n    mode: sometimes\n") is None
 
 
 def test_the_shipped_demo_export_carries_the_demo_lm():

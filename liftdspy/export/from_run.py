@@ -3,6 +3,8 @@
 The run is read as a `RunRecord`: it must carry the artifact `program/program.json`
 (`compiled.save()`) and its resolved config `config/resolved.json` (every liftdspy experiment run
 logs both), which says the program (`program.name`, `predictor`, `repair_rounds`) and the LM.
+The experiment file as given (`config/<file>.yaml`, logged by `liftdspy run`) says the recorder
+mode the export's LM config keeps (`liftdspy.export.lm_config`: not the run's `--recorder`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from pydantic import BaseModel
 from liftdspy.errors import LiftdspyError
 from liftdspy.export.writer import ExportManifest, write_export
 from liftdspy.lm.config import LMConfig
-from liftdspy.tracking.layout import PROGRAM_ARTIFACT
+from liftdspy.lm.recorder import RecorderMode
+from liftdspy.tracking.layout import CONFIG_DIR, PROGRAM_ARTIFACT
 
 if TYPE_CHECKING:
     import dspy
@@ -38,6 +41,7 @@ class RunProgram(BaseModel):
     predictor: str
     options: dict[str, Any]
     lm: LMConfig | None
+    file_recorder_mode: RecorderMode | None = None  # the experiment file's own, when logged
 
 
 def _client(tracking_uri: str | None):
@@ -59,6 +63,18 @@ def resolve_run_id(client, run: str) -> str:
         raise RunExportError(str(exc)) from None
 
 
+def _file_recorder_mode(client, run_id: str, work_dir: Path) -> RecorderMode | None:
+    """The recorder mode of the experiment file the run logged under `config/` (None: none)."""
+    from liftdspy.export.lm_config import file_recorder_mode
+
+    logged = client.list_artifacts(run_id, CONFIG_DIR)
+    files = sorted(a.path for a in logged if not a.is_dir and a.path.endswith((".yaml", ".yml")))
+    if not files:
+        return None
+    local = client.download_artifacts(run_id, files[0], str(work_dir))
+    return file_recorder_mode(Path(local).read_text(encoding="utf-8"))
+
+
 def read_run_program(client, run_id: str, work_dir: Path) -> tuple[RunProgram, Path]:
     """The run's program description (from its resolved config) and the downloaded
     `program.json`."""
@@ -78,6 +94,7 @@ def read_run_program(client, run_id: str, work_dir: Path) -> tuple[RunProgram, P
         predictor=program.predictor,
         options=options,
         lm=config.lm,
+        file_recorder_mode=_file_recorder_mode(client, run_id, work_dir),
     )
     return description, program_file
 
@@ -113,6 +130,7 @@ def write_run_export(
         predictor=description.predictor,
         program_options=description.options,
         source_run_id=description.run_id,
+        recorder_mode=description.file_recorder_mode,
     )
 
 

@@ -4,8 +4,16 @@
 given. What is written is the program's `LMConfig` without credentials: values under secret-named
 keys and credentials inside URLs (`?api_key=...`) become `<redacted>` (`liftdspy.redaction`),
 userinfo (`user:token@`) is dropped; the API key itself is never in an `LMConfig` (only
-`api_key_env`, the NAME of its variable). The recorder keeps its `name` and `mode` (which
-recording replays it) but not its `path` (a directory on the exporting machine).
+`api_key_env`, the NAME of its variable). The recorder keeps its `name` (which recording
+replays it) but not its `path` (a directory on the exporting machine).
+
+The recorder `mode` is the one a later user of the export needs, not the one the exporting run
+happened to use (`exported_recorder_mode`): the experiment file's own mode when the run logged
+the file (`liftdspy run` logs it as `config/<file>.yaml`; `--recorder`/`--set` overrides are not
+in it), else the run's mode; then `record` and `offline` become `replay`. `record` would
+re-record every call live and `offline` would fail on any input outside the recording, while
+`replay` reuses the recording the program was made with and records only what is new. `off`
+and `replay` are kept.
 """
 
 from __future__ import annotations
@@ -13,10 +21,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from liftdspy.export.prompt_pack import ExportError
-from liftdspy.lm.config import LMConfig
+from liftdspy.lm.config import LMConfig, RecorderConfig
+from liftdspy.lm.recorder import RecorderMode
 from liftdspy.redaction import REDACTED, redact_data
 from liftdspy.versioning import Version
 
@@ -47,10 +57,42 @@ def _changed_keys(before: object, after: object, prefix: str = "") -> list[str]:
     return [prefix.rstrip(".")] if before != after else []
 
 
-def redacted_lm_config(config: LMConfig) -> ExportedLMConfig:
-    """`config` without credentials or machine-local paths, still a valid `LMConfig`."""
+def file_recorder_mode(text: str) -> RecorderMode | None:
+    """The recorder mode an experiment file (YAML text) asks for: its `lm.recorder.mode`, the
+    default when its `lm` sets none; None when the text has no readable `lm` section."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None
+    lm = data.get("lm") if isinstance(data, dict) else None
+    recorder = lm.get("recorder", {}) if isinstance(lm, dict) else None
+    if not isinstance(recorder, dict):
+        return None
+    given = {"mode": recorder["mode"]} if "mode" in recorder else {}
+    try:
+        return RecorderConfig.model_validate(given).mode
+    except ValidationError:
+        return None
+
+
+def exported_recorder_mode(
+    run_mode: RecorderMode, file_mode: RecorderMode | None = None
+) -> RecorderMode:
+    """The mode the export's LM config says (see the module doc): the file's, else the run's;
+    `record` and `offline` become `replay`."""
+    mode = RecorderMode(file_mode if file_mode is not None else run_mode)
+    return RecorderMode.REPLAY if mode in (RecorderMode.RECORD, RecorderMode.OFFLINE) else mode
+
+
+def redacted_lm_config(
+    config: LMConfig, *, file_mode: RecorderMode | None = None
+) -> ExportedLMConfig:
+    """`config` without credentials or machine-local paths, still a valid `LMConfig`; its
+    recorder mode the one a user of the export needs (`exported_recorder_mode`; `file_mode`: the
+    experiment file's own, when known)."""
     data = config.model_dump(mode="json")
     data["recorder"].pop("path", None)
+    data["recorder"]["mode"] = exported_recorder_mode(config.recorder.mode, file_mode).value
     clean = redact_data(data)
     if isinstance(clean.get("base_url"), str):
         # LMConfig refuses userinfo in base_url: drop it rather than keep `<redacted>@`.

@@ -28,6 +28,7 @@ import liftdspy
 from liftdspy.export.lm_config import LM_CONFIG_FILE, redacted_lm_config
 from liftdspy.export.prompt_pack import ExportError, build_prompt_pack
 from liftdspy.lm.config import LMConfig
+from liftdspy.lm.recorder import RecorderMode
 from liftdspy.runtime.pack import PACK_FILE, ModelTarget, PredictorPrompt, PromptPack
 from liftdspy.versioning import Version
 
@@ -104,13 +105,15 @@ def write_export(
     predictor: str | None = None,
     program_options: dict[str, Any] | None = None,
     source_run_id: str | None = None,
+    recorder_mode: RecorderMode | None = None,
 ) -> ExportManifest:
     """Export `program` into `out_dir` (created; files of the same name overwritten).
 
     `program_name`, `predictor` and `program_options` are how the caller built the program
     (`build_program(program_name, predictor, **program_options)`); the manifest records them so
     `load_exported_program` can rebuild it. Without a name the export has prompts but names no
-    program to rebuild."""
+    program to rebuild. `recorder_mode` is the experiment file's own recorder mode, when known
+    (`liftdspy.export.lm_config`: what the exported LM config's recorder says)."""
     from liftdspy.programs.registry import program_spec
 
     out_dir = Path(out_dir)
@@ -119,7 +122,9 @@ def write_export(
         options = program_spec(program_name).resolve_options(options)  # defaults; unknown refused
     out_dir.mkdir(parents=True, exist_ok=True)
     # Everything below sees the LM config without credentials (the pack names its endpoint too).
-    exported_lm = redacted_lm_config(lm_config) if lm_config is not None else None
+    exported_lm = (
+        redacted_lm_config(lm_config, file_mode=recorder_mode) if lm_config is not None else None
+    )
     safe_lm = exported_lm.lm if exported_lm is not None else None
     pack = build_prompt_pack(
         program,

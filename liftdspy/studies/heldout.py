@@ -136,6 +136,7 @@ def load_source(reference: str, *, tracking_uri: str | None, work_dir: Path) -> 
         resolve_run_id,
         write_run_export,
     )
+    from liftdspy.export.lm_config import exported_recorder_mode
 
     client = MlflowClient(tracking_uri=resolve_tracking_uri(tracking_uri))
     try:
@@ -146,6 +147,10 @@ def load_source(reference: str, *, tracking_uri: str | None, work_dir: Path) -> 
         raise EvaluateError(str(exc)) from None
     export_dir = work_dir / "export"
     write_run_export(program, description, export_dir)
+    lm = description.lm
+    if lm is not None:  # the recorder mode its export keeps, not the run's --recorder
+        mode = exported_recorder_mode(lm.recorder.mode, description.file_recorder_mode)
+        lm = lm.model_copy(update={"recorder": lm.recorder.model_copy(update={"mode": mode})})
     return ProgramSource(
         program=program,
         name=description.name,
@@ -153,7 +158,7 @@ def load_source(reference: str, *, tracking_uri: str | None, work_dir: Path) -> 
         options=description.options,
         source=f"run {run_id}",
         source_run_id=run_id,
-        lm=description.lm,
+        lm=lm,
         export_dir=export_dir,
     )
 

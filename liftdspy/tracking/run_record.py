@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from liftdspy.experiments.config import ExperimentConfig
 from liftdspy.experiments.evaluation import EvaluationReport
-from liftdspy.lm.recorder import RecorderStats
+from liftdspy.lm.recorder import RecorderMode, RecorderStats
 from liftdspy.optimize.candidates import Candidate, PredictorSnapshot
 from liftdspy.optimize.presets import OptimizerPreset
 from liftdspy.redaction import redact_data, redact_text, redact_url
@@ -278,6 +278,8 @@ class RunWriter:
     def __init__(self, run_id: str, work_dir: Path):
         self.run_id = run_id
         self.work_dir = work_dir
+        # The experiment file's own recorder mode (no --recorder/--set), for the export.
+        self.file_recorder_mode: RecorderMode | None = None
 
     def header(self, record: RunRecord, config_path: Path | None = None) -> None:
         """Params, the experiment's YAML file as given, the resolved config and preset."""
@@ -287,8 +289,12 @@ class RunWriter:
         if config_path is not None:
             raw = self.work_dir / layout.CONFIG_DIR / Path(config_path).name
             raw.parent.mkdir(exist_ok=True)
-            raw.write_text(redact_text(Path(config_path).read_text(encoding="utf-8")), "utf-8")
+            text = Path(config_path).read_text(encoding="utf-8")
+            raw.write_text(redact_text(text), "utf-8")
             mlflow.log_artifact(str(raw), layout.CONFIG_DIR)
+            from liftdspy.export.lm_config import file_recorder_mode
+
+            self.file_recorder_mode = file_recorder_mode(text)
         if record.config is not None:
             config = redact_data(record.config.model_dump(mode="json"))
             mlflow.log_dict(config, layout.RESOLVED_CONFIG_ARTIFACT)
@@ -395,7 +401,8 @@ class RunWriter:
 
     def export(self, program: dspy.Module, config: ExperimentConfig) -> None:
         """The production export (`liftdspy.export`) under `export/`: the program as `config`
-        built it (name, predictor, options) with its LM."""
+        built it (name, predictor, options) with its LM (its recorder mode the experiment
+        file's own: `liftdspy.export.lm_config`)."""
         import mlflow
 
         from liftdspy.export import write_export
@@ -408,6 +415,7 @@ class RunWriter:
             program_name=config.program.name,
             predictor=config.program.predictor,
             program_options=config.program.options(),
+            recorder_mode=self.file_recorder_mode,
         )
         mlflow.log_artifacts(str(export_dir), layout.EXPORT_DIR)
 

@@ -3,7 +3,9 @@ chatter of DSPy, MIPROv2, LiteLLM, optuna and MLflow (log records, `warnings`, `
 to the session's log file, which commands that make an MLflow run log to it as the artifact
 `logs/liftdspy.log`. `liftdspy -v` sends everything to the terminal instead (as before).
 
-Set up once per command by the root callback (`setup`). The log file is
+Set up once per command by the root callback (`setup`); the worker processes a command spawns
+(`study run --workers N`) start with `worker_setup()`, the same routing into the same log file
+(records appended, one write each), so their chatter is quiet too. The log file is
 `$LIFTDSPY_LOG_DIR/liftdspy-<time>-<pid>.log` (default: a `liftdspy-logs` folder in the system's
 temporary directory), created on the first record. Secrets never reach it: the values of
 environment variables named like credentials (`*_API_KEY`, `*_TOKEN`, `*_PASSWORD`, ...) and
@@ -13,6 +15,7 @@ credentials inside URLs are replaced by `<redacted>` (`liftdspy.redaction`).
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import logging
 import os
@@ -20,7 +23,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -194,6 +197,25 @@ def setup(verbose: bool, log_path: Path | None = None) -> SessionLog:
     adopt_library_loggers()
     _session = SessionLog(path=path, verbose=verbose)
     return _session
+
+
+def _setup_worker(path: Path, verbose: bool) -> None:
+    """In a spawned worker, before its first task: this command's routing (see `worker_setup`)."""
+    import dspy  # noqa: F401 - DSPy and MLflow add their stderr handlers on import: import
+    import mlflow  # noqa: F401 - them first, so that `setup` takes the handlers away
+
+    setup(verbose, path)
+    if not verbose:
+        sys.stdout = _LinesToLog()  # the whole worker runs DSPy/MIPROv2, which print()
+
+
+def worker_setup() -> Callable[[], None] | None:
+    """The initialiser for this command's worker processes (picklable, for spawned workers):
+    their records, warnings and prints go where this command's go (the session's log file; the
+    terminal shows liftdspy's own warnings only, everything with -v). None before `setup`."""
+    if _session is None:
+        return None
+    return functools.partial(_setup_worker, _session.path, _session.verbose)
 
 
 def teardown() -> None:

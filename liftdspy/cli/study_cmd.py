@@ -95,7 +95,7 @@ def run(
     if ray:
         executor = RayCellExecutor(ray, slots=max(workers, 1))
     elif workers > 1:
-        executor = ProcessPoolCellExecutor(workers)
+        executor = ProcessPoolCellExecutor(workers, worker_setup=logs.worker_setup())
     else:
         executor = InProcessExecutor()
 

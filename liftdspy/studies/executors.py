@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 
 from liftdspy.studies.cell_runner import CellTask, EngineFactory, run_cell
@@ -88,13 +88,21 @@ class _Pool(Executor):
 
 
 class ProcessPoolCellExecutor(_Pool):
-    """N worker processes (spawned: llama.cpp and MLflow are not fork-safe)."""
+    """N worker processes (spawned: llama.cpp and MLflow are not fork-safe). `worker_setup` runs
+    in each worker before its first cell (picklable; the CLI's routes its log records)."""
 
-    def __init__(self, workers: int, engine_factory: EngineFactory | None = None):
+    def __init__(
+        self,
+        workers: int,
+        engine_factory: EngineFactory | None = None,
+        worker_setup: Callable[[], None] | None = None,
+    ):
         self.slots = workers
         self.engine_factory = engine_factory
         self.pool = ProcessPoolExecutor(
-            max_workers=workers, mp_context=multiprocessing.get_context("spawn")
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=worker_setup,
         )
 
     def _submit(self, task: CellTask) -> Future:

@@ -6,6 +6,7 @@ same rule (a subset of the shipped study replayed offline). No credential reache
 
 from __future__ import annotations
 
+import json
 import logging
 import multiprocessing
 import os
@@ -75,6 +76,9 @@ def test_demo_output_fits_one_screen_and_the_chatter_is_in_the_log_artifact(tmp_
     for chatter in ("mipro_optimizer_v2", "Input contains fields not in signature"):
         assert chatter in text
     assert "INFO stdout: Bootstrapping set" in text  # DSPy's print()s, line by line
+    # The run's export keeps the experiment file's recorder mode, not this run's --recorder.
+    exported = client.download_artifacts(run_id, "export/lm_config.json", str(tmp_path / "ex"))
+    assert json.loads(Path(exported).read_text())["lm"]["recorder"]["mode"] == "replay"
 
 
 @pytest.mark.local

@@ -79,7 +79,10 @@ SCRIPT = textwrap.dedent(
     tmp, IR, dataset = Path(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3]
 
     def slow_answer(request, number):  # the same IR after 1.5 s
-        print("CALLS", number, file=sys.__stdout__, flush=True)  # the CLI logs prints
+        # one write per line: print() writes its arguments one by one, and two threads'
+        # lines interleave ("CALLSCALLS 1 2"); the CLI logs print()s, hence sys.__stdout__
+        sys.__stdout__.write(f"CALLS {number}\\n")
+        sys.__stdout__.flush()
         time.sleep(1.5)
         return ir_answer(IR)
 
@@ -87,7 +90,8 @@ SCRIPT = textwrap.dedent(
     runner.build_lm = lambda config: build_lm(config, engine=engine)
     advance = RichProgress.advance
     def report(self, result=None):
-        print("RESULT", file=sys.__stdout__, flush=True)
+        sys.__stdout__.write("RESULT\\n")
+        sys.__stdout__.flush()
         advance(self, result)
     RichProgress.advance = report
 

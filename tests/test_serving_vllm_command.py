@@ -38,7 +38,10 @@ def test_default_command_serves_the_7b_coder_with_xgrammar_and_prefix_caching() 
     assert flag(argv, "--max-model-len") == "16384"
     assert flag(argv, "--gpu-memory-utilization") == "0.9"
     assert flag(argv, "--tensor-parallel-size") == "1"
-    assert json.loads(flag(argv, "--structured-outputs-config")) == {"backend": "xgrammar"}
+    assert json.loads(flag(argv, "--structured-outputs-config")) == {
+        "backend": "xgrammar",
+        "disable_any_whitespace": True,
+    }
     assert "--enable-prefix-caching" in argv
     # retired spellings of current vLLM must not appear
     assert "--guided-decoding-backend" not in argv
@@ -77,6 +80,7 @@ def test_every_setting_reaches_its_flag() -> None:
     config = EVERY_SETTING.model_copy(
         update={
             "structured_outputs_backend": "guidance",
+            "structured_outputs_any_whitespace": True,
             "enable_prefix_caching": False,
             "enforce_eager": False,
             "extra_args": ("--enforce-eager",),  # extra arguments go last

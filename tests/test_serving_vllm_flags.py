@@ -103,6 +103,7 @@ def test_the_cpu_builds_parser_accepts_every_flag_with_our_values(tmp_path) -> N
     assert parsed["gpu_memory_utilization"] == "0.85"
     assert parsed["tensor_parallel_size"] == "2" and parsed["max_num_seqs"] == "16"
     assert "backend='xgrammar'" in parsed["structured_outputs_config"]
+    assert "disable_any_whitespace=True" in parsed["structured_outputs_config"]
     assert parsed["enable_prefix_caching"] == "True" and parsed["enforce_eager"] == "True"
     assert parsed["revision"] == "abc123" and parsed["download_dir"] == "/models/hf/hub"
     assert parsed["api_key"] == "None"  # not on the command line

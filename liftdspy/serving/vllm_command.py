@@ -5,9 +5,13 @@ tests' CPU server, so every path starts the server the same way.
 
 Choices, for the pinned `VLLM_VERSION`:
 
-- Structured outputs: `--structured-outputs-config '{"backend": "xgrammar"}'`. vLLM 0.10.2
-  replaced `--guided-decoding-backend` with this flag; requests carry the OpenAI-standard
-  `response_format={"type": "json_schema", ...}` (see `liftdspy.lm.openai_engine`).
+- Structured outputs: `--structured-outputs-config '{"backend": "xgrammar",
+  "disable_any_whitespace": true}'`. vLLM 0.10.2 replaced `--guided-decoding-backend` with this
+  flag; requests carry the OpenAI-standard `response_format={"type": "json_schema", ...}` (see
+  `liftdspy.lm.openai_engine`). Without `disable_any_whitespace` the grammar allows any
+  whitespace between tokens and SmolLM2 padded 5 of 16 NL->IR answers with it until max_tokens
+  (`benchmarks/answers_per_minute.py`); with it vLLM forces one-line JSON with `,`/`:`
+  separators (the compact adapter's demos use `, `/`: `: the same JSON, two spaces apart).
 - API key: never on the command line (it would show in `ps` and in logged commands). vLLM reads
   `VLLM_API_KEY` from its environment when `--api-key` is absent, so the key travels in
   `ServeCommand.env`, copied at runtime from the variable named by `api_key_env` (on Modal: the
@@ -72,6 +76,14 @@ class VLLMServeConfig(BaseModel):
     tensor_parallel_size: int = Field(default=1, ge=1)
     max_num_seqs: int | None = Field(default=None, ge=1)
     structured_outputs_backend: Literal["xgrammar", "guidance", "outlines", "auto"] = "xgrammar"
+    structured_outputs_any_whitespace: bool = Field(
+        default=False,
+        description=(
+            "Let the grammar allow any whitespace between JSON tokens (vLLM's default). Off: "
+            "vLLM's `disable_any_whitespace`, one-line JSON with `,`/`:` separators; a small "
+            "model otherwise pads answers with whitespace until max_tokens."
+        ),
+    )
     download_dir: str | None = Field(
         default=None, description="Where weights are downloaded (on Modal: the volume)."
     )
@@ -127,6 +139,14 @@ def launcher_argv(python: str | Path) -> tuple[str, ...]:
     return (str(python), str(Path(__file__).with_name("vllm_launcher.py")))
 
 
+def structured_outputs(config: VLLMServeConfig) -> dict[str, object]:
+    """The `--structured-outputs-config` value."""
+    value: dict[str, object] = {"backend": config.structured_outputs_backend}
+    if not config.structured_outputs_any_whitespace:
+        value["disable_any_whitespace"] = True
+    return value
+
+
 def build_vllm_serve(
     config: VLLMServeConfig,
     environ: Mapping[str, str] | None = None,
@@ -155,7 +175,7 @@ def build_vllm_serve(
         argv += ["--max-num-seqs", str(config.max_num_seqs)]
     argv += [
         "--structured-outputs-config",
-        json.dumps({"backend": config.structured_outputs_backend}, separators=(",", ":")),
+        json.dumps(structured_outputs(config), separators=(",", ":")),
     ]
     if config.download_dir:
         argv += ["--download-dir", config.download_dir]

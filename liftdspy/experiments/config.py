@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from liftdspy.datasets.row import Split
+from liftdspy.datasets.imports import DatasetImport, load_dataset
+from liftdspy.datasets.row import LabelledTask, Split
 from liftdspy.experiments.yaml_config import ConfigError as ConfigError  # re-exported
 from liftdspy.experiments.yaml_config import load_yaml_config
 from liftdspy.ir import IROutput
@@ -37,6 +38,11 @@ class _Section(BaseModel):
 
 class DatasetConfig(_Section):
     paths: list[Path] = Field(min_length=1)
+    imports: list[DatasetImport] = Field(
+        default_factory=list,
+        description="benchmark files imported when the dataset loads, after `paths` "
+        "(liftdspy.datasets.imports: MBPP, HumanEval; cached)",
+    )
     train_split: Split = "train"
     val_split: Split = "dev"
     eval_split: Split = "test"
@@ -53,6 +59,22 @@ class DatasetConfig(_Section):
                     "must be held out from optimization"
                 )
         return self
+
+    def load_tasks(self) -> list[LabelledTask]:
+        """Every task of `paths`, then of each of `imports` (`liftdspy.datasets.imports`)."""
+        return load_dataset(self.paths, self.imports)
+
+    def describe_sources(self) -> str:
+        return ", ".join([*(str(p) for p in self.paths), *(i.describe() for i in self.imports)])
+
+    def absolute(self, root: Path) -> DatasetConfig:
+        """This config with relative paths (of files and imports) made absolute under `root`."""
+        out = self.model_copy(deep=True)
+        out.paths = [p if p.is_absolute() else (root / p).resolve() for p in out.paths]
+        for spec in out.imports:
+            if spec.path is not None and not spec.path.is_absolute():
+                spec.path = (root / spec.path).resolve()
+        return out
 
 
 # ProgramConfig fields that are build options of some programs (ProgramSpec.options), and why.

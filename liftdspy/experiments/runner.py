@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict
 
 import liftdspy
 from liftdspy import sandbox
-from liftdspy.datasets import LabelledTask, load_tasks
+from liftdspy.datasets import LabelledTask
 from liftdspy.experiments.config import ExperimentConfig
 from liftdspy.experiments.evaluation import (
     EvaluationReport,
@@ -92,7 +92,7 @@ def select_tasks(config: ExperimentConfig) -> SplitTasks:
     """Load the dataset and pick the three splits (file order, truncated to the limits).
     Fails, naming the config key, when a split is empty."""
     ds = config.dataset
-    tasks = load_tasks(ds.paths)
+    tasks = ds.load_tasks()
     chosen: dict[str, list[LabelledTask]] = {}
     for role, split, limit in (
         ("train", ds.train_split, ds.max_train),
@@ -101,8 +101,7 @@ def select_tasks(config: ExperimentConfig) -> SplitTasks:
     ):
         rows = [t for t in tasks if t.split == split][:limit]
         if not rows:
-            paths = ", ".join(str(p) for p in ds.paths)
-            raise ValueError(f"dataset.{role}_split: no {split!r} rows in {paths}")
+            raise ValueError(f"dataset.{role}_split: no {split!r} rows in {ds.describe_sources()}")
         chosen[role] = rows
     return SplitTasks(**chosen)
 

@@ -20,6 +20,7 @@ from liftdspy.studies.config import (
     ArmConfig,
     StudyConfig,
     arm_hash_material,
+    dataset_hash_material,
     lm_hash_material,
     program_hash_material,
 )
@@ -81,8 +82,7 @@ def experiment_config(study: StudyConfig, cell: Cell, root: Path) -> ExperimentC
     optimizer and overrides, and the cell's seed (0 for a seed-independent arm)."""
     arm = study.arm(cell.arm)
     lm = absolute_lm(study.named_lms()[cell.lm], root)
-    dataset = study.dataset.model_copy(deep=True)
-    dataset.paths = [p if p.is_absolute() else (root / p).resolve() for p in dataset.paths]
+    dataset = study.dataset.absolute(root)
     tracking = study.tracking.model_copy()
     tracking.uri = absolute_tracking_uri(study.tracking.uri)
     data = {
@@ -137,5 +137,6 @@ def cell_hash(study: StudyConfig, cell: Cell, root: Path) -> str:
     if arm.preset is not None and preset_file.is_file():
         config["preset_sha256"] = hashlib.sha256(preset_file.read_bytes()).hexdigest()
     config["dataset"]["paths"] = [Path(p).name for p in config["dataset"]["paths"]]
+    dataset_hash_material(config["dataset"])
     text = json.dumps(config, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]

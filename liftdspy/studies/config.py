@@ -146,6 +146,7 @@ class StudyConfig(_Section):
         re-run with the same identity resumes the same MLflow parent run."""
         data = self.model_dump(mode="json", exclude={"budget", "description", "parity"})
         data["version"] = hashed_form(data["version"])
+        dataset_hash_material(data["dataset"])
         program_hash_material(data["program"])
         for arm in data["arms"]:
             arm_hash_material(arm)
@@ -154,6 +155,26 @@ class StudyConfig(_Section):
                 lm_hash_material(lm)
         text = json.dumps(data, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def dataset_hash_material(dataset: dict[str, Any]) -> dict[str, Any]:
+    """A dataset config's JSON dump as the study hashes take it (in place): no `imports` key when
+    it imports nothing (the hashes of studies from before imports existed), and each import's
+    file as its name and the sha256 of its bytes (what it holds decides results, not where)."""
+    imports = dataset.pop("imports", None) or []
+    if imports:
+        dataset["imports"] = [_import_hash_material(dict(spec)) for spec in imports]
+    return dataset
+
+
+def _import_hash_material(spec: dict[str, Any]) -> dict[str, Any]:
+    path = spec.get("path")
+    if path:
+        file = Path(path)
+        spec["path"] = file.name
+        if file.is_file():
+            spec["sha256"] = hashlib.sha256(file.read_bytes()).hexdigest()
+    return spec
 
 
 def lm_hash_material(lm: dict[str, Any]) -> dict[str, Any]:

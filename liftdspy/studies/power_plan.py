@@ -27,7 +27,6 @@ import math
 
 from pydantic import BaseModel, Field
 
-from liftdspy.datasets import load_tasks
 from liftdspy.stats import VarianceComponents
 from liftdspy.stats.design_power import simulated_mde
 from liftdspy.stats.power import DEFAULT_ALPHA, DEFAULT_POWER
@@ -240,5 +239,5 @@ def plan_power(
 
 def eval_pool(study: StudyConfig) -> int:
     """How many tasks the study's eval split holds (the ceiling on its eval size)."""
-    tasks = load_tasks(study.dataset.paths)
+    tasks = study.dataset.load_tasks()
     return sum(1 for t in tasks if t.split == study.dataset.eval_split)

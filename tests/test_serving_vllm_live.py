@@ -161,11 +161,11 @@ def test_eight_threads_keep_eight_requests_in_flight_and_tokens_add_up(
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    with dspy.context(lm=code_lm, adapter=dspy.JSONAdapter()):
+    with dspy.context(lm=code_lm):
         evaluate = dspy.Evaluate(
             devset=devset, metric=scenario.code_parses, num_threads=8, display_progress=False
         )
-        evaluate(scenario.IRToCode())
+        evaluate(scenario.program("ir_to_code"))
     done.set()
     sampler.join(timeout=5)
     assert peak[0] == 8, f"at most {peak[0]} requests were in flight"

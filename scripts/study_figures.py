@@ -50,10 +50,10 @@ def replay_offline(workdir: Path):
     store = workdir / "store"
     ensure_imported(RECORDING, RecordingStore(store))
     tracking = f"sqlite:///{workdir / 'mlflow.db'}"
-    config = load_study(
-        STUDY,
-        ["lm.recorder.mode=offline", f"lm.recorder.path={store}", f"tracking.uri={tracking}"],
-    )
+    overrides = ["lm.recorder.mode=offline", f"lm.recorder.path={store}"]
+    if load_study(STUDY).reflection_lm is not None:  # GEPA's reflection LM: the same recording
+        overrides += ["reflection_lm.recorder.mode=offline", f"reflection_lm.recorder.path={store}"]
+    config = load_study(STUDY, [*overrides, f"tracking.uri={tracking}"])
     prepared = prepare_study(config)
     outcome = run_study(prepared, InProcessExecutor())
     mlflow.end_run()

@@ -69,3 +69,12 @@ def test_shipped_study_replays_offline_with_the_recorded_figures(tmp_path, monke
     assert report.parity.difference == 0.0
     index = write_report(report, tmp_path / "report")
     assert "mipro-small" in index.read_text() or "mipro-small" not in expected["cells"]
+
+
+def test_the_readme_study_table_is_the_one_the_committed_figures_give():
+    study_figures = _study_figures()
+    rendered = study_figures.study_table(json.loads(FIGURES.read_text()))
+    assert study_figures.published_table(ROOT / "README.md") == rendered, (
+        "README.md's study table is stale: paste the output of "
+        "`python scripts/study_figures.py --table`"
+    )

@@ -12,6 +12,7 @@ import ast
 
 from pydantic import BaseModel
 
+from liftdspy import pyast
 from liftdspy.fences import strip_code_fence
 
 
@@ -40,7 +41,7 @@ def check_function_source(text: str, expected_name: str) -> CodeCheck:
     """Parse `text` (see `extract_code`) and check that it defines `expected_name` at top level."""
     code = extract_code(text)
     try:
-        tree = ast.parse(code)
+        tree = pyast.parse(code)
     except SyntaxError as exc:
         problem = f"does not parse: line {exc.lineno}: {exc.msg}"
         return CodeCheck(code=code, parses=False, defines_function=False, problems=[problem])

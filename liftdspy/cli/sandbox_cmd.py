@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import json
 from pathlib import Path
 from typing import Annotated
@@ -12,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from liftdspy import pyast
 from liftdspy.cli import output
 from liftdspy.cli.exit_codes import ExitCode
 from liftdspy.errors import LiftdspyError
@@ -55,7 +55,7 @@ def read_tests_file(path: Path) -> list[str]:
             raise TestsFileError(f"{path}: expected a JSON list of strings (one test each)")
         return data
     try:
-        module = ast.parse(text, filename=str(path))
+        module = pyast.parse(text, filename=str(path))
     except SyntaxError as exc:
         raise TestsFileError(f"{path}:{exc.lineno}: invalid Python: {exc.msg}") from exc
     lines = text.splitlines()

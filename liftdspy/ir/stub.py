@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import textwrap
 
+from liftdspy import pyast
 from liftdspy.errors import LiftdspyError
 from liftdspy.ir.models import IntermediateRepresentation, Parameter, Returns, Signature
 
@@ -58,7 +59,7 @@ def parse_signature(source: str, name: str | None = None) -> Signature:
     """The signature of the function `name` in `source` (the first top-level one if `name` is
     None). A missing annotation is reported as the type hint `'Any'`."""
     try:
-        tree = ast.parse(source)
+        tree = pyast.parse(source)
     except SyntaxError as exc:
         raise SignatureNotFoundError(
             f"source does not parse: line {exc.lineno}: {exc.msg}"

@@ -14,7 +14,6 @@ around the whole answer is stripped first (`liftdspy.fences`); "defines" is deci
 
 from __future__ import annotations
 
-import ast
 import logging
 import threading
 from collections import OrderedDict
@@ -23,6 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from liftdspy import pyast
 from liftdspy.code_check import function_names
 from liftdspy.fences import strip_code_fence
 from liftdspy.metrics.base import BreakdownMetric
@@ -94,7 +94,7 @@ def score_code(
         return _finish(zero, weights, ["No code was produced."])
     source = strip_code_fence(code)
     try:
-        tree = ast.parse(source)
+        tree = pyast.parse(source)
     except SyntaxError as exc:
         return _finish(
             zero, weights, [f"The code does not parse: line {exc.lineno}: {cut(exc.msg or '')}"]

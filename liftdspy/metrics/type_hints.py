@@ -12,6 +12,8 @@ from __future__ import annotations
 import ast
 import re
 
+from liftdspy import pyast
+
 # typing aliases of builtins and of collections classes -> their modern spelling.
 _ALIASES = {
     "List": "list",
@@ -87,7 +89,7 @@ def normalise_type_hint(hint: str) -> str:
     """The canonical spelling of `hint` (see the module docstring)."""
     text = hint.strip()
     try:
-        node = ast.parse(text, mode="eval").body
+        node = pyast.parse(text, mode="eval").body
     except SyntaxError:
         return re.sub(r"\s+", "", text)
     return _render(node)

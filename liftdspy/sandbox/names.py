@@ -22,6 +22,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from liftdspy import pyast
+
 BUILTIN_NAMES = frozenset(dir(builtins))
 # Stdlib objects the parent may use in place of the sandbox's: pure classes and constants.
 STDLIB: dict[str, Any] = {
@@ -82,7 +84,7 @@ def loaded(node: ast.AST) -> set[str]:
 
 def parse(source: str) -> ast.Module | None:
     try:
-        return ast.parse(source)
+        return pyast.parse(source)
     except SyntaxError:
         return None
 

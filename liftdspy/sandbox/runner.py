@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from pydantic import ValidationError
 
+from liftdspy import pyast
 from liftdspy.sandbox.backend import MAX_FILE_MB, IsolationMode, LocalBackend, RawRun
 from liftdspy.sandbox.backend import SandboxBackend as SandboxBackend
 from liftdspy.sandbox.decide import decide
@@ -93,7 +94,7 @@ def _reads(source: str) -> frozenset[str]:
     """The names a test reads and does not bind itself (tests share one namespace: one may read
     what another binds)."""
     try:
-        tree = ast.parse(source)
+        tree = pyast.parse(source)
     except SyntaxError:
         return frozenset()
     bound = {

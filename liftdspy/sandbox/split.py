@@ -27,6 +27,7 @@ import builtins
 from dataclasses import dataclass
 from typing import Any
 
+from liftdspy import pyast
 from liftdspy.sandbox.judgement import (
     JUDGING_CALLS,
     Apply,
@@ -415,7 +416,7 @@ def _hide_loop_targets(node: ast.For, values: list, keep: frozenset[str]) -> ast
         rows.append(kept)
     kept_names = [t.id for t in targets if t.id in read]
     try:
-        literal = ast.parse(repr(rows), mode="eval").body
+        literal = pyast.parse(repr(rows), mode="eval").body
         if ast.literal_eval(literal) != rows:
             return node
     except (SyntaxError, ValueError):
@@ -459,7 +460,7 @@ def plan_test(
     """The plan of one test run after `code` and `setup` (see the module docstring); `keep`:
     names other tests read (run in the same namespace), which the sandbox must still bind."""
     try:
-        module = ast.parse(source)
+        module = pyast.parse(source)
     except SyntaxError:
         return TestPlan(source=source, program=source, exception=REASON_SYNTAX)
     names = test_names(code, setup, module)

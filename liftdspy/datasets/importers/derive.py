@@ -16,6 +16,7 @@ from collections import Counter
 
 from pydantic import BaseModel, Field
 
+from liftdspy import pyast
 from liftdspy.datasets.importers.observe import Observations
 from liftdspy.datasets.row import LabelledTask, Split
 from liftdspy.errors import LiftdspyError
@@ -59,7 +60,7 @@ class SourceProblem(BaseModel):
 
 def top_level_functions(source: str) -> dict[str, ast.FunctionDef | ast.AsyncFunctionDef]:
     try:
-        tree = ast.parse(source)
+        tree = pyast.parse(source)
     except SyntaxError as exc:
         raise DerivationError(f"reference does not parse: line {exc.lineno}: {exc.msg}") from exc
     return {
@@ -71,7 +72,7 @@ def top_level_functions(source: str) -> dict[str, ast.FunctionDef | ast.AsyncFun
 
 def _called_names(test: str) -> list[str]:
     try:
-        tree = ast.parse(test)
+        tree = pyast.parse(test)
     except SyntaxError as exc:
         raise DerivationError(
             f"test does not parse: line {exc.lineno}: {exc.msg}: {test[:80]!r}"
@@ -140,7 +141,7 @@ def derive_signature(reference: str, entry_point: str, observations: Observation
 def assert_predicate(test: str) -> str | None:
     """The predicate of a test that is one `assert` statement (message dropped), else None."""
     try:
-        tree = ast.parse(test)
+        tree = pyast.parse(test)
     except SyntaxError:
         return None
     if len(tree.body) != 1 or not isinstance(tree.body[0], ast.Assert):

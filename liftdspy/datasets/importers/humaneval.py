@@ -24,6 +24,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from liftdspy import pyast
 from liftdspy.datasets.importers.derive import DerivationError, SourceProblem
 from liftdspy.datasets.importers.pipeline import import_problems
 from liftdspy.datasets.importers.report import ImportReport, SkippedRow
@@ -85,7 +86,7 @@ def _asserts(node: ast.AST) -> bool:
 
 def split_check(test_source: str, entry_point: str) -> tuple[list[str], list[str]]:
     """(tests, setup statements) from a HumanEval `test` module with a `check(candidate)`."""
-    module = ast.parse(test_source)
+    module = pyast.parse(test_source)
     checks = [n for n in module.body if isinstance(n, ast.FunctionDef) and n.name == "check"]
     if not checks:
         raise DerivationError("test defines no check(candidate) function")
@@ -121,7 +122,7 @@ def _assigns_metadata(node: ast.stmt) -> bool:
 
 def prompt_context(prompt: str, entry_point: str) -> tuple[str, list[str], list[str]]:
     """(the entry function's docstring, the prompt's other top-level statements, helper names)."""
-    module = ast.parse(prompt)
+    module = pyast.parse(prompt)
     docstring = ""
     context: list[str] = []
     helpers: list[str] = []

@@ -209,3 +209,10 @@ def test_plan_from_a_pilot_study_in_mlflow_and_the_mde_said_before_a_run(tmp_pat
     assert plan["recommended"]["n_examples"] >= 2
     text = CliRunner().invoke(app, ["study", "plan", str(study_file), "--mde", "0.3"])
     assert text.exit_code == 0 and "eval tasks ×" in text.output
+
+    # `study run` says the MDE it will reach before any LM call (here: the plan only).
+    planned = CliRunner().invoke(app, ["study", "run", str(study_file), "--plan"])
+    assert planned.exit_code == 0, planned.output
+    assert "MDE: with 4 tasks × 2 seeds" in planned.output
+    as_json = CliRunner().invoke(app, ["study", "run", str(study_file), "--plan", "--json"])
+    assert json.loads(as_json.stdout)["expected_mde"].startswith("MDE: with 4 tasks × 2 seeds")

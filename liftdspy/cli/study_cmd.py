@@ -80,6 +80,9 @@ def run(
     # With --json, stdout holds the JSON document only; the human lines go to stderr.
     say = output.err() if as_json else output.out()
     say.print(_plan_table(prepared.plan))
+    if prepared.expected_mde:
+        # Said before any LM call: what this size can detect, from the study's earlier runs.
+        say.print(prepared.expected_mde, markup=False)
     if prepared.plan.skipped:
         say.print(f"finished before, skipped: {', '.join(prepared.plan.skipped)}")
     budget = config.budget
@@ -90,7 +93,7 @@ def run(
         )
     if plan_only:
         if as_json:
-            output.print_json({"plan": prepared.plan})
+            output.print_json({"plan": prepared.plan, "expected_mde": prepared.expected_mde})
         return
     if ray:
         executor = RayCellExecutor(ray, slots=max(workers, 1))

@@ -31,6 +31,8 @@ ENVIRONMENT = {
     "`--recorder` wins over it for one command. The test suite sets `offline`.",
     "LIFTDSPY_CACHE_DIR": "Where recordings live (default `cache/`: `diskcache/NAME`, "
     "`recordings/NAME.jsonl`).",
+    "LIFTDSPY_IMPORT_CACHE": "Where `dataset.imports` caches imported benchmark datasets "
+    "(MBPP, HumanEval; default `~/.cache/liftdspy/imports`, or under `XDG_CACHE_HOME`).",
     "LIFTDSPY_LOG_DIR": "Folder of the session log files (default: `liftdspy-logs` in the "
     "system's temporary directory).",
     "LIFTDSPY_API_KEY": "Default API key variable of `kind: openai` LMs (an LM config names "

@@ -1,9 +1,10 @@
 """Batched decoding in the embedded engine, with the real SmolLM2-135M model.
 
-Concurrent `LocalEngine.complete` calls share one llama.cpp context (liftdspy.lm.local.batch).
-The claim tested here (docs/concepts/embedded-engine.md): an answer is byte-identical whatever
-else is in the batch — the same text, finish reason, token counts and forced tokens as the same
-request decoded alone.
+Concurrent `LocalEngine.complete` calls on one lane share one llama.cpp context
+(liftdspy.lm.local.batch). What is claimed and tested (docs/concepts/embedded-engine.md): an
+answer decoded alone repeats byte for byte; inside a batch every answer keeps its own finish
+reason and reporting; a seeded sampled answer follows its own request; requests join mid-batch,
+fail alone, share a cached prefix and wait for a free sequence. Lanes: tests/test_lm_local_lanes.py.
 """
 
 from __future__ import annotations
@@ -59,7 +60,8 @@ def request(prompt: str, system: str = SYSTEM, **config: Any) -> Request:
 
 @pytest.fixture(scope="module")
 def engine() -> LocalEngine:
-    return LocalEngine(n_threads=2)
+    """One lane of two threads: these tests are about what one scheduler batches."""
+    return LocalEngine(n_threads=2, lanes=1)
 
 
 def answer(response: Response) -> tuple:
@@ -182,7 +184,6 @@ def test_a_request_arriving_mid_batch_joins_at_the_next_step(engine: LocalEngine
 @pytest.mark.slow
 def test_a_failing_request_does_not_stop_the_others(engine: LocalEngine) -> None:
     """Fault injection (a decoder made to raise mid-answer), beside real requests."""
-    from liftdspy.lm.local.batch import scheduler_for
     from liftdspy.lm.local.decode import Sampling, SequenceDecoder
 
     class FailingDecoder(SequenceDecoder):
@@ -204,7 +205,7 @@ def test_a_failing_request_does_not_stop_the_others(engine: LocalEngine) -> None
     ]
     alone = [engine.complete(r) for r in good]
     outcome = concurrently(
-        [lambda: scheduler_for(model).submit(failing)]
+        [lambda: engine.pool(model).submit(failing)]
         + [lambda r=r: engine.complete(r) for r in good]
     )
     assert isinstance(outcome[0], RuntimeError) and "injected failure" in str(outcome[0])

@@ -89,6 +89,12 @@ class LMConfig(BaseModel):
     temperature: float = Field(0.0, ge=0.0, le=2.0)
     max_tokens: int = Field(1024, gt=0)
     n_threads: int | None = Field(None, gt=0)
+    lanes: int | None = Field(
+        None,
+        gt=0,
+        description="local: batch schedulers sharing the model, each with n_threads // lanes "
+        "compute threads (default one per thread); changes no answer decoded alone",
+    )
     n_ctx: int | None = Field(None, gt=0)
     seed: int | None = None
     max_string_chars: int | None = Field(
@@ -120,6 +126,7 @@ class LMConfig(BaseModel):
                 "model": self.model,
                 "model_path": str(self.model_path) if self.model_path else None,
                 "n_threads": self.n_threads,
+                "lanes": self.lanes,
                 "n_ctx": self.n_ctx,
                 "seed": self.seed,
                 "max_string_chars": self.max_string_chars,

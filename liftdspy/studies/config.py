@@ -179,8 +179,10 @@ def _import_hash_material(spec: dict[str, Any]) -> dict[str, Any]:
 
 def lm_hash_material(lm: dict[str, Any]) -> dict[str, Any]:
     """An LM config's JSON dump as the study hashes take it (in place): without the recorder (where
-    calls are recorded does not change them), format versions in their hashed form."""
+    calls are recorded does not change them) and its lanes (they change which requests share a
+    batch, not the requests), format versions in their hashed form."""
     lm.pop("recorder", None)
+    lm.pop("lanes", None)
     lm["version"] = hashed_form(lm["version"])
     if lm.get("server"):
         lm["server"]["version"] = hashed_form(lm["server"]["version"])

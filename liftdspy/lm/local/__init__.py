@@ -3,13 +3,15 @@
 - `model`: the located, loaded model (weights, tokenizer, vocabulary, grammar compiler), one per
   process and settings;
 - `decode`: one answer's decoding (grammar mask, seeded sampling, jump-forward, budget-aware end);
-- `batch`: the scheduler decoding every concurrent request in one llama.cpp context;
+- `batch`: the scheduler decoding every concurrent request of a lane in one llama.cpp context;
+- `lanes`: one scheduler per core over the same weights (`LanePool`), and the lane a request
+  takes;
 - `engine`: `LocalEngine`, the DSPy engine (`complete(Request) -> Response`).
 
 `llama_cpp` and `xgrammar` are imported lazily: the package imports without the `local` extra.
 """
 
-from liftdspy.lm.local.batch import DEFAULT_MAX_BATCH, BatchScheduler, SchedulerStats, scheduler_for
+from liftdspy.lm.local.batch import DEFAULT_MAX_BATCH, BatchScheduler, SchedulerStats
 from liftdspy.lm.local.decode import PROVIDER, Generation, Sampling, SequenceDecoder
 from liftdspy.lm.local.engine import (
     DECODER,
@@ -19,6 +21,7 @@ from liftdspy.lm.local.engine import (
     BudgetTooSmallError,
     LocalEngine,
 )
+from liftdspy.lm.local.lanes import LanePool, pool_for
 from liftdspy.lm.local.model import LoadedModel, load_model, require_llama_cpp
 
 __all__ = [
@@ -31,12 +34,13 @@ __all__ = [
     "BatchScheduler",
     "BudgetTooSmallError",
     "Generation",
+    "LanePool",
     "LoadedModel",
     "LocalEngine",
     "Sampling",
     "SchedulerStats",
     "SequenceDecoder",
     "load_model",
+    "pool_for",
     "require_llama_cpp",
-    "scheduler_for",
 ]

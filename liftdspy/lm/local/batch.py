@@ -71,6 +71,10 @@ class SchedulerStats:
     prefix_copies: int = 0
     reused_tokens: int = 0
     failed: int = 0
+    # Wall seconds the worker spent in llama_decode, and in the sequences' own work between
+    # decodes (logits copy, grammar mask, sampling, jump-forward, budget check).
+    decode_seconds: float = 0.0
+    sequence_seconds: float = 0.0
     # How many sequences each step decoded: {batch size: steps}.
     batch_sizes: dict[int, int] = field(default_factory=dict)
 
@@ -93,7 +97,14 @@ class _Job:
 class BatchScheduler:
     """One llama.cpp context with `max_batch` sequences, decoded together by a worker thread."""
 
-    def __init__(self, model: LoadedModel, *, max_batch: int = DEFAULT_MAX_BATCH) -> None:
+    def __init__(
+        self,
+        model: LoadedModel,
+        *,
+        max_batch: int = DEFAULT_MAX_BATCH,
+        n_threads: int | None = None,
+    ) -> None:
+        """`n_threads`: llama.cpp compute threads of this context (default the model's)."""
         if max_batch < 1:
             raise ValueError(f"max_batch must be at least 1, got {max_batch}")
         llama_cpp = require_llama_cpp()
@@ -106,8 +117,9 @@ class BatchScheduler:
         params.n_batch = N_BATCH
         params.n_ubatch = N_BATCH
         params.n_seq_max = max_batch
-        params.n_threads = model.n_threads
-        params.n_threads_batch = model.n_threads
+        self.n_threads = n_threads or model.n_threads
+        params.n_threads = self.n_threads
+        params.n_threads_batch = self.n_threads
         params.kv_unified = False
         params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
         self._llama_cpp = llama_cpp
@@ -136,7 +148,7 @@ class BatchScheduler:
             model.located.name,
             max_batch,
             per_sequence,
-            model.n_threads,
+            self.n_threads,
         )
 
     # -- callers' side -------------------------------------------------------------------
@@ -286,6 +298,7 @@ class BatchScheduler:
             ]
             if chunk:
                 self._decode_chunk(chunk, logits, failed)
+        decoded = time.perf_counter()
         with self._stats_lock:
             self._stats.steps += 1
             self._stats.batch_sizes[len(jobs)] = self._stats.batch_sizes.get(len(jobs), 0) + 1
@@ -307,6 +320,8 @@ class BatchScheduler:
                 self._fail(job, RuntimeError("the decoder asked for logits without a token"))
             else:
                 job.feed = feed
+        with self._stats_lock:
+            self._stats.sequence_seconds += time.perf_counter() - decoded
 
     def _decode_chunk(
         self, chunk: list[tuple[_Job, int]], logits: dict[int, Any], failed: set[int]
@@ -327,8 +342,10 @@ class BatchScheduler:
             batch.logits[k] = is_last
             if is_last:
                 last.append((job, k))
+        started = time.perf_counter()
         code = llama_cpp.llama_decode(self._context.ctx, batch)
         with self._stats_lock:
+            self._stats.decode_seconds += time.perf_counter() - started
             self._stats.decode_calls += 1
             self._stats.tokens_decoded += len(chunk)
         if code != 0:
@@ -392,25 +409,3 @@ class BatchScheduler:
             with self._cond:
                 job.slot.job = None
             job.slot = None
-
-
-_schedulers: dict[int, BatchScheduler] = {}
-_schedulers_lock = threading.Lock()
-
-
-def scheduler_for(model: LoadedModel, max_batch: int = DEFAULT_MAX_BATCH) -> BatchScheduler:
-    """The one scheduler of `model`, made on first use with room for `max_batch` sequences;
-    engines asking later share it at that size."""
-    with _schedulers_lock:
-        scheduler = _schedulers.get(id(model))
-        if scheduler is None:
-            scheduler = BatchScheduler(model, max_batch=max_batch)
-            _schedulers[id(model)] = scheduler
-        elif scheduler.max_batch != max_batch:
-            logger.info(
-                "%s: the batch scheduler holds %d sequences; max_batch=%d ignored",
-                model.located.name,
-                scheduler.max_batch,
-                max_batch,
-            )
-        return scheduler

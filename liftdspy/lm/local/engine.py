@@ -9,8 +9,9 @@ Use it through `build_lm(LMConfig(kind="local", ...))` or `liftdspy.lm.shortcuts
   `response_format`, so DSPy's JSONAdapter sends the output fields' JSON schema; the engine then
   constrains decoding with XGrammar (`liftdspy.lm.grammar`), in the exact layout of DSPy's demos.
 - The calling thread renders the chat template, tokenizes, compiles the grammar and checks the
-  budget (`BudgetTooSmallError` before anything is decoded); the answer is then decoded by the
-  model's `BatchScheduler` (`liftdspy.lm.local.batch`) beside every other request in flight, with
+  budget (`BudgetTooSmallError` before anything is decoded); the answer is then decoded on one
+  of the model's lanes (`liftdspy.lm.local.lanes`: one `BatchScheduler` per core by default)
+  beside the other requests in flight on that lane, with
   its own `SequenceDecoder` (`liftdspy.lm.local.decode`: mask, sampling seeded from the request,
   jump-forward, budget-aware end).
 - Token usage (with the reused prefix as `cache_read_tokens`) goes back in `Response.usage`;
@@ -47,8 +48,9 @@ from liftdspy.lm.grammar import (
     cap_schema,
     grammar_spec_from_config,
 )
-from liftdspy.lm.local.batch import DEFAULT_MAX_BATCH, scheduler_for
+from liftdspy.lm.local.batch import DEFAULT_MAX_BATCH
 from liftdspy.lm.local.decode import PROVIDER, Generation, Sampling, SequenceDecoder
+from liftdspy.lm.local.lanes import LanePool, pool_for
 from liftdspy.lm.local.model import LoadedModel, load_model
 from liftdspy.lm.local_chat import request_turns
 from liftdspy.lm.models import DEFAULT_MODEL, LocatedModel, file_sha256, locate_model
@@ -98,18 +100,23 @@ class LocalEngine:
         budget_close: bool = True,
         max_whitespace: int | None = None,
         max_batch: int = DEFAULT_MAX_BATCH,
+        lanes: int | None = None,
     ) -> None:
         """`jump_forward` and `budget_close` exist to measure what they buy (benchmarks/);
         `max_whitespace` is accepted from older saved programs and ignored (the JSON layout is
         fixed to DSPy's). `max_batch` is how many requests the model's scheduler decodes at once
         (more wait for a free sequence); it costs `max_batch * n_ctx` KV positions of memory
-        and does not change any answer."""
+        and does not change any answer decoded alone. `lanes` is how many schedulers (each its
+        own llama.cpp context and `n_threads // lanes` compute threads) share the weights and
+        the `max_batch` sequences; default one per thread (`liftdspy.lm.local.lanes`)."""
         if n_ctx < 256:
             raise ValueError(f"n_ctx={n_ctx} is too small for DSPy prompts; use at least 256")
         if n_threads is not None and n_threads < 1:
             raise ValueError(f"n_threads must be at least 1, got {n_threads}")
         if max_batch < 1:
             raise ValueError(f"max_batch must be at least 1, got {max_batch}")
+        if lanes is not None and lanes < 1:
+            raise ValueError(f"lanes must be at least 1, got {lanes}")
         self.model = model
         self.model_path = model_path
         self._n_threads = n_threads
@@ -124,6 +131,7 @@ class LocalEngine:
         self.jump_forward = jump_forward
         self.budget_close = budget_close
         self.max_batch = max_batch
+        self._lanes = lanes
         self._located: LocatedModel | None = None
 
     # -- what this engine is -------------------------------------------------------------
@@ -131,6 +139,11 @@ class LocalEngine:
     @property
     def n_threads(self) -> int:
         return self._n_threads or os.cpu_count() or 1
+
+    @property
+    def lanes(self) -> int:
+        """Schedulers decoding this engine's requests: `lanes`, else one per thread."""
+        return min(self._lanes or self.n_threads, self.n_threads)
 
     @property
     def located(self) -> LocatedModel:
@@ -169,6 +182,7 @@ class LocalEngine:
             "n_threads": str(self.n_threads),
             "n_ctx": str(self.n_ctx),
             "max_batch": str(self.max_batch),
+            "lanes": f"{self.lanes} x {max(1, self.n_threads // self.lanes)} thread(s)",
             "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(libgomp default: spin)"),
         }
 
@@ -186,6 +200,7 @@ class LocalEngine:
             "jump_forward": self.jump_forward,
             "budget_close": self.budget_close,
             "max_batch": self.max_batch,
+            "lanes": self._lanes,
         }
 
     @classmethod
@@ -299,14 +314,19 @@ class LocalEngine:
             budget_close=self.budget_close,
             name=self.model,
         )
-        generation = scheduler_for(model, self.max_batch).submit(decoder)
+        generation = self.pool(model).submit(decoder)
         generation.grammar = spec.kind if spec is not None else None
         generation.min_tokens = min_tokens
         return generation
 
+    def pool(self, model: LoadedModel | None = None) -> LanePool:
+        """The lanes this engine decodes on (shared with every engine of the same model,
+        settings and lanes in the process)."""
+        return pool_for(model or self.loaded(), lanes=self.lanes, max_batch=self.max_batch)
+
     def scheduler_stats(self) -> Any:
-        """Counters of the batch scheduler this engine decodes on (`SchedulerStats`)."""
-        return scheduler_for(self.loaded(), self.max_batch).stats()
+        """Counters of the lanes this engine decodes on, added up (`SchedulerStats`)."""
+        return self.pool().stats()
 
     def _shortest_answer(self, model: LoadedModel, state: GrammarState) -> int | None:
         """Tokens of the shortest answer the budget-aware close would write, or None."""

@@ -15,6 +15,8 @@ zero-shot, greedy, the demo's decoding settings) through the program a run build
 - **before**: `adapter json`, `ir_output full` (DSPy's JSONAdapter asking for the whole IR: the
   program's requests before the compact adapter and the LM-facing IR existed).
 - **after**: `adapter compact`, `ir_output content` (the default on a schema-enforcing LM).
+- **lanes**: the embedded engine with one scheduler of `--threads` threads (`--lanes 1`, the
+  engine before lanes) and with one scheduler per thread (`--lanes 2`, the default now).
 - **peers**, same program and prompts: vLLM's CPU build (`liftdspy serve vllm`, XGrammar, strict
   `json_schema`; needs `scripts/vllm_cpu_setup.sh`) with 8 in flight, and llama-cpp-python's
   OpenAI server (its own grammar; one model, requests served one after another) with 8 in flight.
@@ -126,19 +128,31 @@ def capturing_lm(config: Any, inner: Any) -> tuple[Any, CapturingEngine]:
     return build_lm(config, engine=engine), engine
 
 
+def lanes_label(lanes: int, threads: int) -> str:
+    per_lane = max(1, threads // lanes)
+    return (
+        f"embedded, {lanes} lane{'s' if lanes > 1 else ''} x {per_lane} "
+        f"thread{'s' if per_lane > 1 else ''}"
+    )
+
+
 def run_local(args: argparse.Namespace, prompts: list[str], emit) -> None:
     from liftdspy.lm.config import LMConfig, build_engine
 
-    config = LMConfig(kind="local", n_threads=args.threads, n_ctx=args.n_ctx, **decoding(args))
-    inner = build_engine(config, max_batch=max(args.concurrency))
-    lm, engine = capturing_lm(config, inner)
-    try:
-        for arm in args.arms:
-            warm_up(lm, arm)
-            for threads in args.concurrency:
-                emit(measure(lm, engine, arm, threads, prompts, "embedded"))
-    finally:
-        engine.close()
+    for lanes in args.lanes:
+        config = LMConfig(
+            kind="local", n_threads=args.threads, lanes=lanes, n_ctx=args.n_ctx, **decoding(args)
+        )
+        inner = build_engine(config, max_batch=max(args.concurrency))
+        lm, engine = capturing_lm(config, inner)
+        label = lanes_label(lanes, args.threads)
+        try:
+            for arm in args.arms:
+                warm_up(lm, arm)
+                for threads in args.concurrency:
+                    emit(measure(lm, engine, arm, threads, prompts, label))
+        finally:
+            engine.close()
 
 
 def free_port() -> int:
@@ -323,7 +337,14 @@ def main() -> None:
         help="the peers to run after the embedded engine (none: --peers alone)",
     )
     parser.add_argument("--examples", type=int, default=16)
-    parser.add_argument("--threads", type=int, default=2, help="llama.cpp threads")
+    parser.add_argument("--threads", type=int, default=2, help="llama.cpp threads in all")
+    parser.add_argument(
+        "--lanes",
+        type=int,
+        nargs="+",
+        default=[1, 2],
+        help="embedded engine lanes, each with threads/lanes threads (1: the engine before lanes)",
+    )
     parser.add_argument("--max-tokens", type=int, default=480)
     parser.add_argument("--n-ctx", type=int, default=8192)
     parser.add_argument("--max-string-chars", type=int, default=40)

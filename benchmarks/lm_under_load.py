@@ -2,10 +2,11 @@
 
     python benchmarks/lm_under_load.py [--burners 2] [--threads 2]
 
-For each OpenMP wait policy (libgomp's default spin, and PASSIVE, which the engine sets), a fresh
-process loads SmolLM2-135M, prefills a ~500-token prompt and decodes 40 tokens greedily; once on
-its own and once beside `--burners` busy-looping processes this script starts (and stops). The
-target: a load slows a call in proportion (about 2x with 2 burners on 2 cores), not tenfold.
+For each OpenMP wait policy (libgomp's default spin, and PASSIVE, which the engine sets) at
+`--threads` threads, and for one thread (what each of the engine's lanes runs), a fresh process
+loads SmolLM2-135M, prefills a ~500-token prompt and decodes 40 tokens greedily; once on its own
+and once beside `--burners` busy-looping processes this script starts (and stops). The target:
+a load slows a call in proportion (about 2x with 2 burners on 2 cores), not tenfold.
 The machine's own load (shown) adds to the burners: shared machines make these numbers noisy.
 """
 
@@ -72,14 +73,19 @@ def main() -> None:
     from rich.table import Table
 
     table = Table(
-        title=f"SmolLM2-135M, {args.threads} threads, {os.cpu_count()} cores, "
-        f"load average before: {os.getloadavg()[0]:.1f}"
+        title=f"SmolLM2-135M, {os.cpu_count()} cores, load average before: {os.getloadavg()[0]:.1f}"
     )
-    for column in ("OpenMP wait", "burners", "prefill tok/s", "decode tok/s", "decode slowdown"):
+    columns = ("threads, OpenMP wait", "burners", "prefill tok/s", "decode tok/s", "slowdown")
+    for column in columns:
         table.add_column(column, justify="right")
-    for policy, label in ((None, "spin (libgomp default)"), ("PASSIVE", "PASSIVE (engine)")):
-        idle = measure(policy, args.threads, 0)
-        busy = measure(policy, args.threads, args.burners)
+    configurations = (
+        (None, args.threads, f"spin (libgomp default), {args.threads} threads"),
+        ("PASSIVE", args.threads, f"PASSIVE, {args.threads} threads (one lane)"),
+        ("PASSIVE", 1, "1 thread (each lane, the default)"),
+    )
+    for policy, threads, label in configurations:
+        idle = measure(policy, threads, 0)
+        busy = measure(policy, threads, args.burners)
         for burners, result in ((0, idle), (args.burners, busy)):
             table.add_row(
                 label,

@@ -2,7 +2,7 @@
 
 A small model gains little from several llama.cpp compute threads: its matrices are too small
 for the work of one step to outweigh the threads meeting at OpenMP barriers. Measured on
-2 cores (SmolLM2-135M, a ~540-token prompt, `benchmarks/engine_lanes.py`): one thread decoded
+2 cores (SmolLM2-135M, a ~540-token prompt, `benchmarks/lm_under_load.py`): one thread decoded
 ~70 tokens/s, two threads with sleeping waits (`OMP_WAIT_POLICY=PASSIVE`) ~32, two spinning
 threads 70-106 on an idle machine but ~11 beside two busy processes. So the engine runs one lane
 per core by default: a `BatchScheduler` with its own llama.cpp context and one compute thread,

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 
 from liftdspy.lm.local.batch import SchedulerStats
-from liftdspy.lm.local.lanes import choose_lane, merged_stats
+from liftdspy.lm.local.lanes import choose_lane, lendable_threads, merged_stats
 
 
 def _decoder(prompt: list[int]) -> SimpleNamespace:
@@ -32,6 +32,14 @@ def test_among_equally_busy_lanes_the_longest_cached_prefix_wins_then_the_first(
     assert choose_lane([1, 1, 1], cached, _decoder([1, 2, 3, 4])) == 2
     assert choose_lane([1, 1, 3], cached, _decoder([1, 2, 3, 4])) == 1
     assert choose_lane([0, 0, 0], [[[]], [[]], [[]]], _decoder([1, 2])) == 0
+
+
+def test_a_lane_borrows_every_thread_for_a_prompt_only_while_the_other_lanes_are_idle() -> None:
+    assert lendable_threads([1, 0], 0, total=2, own=1) == 2
+    assert lendable_threads([1, 1], 0, total=2, own=1) == 1
+    assert lendable_threads([0, 0, 3], 2, total=6, own=2) == 6
+    assert lendable_threads([0, 1, 3], 2, total=6, own=2) == 2
+    assert lendable_threads([4], 0, total=2, own=2) == 2  # one lane: its own threads
 
 
 def test_the_pool_adds_its_lanes_counters() -> None:
@@ -67,8 +75,11 @@ def test_lanes_share_the_requests_and_change_no_answer_decoded_alone() -> None:
             "Write a function that tells whether a year is a leap year.",
         )
     ]
-    # Alone: the same bytes on a lane of one thread as on a lane of two.
+    # Alone: the same bytes on a lane of one thread (its prompt evaluated on both cores, the
+    # other lane being idle) as on a lane of two.
+    wide_before = two_lanes.pool().stats().wide_chunks
     alone_one_thread = [answer(two_lanes.complete(r)) for r in asks[:2]]
+    assert two_lanes.pool().stats().wide_chunks > wide_before
     assert alone_one_thread == [answer(one_lane.complete(r)) for r in asks[:2]]
     # In flight together: both lanes decode, and every answer ends as it does alone.
     before = [lane.steps for lane in two_lanes.pool().lane_stats()]

@@ -7,6 +7,10 @@ for the work of one step to outweigh the threads meeting at OpenMP barriers. Mea
 threads 70-106 on an idle machine but ~11 beside two busy processes. So the engine runs one lane
 per core by default: a `BatchScheduler` with its own llama.cpp context and one compute thread,
 all lanes sharing the weights. `llama_decode` releases the GIL, so the lanes decode at once.
+Prompt evaluation is the exception: a chunk of many tokens does gain from more threads (~2.4x
+from two on the demo's prompts), so a lane evaluating a prompt while every other lane is idle
+borrows their threads (`LanePool.prefill_threads`); one request at a time then evaluates its
+prompt on every core and decodes on one.
 
 A request goes to the lane with the fewest requests (running or waiting); among equally busy
 lanes, to the one whose KV cache holds the longest prefix of its prompt (a system message and
@@ -21,6 +25,7 @@ alone is byte-identical on one lane of one thread and on one lane of two threads
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from typing import TYPE_CHECKING
@@ -47,12 +52,17 @@ class LanePool:
         self.max_batch = max_batch
         self.threads_per_lane = max(1, model.n_threads // lanes)
         per_lane = -(-max_batch // lanes)  # ceil: every lane holds at least one sequence
-        self.lanes = [
-            BatchScheduler(model, max_batch=per_lane, n_threads=self.threads_per_lane)
-            for _ in range(lanes)
-        ]
         self._load = [0] * lanes
         self._lock = threading.Lock()
+        self.lanes = [
+            BatchScheduler(
+                model,
+                max_batch=per_lane,
+                n_threads=self.threads_per_lane,
+                prefill_threads=functools.partial(self.prefill_threads, lane),
+            )
+            for lane in range(lanes)
+        ]
         logger.info(
             "%s: %d lane(s) x %d sequence(s), %d thread(s) each",
             model.located.name,
@@ -71,6 +81,14 @@ class LanePool:
         finally:
             with self._lock:
                 self._load[lane] -= 1
+
+    def prefill_threads(self, lane: int) -> int:
+        """Threads `lane` may evaluate a prompt with: every thread of the model while no other
+        lane has a request, else its own (a request arriving meanwhile waits at most one chunk
+        of `N_BATCH` tokens with the cores oversubscribed)."""
+        with self._lock:
+            load = list(self._load)
+        return lendable_threads(load, lane, total=self.model.n_threads, own=self.threads_per_lane)
 
     def stats(self) -> SchedulerStats:
         """Every lane's counters added up (`max_active`: the busiest lane's)."""
@@ -104,6 +122,12 @@ def choose_lane(load: list[int], cached: list[list[list[int]]], decoder: Sequenc
         return max((common_prefix(tokens, prompt) for tokens in cached[lane]), default=0)
 
     return max(candidates, key=lambda lane: (best_prefix(lane), -lane))
+
+
+def lendable_threads(load: list[int], lane: int, *, total: int, own: int) -> int:
+    """All `total` threads for `lane` while every other lane's load is 0, else its `own`."""
+    others_idle = all(n == 0 for i, n in enumerate(load) if i != lane)
+    return max(total, own) if others_idle else own
 
 
 def merged_stats(parts: list[SchedulerStats]) -> SchedulerStats:

@@ -84,8 +84,9 @@ class LanePool:
 
     def prefill_threads(self, lane: int) -> int:
         """Threads `lane` may evaluate a prompt with: every thread of the model while no other
-        lane has a request, else its own (a request arriving meanwhile waits at most one chunk
-        of `N_BATCH` tokens with the cores oversubscribed)."""
+        lane has a request, else its own (a request arriving on another lane meanwhile decodes
+        beside the borrowed threads, the cores oversubscribed, for at most one chunk of
+        `N_BATCH` tokens)."""
         with self._lock:
             load = list(self._load)
         return lendable_threads(load, lane, total=self.model.n_threads, own=self.threads_per_lane)

@@ -58,7 +58,7 @@ def test_the_pool_adds_its_lanes_counters() -> None:
 @pytest.mark.timeout(900)
 def test_lanes_share_the_requests_and_change_no_answer_decoded_alone() -> None:
     pytest.importorskip("llama_cpp", reason="llama-cpp-python is in the `local` extra")
-    from test_lm_local_batch import answer, concurrently, ir_format, request
+    from test_lm_local_batch import SYSTEM, answer, concurrently, ir_format, request
 
     from liftdspy.lm.local import LocalEngine
 
@@ -66,8 +66,11 @@ def test_lanes_share_the_requests_and_change_no_answer_decoded_alone() -> None:
     one_lane = LocalEngine(n_threads=2, lanes=1)
     assert (two_lanes.lanes, one_lane.lanes) == (2, 1)
     assert two_lanes.info()["lanes"] == "2 x 1 thread(s)"
+    # Engines on one model share their lanes and the lanes' prefix caches, so a system message
+    # no other test sends keeps the prompt uncached: its evaluation is a chunk of >= 64 tokens.
+    system = "Lanes test. " + SYSTEM
     asks = [
-        request(what, max_tokens=160, temperature=0.0, response_format=ir_format())
+        request(what, system=system, max_tokens=160, temperature=0.0, response_format=ir_format())
         for what in (
             "Write a function that counts the vowels in a string.",
             "Write a function that returns the largest of three numbers.",

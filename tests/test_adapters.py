@@ -83,8 +83,10 @@ def test_compact_demos_are_one_line_in_the_grammars_separators() -> None:
     value = ir_content(ADD_IR)
     text = CompactAdapter().format_assistant_message_content(signature, {"ir": value})
     assert text == dump_compact({"ir": lm_ir(ADD_IR)})
-    assert "\n" not in text and text.startswith('{"ir": {"intent": {"summary": "Add two')
-    assert '"parameters": [{"name": "a", "type_hint": "int", "description": ""}, {' in text
+    assert "\n" not in text and text.startswith('{"ir":{"intent":{"summary":"Add two')
+    assert '"parameters":[{"name":"a","type_hint":"int","description":""},{' in text
+    # Strings keep their own spaces; the layout adds none.
+    assert '"predicate":"add(1, 2) == 3"' in text
     # DSPy's JSONAdapter writes the same value over 30 indented lines.
     indented = dspy.JSONAdapter().format_assistant_message_content(signature, {"ir": value})
     assert indented.count("\n") > 30 and json.loads(indented) == json.loads(text)

@@ -11,7 +11,7 @@ Choices, for the pinned `VLLM_VERSION`:
   `liftdspy.lm.openai_engine`). Without `disable_any_whitespace` the grammar allows any
   whitespace between tokens and SmolLM2 padded 5 of 16 NL->IR answers with it until max_tokens
   (`benchmarks/answers_per_minute.py`); with it vLLM forces one-line JSON with `,`/`:`
-  separators (the compact adapter's demos use `, `/`: `: the same JSON, two spaces apart).
+  separators, the compact adapter's own layout (its demos and the embedded engine's answers).
 - API key: never on the command line (it would show in `ps` and in logged commands). vLLM reads
   `VLLM_API_KEY` from its environment when `--api-key` is absent, so the key travels in
   `ServeCommand.env`, copied at runtime from the variable named by `api_key_env` (on Modal: the

@@ -40,6 +40,7 @@ from dspy.lm15 import (
     response_to_events,
 )
 
+from liftdspy.chat.json_layout import COMPACT_LAYOUT_VERSION
 from liftdspy.errors import LiftdspyError
 from liftdspy.lm.grammar import (
     GrammarError,
@@ -166,7 +167,10 @@ class LocalEngine:
             "n_ctx": str(self.n_ctx),
             "chat_format": located.chat_format,
             "seed": str(self.seed),
-            "grammar": (f"xgrammar-indent2-str{self.max_string_chars}-items{self.max_array_items}"),
+            "grammar": (
+                f"xgrammar-indent2-{COMPACT_LAYOUT_VERSION}"
+                f"-str{self.max_string_chars}-items{self.max_array_items}"
+            ),
             "decoder": (f"{DECODER}-jf{int(self.jump_forward)}-close{int(self.budget_close)}"),
             "llama_cpp_python": llama_version,
         }

@@ -6,6 +6,7 @@ same rule (a subset of the shipped study replayed offline). No credential reache
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import multiprocessing
@@ -191,3 +192,28 @@ def test_a_spawned_worker_routes_its_records_as_the_command_does(tmp_path, capfd
         assert (chatter in terminal) == verbose, (chatter, terminal)
         assert verbose or chatter in text, chatter
     assert "library record 7" in text  # with -v the log file keeps the records too
+
+
+def test_a_bar_from_a_tqdm_imported_before_setup_stays_off_the_terminal(tmp_path, monkeypatch):
+    """tqdm reads TQDM_DISABLE at import, and DSPy imports it before the CLI's setup: GEPA's
+    "GEPA Optimization" bar (no `disable` argument) drew on the terminal of a quiet `study run`."""
+    from tqdm import tqdm
+
+    monkeypatch.setenv("TQDM_DISABLE", "1")  # what setup sets, restored after the test
+    monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    logs.setup(verbose=False, log_path=tmp_path / "quiet.log")
+    try:
+        assert tqdm(total=3, desc="GEPA Optimization").disable
+        assert not tqdm(total=3, disable=False).disable  # a caller's own choice stands
+    finally:
+        logs.teardown()
+    bar = tqdm(total=3, file=io.StringIO())
+    assert not bar.disable  # teardown gives tqdm back as it was
+    bar.close()
+    logs.setup(verbose=True, log_path=tmp_path / "verbose.log")
+    try:
+        bar = tqdm(total=3, file=io.StringIO())
+        assert not bar.disable
+        bar.close()
+    finally:
+        logs.teardown()

@@ -51,6 +51,9 @@ LIBRARY_LOGGERS = (
 )
 # Progress bars that have no place in a log: MLflow's "Downloading artifacts", tqdm (dspy.Evaluate).
 QUIET_ENV = {"MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false", "TQDM_DISABLE": "1"}
+# tqdm's positional parameters before `disable` (iterable, desc, total, leave, file, ncols,
+# mininterval, maxinterval, miniters, ascii): a call passing more sets `disable` itself.
+TQDM_ARGS_BEFORE_DISABLE = 10
 PRINTS_LOGGER = "stdout"
 MIN_SECRET_CHARS = 8
 
@@ -169,12 +172,44 @@ def adopt_library_loggers() -> None:
         logger.propagate = True
 
 
+def _quiet_imported_tqdm() -> None:
+    """tqdm reads `TQDM_DISABLE` once, when it is imported (`tqdm.utils.envwrap`); DSPy imports
+    it before `setup` runs, so a bar that passes no `disable` (GEPA's "GEPA Optimization") would
+    still draw on the terminal. Give the imported class the same default; `teardown` undoes it."""
+    module = sys.modules.get("tqdm.std")
+    if module is None or os.environ.get("TQDM_DISABLE") != "1":
+        return
+    cls = module.tqdm
+    if hasattr(cls.__init__, "_liftdspy_original"):
+        return
+    original = cls.__init__
+
+    @functools.wraps(original)
+    def quiet_init(self, *args, **kwargs):
+        if len(args) <= TQDM_ARGS_BEFORE_DISABLE:
+            kwargs.setdefault("disable", True)
+        original(self, *args, **kwargs)
+
+    quiet_init._liftdspy_original = original  # type: ignore[attr-defined]
+    cls.__init__ = quiet_init
+
+
+def _restore_tqdm() -> None:
+    module = sys.modules.get("tqdm.std")
+    original = getattr(getattr(module, "tqdm", None), "__init__", None)
+    if original is not None and hasattr(original, "_liftdspy_original"):
+        module.tqdm.__init__ = original._liftdspy_original
+
+
 def setup(verbose: bool, log_path: Path | None = None) -> SessionLog:
     """Route every log record, warning and library print of this command (see the module doc)."""
     global _session
     if not verbose:
         for name, value in QUIET_ENV.items():
             os.environ.setdefault(name, value)
+        _quiet_imported_tqdm()
+    else:
+        _restore_tqdm()
     secrets = _secrets()
     path = log_path or default_log_path()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -227,6 +262,7 @@ def teardown() -> None:
             root.removeHandler(handler)
             handler.close()
     logging.captureWarnings(False)
+    _restore_tqdm()
     _session = None
 
 

@@ -193,11 +193,23 @@ def test_server_killed_mid_run_is_a_clear_error_and_keeps_the_recording(
     )
     _nl, code_lm = scenario.lms(server.lm_config(), store_path, "record")
     first = scenario.run_ir_to_code(code_lm, scenario.core_examples(1)[0].ir)  # stored
-    killer = threading.Timer(3.0, server.kill)
+    # Kill the server once it is decoding the answer (a fixed delay raced the answer on a fast
+    # CPU: the answer came back before the kill, and the call did not fail).
+    started = threading.Event()
+
+    def kill_mid_answer() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not _in_flight(server.base_url):
+            time.sleep(0.02)
+        started.set()
+        server.kill()
+
+    killer = threading.Thread(target=kill_mid_answer, daemon=True)
     killer.start()
     with pytest.raises(LMError) as caught:
-        scenario.run_nl_to_ir(nl_lm)  # ~40 s of decoding: the kill lands mid-answer
+        scenario.run_nl_to_ir(nl_lm)
     killer.join()
+    assert started.is_set()
     assert server.base_url in str(caught.value)
     # What was recorded before the crash is still there and replays offline.
     _nl, offline_code = scenario.lms(server.lm_config(), store_path, "offline")

@@ -199,9 +199,11 @@ def test_server_killed_mid_run_is_a_clear_error_and_keeps_the_recording(
 
     def kill_mid_answer() -> None:
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not _in_flight(server.base_url):
+        while time.monotonic() < deadline:
+            if _in_flight(server.base_url):
+                started.set()  # the kill lands while the server holds the request
+                break
             time.sleep(0.02)
-        started.set()
         server.kill()
 
     killer = threading.Thread(target=kill_mid_answer, daemon=True)

@@ -5,9 +5,10 @@
 - `compact`: one line, `json.dumps(separators=(",", ":"))` (`dump_compact`), the layout of the
   compact adapter's demos and answers (`liftdspy.programs.adapters`), and the one vLLM forces with
   `disable_any_whitespace` (`liftdspy.serving.vllm_command`). Until 2026-12-07 it kept DSPy's
-  `", "`/`": "`; without the two spaces a recorded NL->IR answer is ~11% shorter (median 216 -> 191
-  SmolLM2 tokens over the demo's answers), so `COMPACT_LAYOUT_VERSION` names the layout in the
-  embedded engine's identity and recordings of the old one are never replayed as this one.
+  `", "`/`": "`; without the two spaces the grammar forces 71 tokens per NL->IR answer instead of
+  95 (`benchmarks/answers_per_minute.py`, docs/measurements/engine.md), so
+  `COMPACT_LAYOUT_VERSION` names the layout in the embedded engine's identity and recordings of the
+  old one are never replayed as this one.
 
 A request selects the compact layout with `config.extensions["metadata"]["json_layout"] ==
 "compact"`. DSPy 3.4 turns the LM keyword `metadata={"json_layout": "compact"}` into exactly

@@ -196,9 +196,11 @@ def _quiet_imported_tqdm() -> None:
 
 def _restore_tqdm() -> None:
     module = sys.modules.get("tqdm.std")
-    original = getattr(getattr(module, "tqdm", None), "__init__", None)
-    if original is not None and hasattr(original, "_liftdspy_original"):
-        module.tqdm.__init__ = original._liftdspy_original
+    if module is None:
+        return
+    original = getattr(module.tqdm.__init__, "_liftdspy_original", None)
+    if original is not None:
+        module.tqdm.__init__ = original
 
 
 def setup(verbose: bool, log_path: Path | None = None) -> SessionLog:

@@ -8,8 +8,8 @@
   own JSONAdapter fallback on a parse error);
 - `compact`: `CompactAdapter`, BAMLAdapter's outline plus what a grammar-forced answer needs: demos
   written in exactly the layout the engine's grammar forces (one line, `,` and `:`, no
-  whitespace, as vLLM's `disable_any_whitespace`: `liftdspy.chat.json_layout.dump_compact`), and the request naming that layout so the
-  engine compiles its grammar for it. Demo text and answer agree byte for byte, and both are short.
+  whitespace, as vLLM's `disable_any_whitespace`: `liftdspy.chat.json_layout.dump_compact`), and
+  the request naming that layout so the engine compiles its grammar for it. Demo text and answer agree byte for byte, and both are short.
 
 `compact` is the default where the engine enforces the output schema (`default_adapter`).
 """

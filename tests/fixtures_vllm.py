@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import socket
 import subprocess
 import sys
@@ -101,6 +102,89 @@ class VLLMServer:
         if self.process.poll() is None:
             os.killpg(self.process.pid, 9)
             self.process.wait(timeout=30)
+
+
+class CrashProxy:
+    """An HTTP proxy on 127.0.0.1 in front of the server, for a crash mid-request.
+
+    GET requests (the client's identity check of /version) pass through. The first POST (the
+    completion request) is read whole and forwarded, and `crash` (the server's SIGKILL) is
+    called at once, before an answer can come back; then the proxy drops the client's connection
+    and stops listening, so the client sees what a crashed server gives: a dropped connection,
+    then refused ones. Killing from a poll of /metrics raced the answer on a fast CPU (the answer
+    came back first). `answered_before_crash` says whether the server had sent any byte of its
+    answer back when the kill landed (it must not have).
+    """
+
+    def __init__(self, upstream_port: int, crash) -> None:
+        self._upstream_port = upstream_port
+        self._crash = crash
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self.base_url = f"http://127.0.0.1:{self.port}/v1"
+        self.forwarded = threading.Event()
+        self.answered_before_crash: bool | None = None
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        try:
+            while not self.forwarded.is_set():
+                client, _ = self._listener.accept()
+                with client:
+                    self._serve_connection(client)
+        finally:
+            self._listener.close()
+
+    def _serve_connection(self, client: socket.socket) -> None:
+        with socket.create_connection(("127.0.0.1", self._upstream_port)) as upstream:
+            while True:
+                request = _read_http_message(client)
+                if request is None:
+                    return
+                upstream.sendall(request)
+                if request.startswith(b"POST "):
+                    self.forwarded.set()
+                    readable, _, _ = select.select([upstream], [], [], 0)
+                    self.answered_before_crash = bool(readable)
+                    self._crash()
+                    return
+                response = _read_http_message(upstream)
+                if response is None:
+                    return
+                client.sendall(response)
+                if b"connection: close" in request.lower():
+                    return
+
+    def join(self, timeout: float = 60) -> None:
+        self._thread.join(timeout)
+
+
+def _read_http_message(conn: socket.socket) -> bytes | None:
+    """One HTTP/1.1 message (headers, then a Content-Length body or none), or None at EOF."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            if data:
+                raise ConnectionError(f"peer closed after {len(data)} bytes of headers")
+            return None
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    if b"transfer-encoding: chunked" in head.lower():
+        raise ValueError(f"chunked message, not handled here: {head[:200]!r}")
+    lengths = [
+        int(line.split(b":", 1)[1])
+        for line in head.split(b"\r\n")[1:]
+        if line.lower().startswith(b"content-length:")
+    ]
+    length = lengths[0] if lengths else 0
+    while len(body) < length:
+        chunk = conn.recv(65536)
+        if not chunk:
+            raise ConnectionError(f"peer closed after {len(body)}/{length} body bytes")
+        body += chunk
+    return head + b"\r\n\r\n" + body
 
 
 def _read_lines(stream, sink: list[str]) -> None:

@@ -14,6 +14,7 @@ import json
 import os
 import threading
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -22,7 +23,7 @@ import jsonschema
 import pytest
 import vllm_scenario as scenario
 from dspy.utils.exceptions import LMAuthError, LMError
-from fixtures_vllm import VLLMServer, vllm_cpu_server  # noqa: F401 (fixture)
+from fixtures_vllm import CrashProxy, VLLMServer, vllm_cpu_server  # noqa: F401 (fixture)
 
 from liftdspy.lm.config import recorder_of
 from liftdspy.lm.grammar import cap_schema
@@ -181,9 +182,11 @@ def test_eight_threads_keep_eight_requests_in_flight_and_tokens_add_up(
 def test_server_killed_mid_run_is_a_clear_error_and_keeps_the_recording(
     server: VLLMServer, tmp_path
 ) -> None:
-    """Runs last: it kills the session's server."""
+    """Runs last: it kills the session's server, while the NL->IR request is in its hands."""
     store_path = tmp_path / "store"
-    config = scenario.lm_config(server.lm_config(), store_path, "record", scenario.NL_MAX_TOKENS)
+    proxy = CrashProxy(urllib.parse.urlsplit(server.base_url).port, server.kill)
+    through_proxy = {**server.lm_config(), "base_url": proxy.base_url}
+    config = scenario.lm_config(through_proxy, store_path, "record", scenario.NL_MAX_TOKENS)
     config = config.model_copy(update={"timeout": 60})
     from liftdspy.lm.config import build_lm
 
@@ -193,26 +196,13 @@ def test_server_killed_mid_run_is_a_clear_error_and_keeps_the_recording(
     )
     _nl, code_lm = scenario.lms(server.lm_config(), store_path, "record")
     first = scenario.run_ir_to_code(code_lm, scenario.core_examples(1)[0].ir)  # stored
-    # Kill the server once it is decoding the answer (a fixed delay raced the answer on a fast
-    # CPU: the answer came back before the kill, and the call did not fail).
-    started = threading.Event()
-
-    def kill_mid_answer() -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if _in_flight(server.base_url):
-                started.set()  # the kill lands while the server holds the request
-                break
-            time.sleep(0.02)
-        server.kill()
-
-    killer = threading.Thread(target=kill_mid_answer, daemon=True)
-    killer.start()
     with pytest.raises(LMError) as caught:
         scenario.run_nl_to_ir(nl_lm)
-    killer.join()
-    assert started.is_set()
-    assert server.base_url in str(caught.value)
+    proxy.join()
+    assert proxy.forwarded.is_set()
+    assert proxy.answered_before_crash is False  # the kill landed before any answer byte
+    assert server.process.poll() is not None  # the server is dead, not shut down later
+    assert proxy.base_url in str(caught.value)
     # What was recorded before the crash is still there and replays offline.
     _nl, offline_code = scenario.lms(server.lm_config(), store_path, "offline")
     again = scenario.run_ir_to_code(offline_code, scenario.core_examples(1)[0].ir)

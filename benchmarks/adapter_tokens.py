@@ -1,6 +1,6 @@
 """Prompt and output tokens of zero-shot NL->IR answers per adapter, on the embedded model.
 
-    nice -n 10 .venv/bin/python benchmarks/adapter_tokens.py  # json:full vs compact:content
+    nice -n 10 .venv/bin/python benchmarks/adapter_tokens.py  # json:full vs compact:lean
     nice -n 10 .venv/bin/python benchmarks/adapter_tokens.py --cases json:full baml:content
 
 The first `--examples` prompts of the core test split (the demo's eval split) go through the
@@ -82,7 +82,7 @@ def run_case(adapter: str, ir_output: str, prompts: list[str], config: Any) -> d
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--examples", type=int, default=3)
-    parser.add_argument("--cases", nargs="+", default=["json:full", "compact:content"])
+    parser.add_argument("--cases", nargs="+", default=["json:full", "compact:lean"])
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     from liftdspy.experiments.config import load_config

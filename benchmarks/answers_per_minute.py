@@ -52,7 +52,7 @@ from typing import Any
 from _answers import ROOT, CapturingEngine, answer_row, core_prompts
 
 CONCURRENCY = (1, 2, 4, 8)
-ARMS = {"before": ("json", "full"), "after": ("compact", "content")}
+ARMS = {"before": ("json", "full"), "after": ("compact", "lean")}
 PEER_IN_FLIGHT = 8
 MODEL = "smollm2-135m"
 KEY_ENV = "LIFTDSPY_BENCH_PEER_KEY"

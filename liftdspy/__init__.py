@@ -22,6 +22,7 @@ _LAZY: dict[str, str] = {
     # data
     "IntermediateRepresentation": "liftdspy.ir",
     "IRContent": "liftdspy.ir",
+    "IRLean": "liftdspy.ir",
     "LabelledTask": "liftdspy.datasets",
     "load_tasks": "liftdspy.datasets",
     # LMs

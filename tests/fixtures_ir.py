@@ -34,7 +34,18 @@ IDENTITY_IR = {
 }
 
 
-def lm_ir(ir: dict) -> dict:
-    """`ir` as the model writes it: its content, without the bookkeeping the program fills
-    (`metadata`, `version`). A full-IR output validates it too (both have defaults)."""
-    return {key: value for key, value in ir.items() if key not in ("metadata", "version")}
+def lm_ir(ir: dict, output: str = "lean") -> dict:
+    """`ir` as the model writes it: without the bookkeeping the program fills (`metadata`,
+    `version`) and, for the default `lean` output, without the two rationales. The content and
+    full-IR outputs validate a lean answer too (the left-out fields have defaults)."""
+    content = {key: value for key, value in ir.items() if key not in ("metadata", "version")}
+    if output == "content":
+        return content
+    assert output == "lean", output
+    return {
+        **content,
+        "intent": {k: v for k, v in content["intent"].items() if k != "rationale"},
+        "assertions": [
+            {k: v for k, v in a.items() if k != "rationale"} for a in content.get("assertions", [])
+        ],
+    }

@@ -22,11 +22,16 @@ from liftdspy.experiments.config import ExperimentConfig, load_config
 from liftdspy.ir import (
     IntermediateRepresentation,
     IRContent,
+    IRLean,
     check_bounded,
     complete_ir,
+    content_model,
     ir_content,
     ir_json_schema,
+    lean_content,
+    project_content,
 )
+from liftdspy.ir.models import MAX_ASSERTIONS
 from liftdspy.lm import LMConfig, RecorderConfig, build_lm
 from liftdspy.programs import NLToIR, build_program
 from liftdspy.programs.adapters import (
@@ -82,7 +87,7 @@ def test_compact_demos_are_one_line_in_the_grammars_separators() -> None:
     signature = nl_to_ir_signature("content")
     value = ir_content(ADD_IR)
     text = CompactAdapter().format_assistant_message_content(signature, {"ir": value})
-    assert text == dump_compact({"ir": lm_ir(ADD_IR)})
+    assert text == dump_compact({"ir": lm_ir(ADD_IR, "content")})
     assert "\n" not in text and text.startswith('{"ir":{"intent":{"summary":"Add two')
     assert '"parameters":[{"name":"a","type_hint":"int","description":""},{' in text
     # Strings keep their own spaces; the layout adds none.
@@ -122,7 +127,7 @@ def test_the_program_applies_its_adapter_over_the_callers(tmp_path: Path) -> Non
     assert requests[1].config.extensions is None and "$defs" in requests[1].system
 
 
-def test_the_model_writes_content_and_the_program_completes_the_ir(tmp_path: Path) -> None:
+def test_the_model_writes_lean_content_and_the_program_completes_the_ir(tmp_path: Path) -> None:
     lm, requests = recording_lm(tmp_path)
     program = build_program("nl_to_ir", adapter="compact")
     labelled = IntermediateRepresentation.model_validate(ADD_IR)
@@ -135,7 +140,8 @@ def test_the_model_writes_content_and_the_program_completes_the_ir(tmp_path: Pat
     assert ir.model_dump(exclude={"metadata"}) == labelled.model_dump(exclude={"metadata"})
     schema = requests[0].config.response_format["schema"]
     assert "metadata" not in json.dumps(schema) and '"version"' not in json.dumps(schema)
-    # The labelled demo is shown as the model answers: content only, one line.
+    assert "rationale" not in json.dumps(schema)  # lean, the default: no rationales asked
+    # The labelled demo is shown as the model answers: lean content only, one line.
     demo = next(m for m in requests[0].messages if m.role == "assistant").text
     assert demo == dump_compact({"ir": lm_ir(ADD_IR)})
     # The demo the optimizer set is untouched: the projection is made at call time.
@@ -166,7 +172,36 @@ def test_content_model_is_the_ir_without_bookkeeping_and_bounded() -> None:
     assert set(schema["$defs"]) == set(full["$defs"]) - {"Metadata"}
     with pytest.raises(ValueError, match="bookkeeping fields"):
         complete_ir(ADD_IR)
-    assert complete_ir(lm_ir(ADD_IR), origin="core").model_dump() == ADD_IR
+    assert complete_ir(lm_ir(ADD_IR, "content"), origin="core").model_dump() == ADD_IR
+
+
+def test_lean_model_is_the_content_without_its_rationales_and_bounded() -> None:
+    schema = IRLean.model_json_schema()
+    check_bounded(schema)
+    content = IRContent.model_json_schema()
+    assert list(schema["properties"]) == list(content["properties"])  # the answer's order
+    assert list(schema["$defs"]["IntentLean"]["properties"]) == ["summary"]
+    assert list(schema["$defs"]["AssertionLean"]["properties"]) == ["predicate"]
+    # Every other definition is the content's own, bounds included.
+    for name in set(content["$defs"]) - {"Intent", "Assertion"}:
+        assert schema["$defs"][name] == content["$defs"][name], name
+    assert schema["properties"]["assertions"]["maxItems"] == MAX_ASSERTIONS
+    assert "rationale" not in json.dumps(schema)
+    ir = {**ADD_IR, "intent": {"summary": "Add.", "rationale": "Why not."}}
+    ir["assertions"] = [{"predicate": "add(1, 2) == 3", "rationale": "arithmetic"}]
+    lean = lean_content(ir)
+    assert type(lean) is IRLean
+    assert lean.model_dump(mode="json") == lm_ir(ir)  # what a lean answer holds
+    assert project_content(ir, IRLean) == lean and type(project_content(ir, IRContent)) is IRContent
+    full = complete_ir(lean, origin="core")
+    assert full.intent.rationale == "" and full.assertions[0].rationale == ""
+    assert full.intent.summary == "Add." and full.assertions[0].predicate == "add(1, 2) == 3"
+    with pytest.raises(ValueError, match="extra"):
+        IRLean.model_validate({**lm_ir(ir), "intent": {"summary": "x", "rationale": "y"}})
+    assert content_model("lean") is IRLean and content_model("content") is IRContent
+    assert content_model("full") is None
+    with pytest.raises(ValueError, match="unknown ir_output 'half': expected one of 'lean'"):
+        content_model("half")  # type: ignore[arg-type]
 
 
 def test_openai_engine_keeps_the_layout_hint_off_the_wire() -> None:
@@ -196,7 +231,7 @@ def test_adapter_defaults_to_compact_where_the_engine_enforces_the_schema() -> N
     assert default_adapter("openai", "json_object_schema") == "json"
     assert default_adapter("scripted") == "json"
     demo = load_config(ROOT / "experiments/demo.yaml")
-    assert (demo.program.adapter, demo.program.ir_output) == ("compact", "content")  # defaults
+    assert (demo.program.adapter, demo.program.ir_output) == ("compact", "lean")  # defaults
     resolved = load_config(
         ROOT / "experiments/demo.yaml", ["program.adapter=null", "program.ir_output=content"]
     )

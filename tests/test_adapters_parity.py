@@ -40,7 +40,11 @@ pytestmark = pytest.mark.scripted_lm
 ROOT = Path(__file__).resolve().parents[1]
 KEY_ENV = "LIFTDSPY_TEST_ADAPTER_PARITY_KEY"
 # Every adapter with the LM-facing IR, and DSPy's own format as recorded before it existed.
-CASES = [(name, "content") for name in ADAPTER_NAMES] + [("json", "full")]
+CASES = (
+    [(name, "lean") for name in ADAPTER_NAMES]
+    + [("compact", "content"), ("json", "content")]
+    + [("json", "full")]
+)
 
 
 @pytest.fixture(scope="module")
@@ -112,6 +116,7 @@ def test_wire_requests_are_byte_identical_for_every_adapter(
     demo = nl_dspy["messages"][2]
     assert demo["role"] == "assistant"
     assert ('"metadata"' in demo["content"]) == (ir_output == "full")
+    assert ('"rationale"' in demo["content"]) == (ir_output != "lean")  # the demo has some
     if adapter == "compact":
         assert "\n" not in demo["content"]
     assert dspy_result.ir.model_dump(mode="json") == runtime_result.ir

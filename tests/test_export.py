@@ -93,7 +93,7 @@ def test_export_files_match_manifest_and_program_reloads(tmp_path: Path, tasks) 
     assert translate.demos[0]["ir"]["signature"]["name"] == tasks[0].ir.signature.name
     assert translate.sampling.temperature == 0.0 and translate.sampling.max_tokens == 321
     assert [f.name for f in translate.outputs] == ["ir"]
-    assert translate.outputs[0].type == "IRContent"  # the model writes the content only
+    assert translate.outputs[0].type == "IRLean"  # the model writes the lean content only
 
 
 def test_pack_requests_are_byte_identical_to_dspy(tmp_path: Path, tasks) -> None:

@@ -28,7 +28,7 @@ app = typer.Typer()
 app.command()(export)
 
 # The run's resolved program options: the adapter resolved for its LM (kind local), the IR output.
-OPTIONS = {"repair_rounds": 1, "adapter": "compact", "ir_output": "content"}
+OPTIONS = {"repair_rounds": 1, "adapter": "compact", "ir_output": "lean"}
 
 
 @pytest.fixture(scope="module")

@@ -63,10 +63,10 @@ def test_unknown_build_options_are_refused_naming_the_key():
 
 def test_program_config_builds_through_its_spec():
     pipeline = ProgramConfig(name="pipeline", predictor="cot", repair_rounds=1)
-    assert pipeline.options() == {"repair_rounds": 1, "adapter": None, "ir_output": "content"}
+    assert pipeline.options() == {"repair_rounds": 1, "adapter": None, "ir_output": "lean"}
     built = pipeline.build()
     assert isinstance(built, ForwardPipeline) and built.repair_rounds == 1
-    assert ProgramConfig(name="nl_to_ir").options() == {"adapter": None, "ir_output": "content"}
+    assert ProgramConfig(name="nl_to_ir").options() == {"adapter": None, "ir_output": "lean"}
     assert isinstance(ProgramConfig(name="nl_to_ir").build(), AdaptedNLToIR)
     legacy = ProgramConfig(name="nl_to_ir", adapter="json", ir_output="full")
     assert type(legacy.build()) is NLToIR  # today's requests, module source included
@@ -84,7 +84,7 @@ def test_program_config_builds_through_its_spec():
 
 def test_a_runs_program_config_gives_the_options_of_the_programs_spec():
     # export and evaluate rebuild a run's program from its resolved config's `program` section
-    defaults = {"adapter": None, "ir_output": "content"}
+    defaults = {"adapter": None, "ir_output": "lean"}
     assert ProgramConfig(name="pipeline", predictor="cot").options() == {
         "repair_rounds": 0,
         **defaults,
@@ -111,14 +111,14 @@ def test_the_manifest_records_what_the_caller_built(tmp_path):
         program_options={"repair_rounds": 1},
     )
     assert (manifest.program, manifest.predictor_kind) == ("pipeline", "cot")
-    assert manifest.program_options == {"repair_rounds": 1, "adapter": None, "ir_output": "content"}
+    assert manifest.program_options == {"repair_rounds": 1, "adapter": None, "ir_output": "lean"}
     assert load_exported_program(tmp_path / "out").repair_rounds == 1
     # Defaults are filled in from the spec; a program exported without a name is not guessed.
     write_export(build_program("pipeline"), tmp_path / "plain", program_name="pipeline")
     assert read_manifest(tmp_path / "plain").program_options == {
         "repair_rounds": 0,
         "adapter": None,
-        "ir_output": "content",
+        "ir_output": "lean",
     }
     unnamed = write_export(build_program("pipeline"), tmp_path / "unnamed")
     assert unnamed.program is None and unnamed.program_options == {}
@@ -134,5 +134,5 @@ def test_the_manifest_records_what_the_caller_built(tmp_path):
 def test_the_committed_demo_export_still_loads():
     manifest = read_manifest(ROOT / "programs" / "demo")
     assert manifest.program == "nl_to_ir"
-    assert manifest.program_options == {"adapter": "compact", "ir_output": "content"}
+    assert manifest.program_options == {"adapter": "compact", "ir_output": "lean"}
     assert isinstance(load_exported_program(ROOT / "programs" / "demo"), AdaptedNLToIR)

@@ -99,7 +99,7 @@ def test_outputs_are_validated_by_type(pipeline_export: Path, task) -> None:
     assert good["ir"]["version"] == "1"
     broken = dict(content)
     del broken["signature"]
-    with pytest.raises(OutputError, match=r"field 'ir' is not a valid IRContent"):
+    with pytest.raises(OutputError, match=r"field 'ir' is not a valid IRLean"):
         parse_outputs(prompt.name, prompt.outputs, json.dumps({"ir": broken}))
     with pytest.raises(OutputError, match=r"not a JSON object"):
         parse_outputs(prompt.name, prompt.outputs, "no json here")

@@ -97,9 +97,11 @@ class ProgramConfig(_Section):
         " unset: compact where the LM enforces the output schema, else json (resolve_adapter)",
     )
     ir_output: IROutput = Field(
-        "content",
-        description="what the model writes of the IR: its content (the program fills metadata "
-        "and version) or the full IR (the requests before the content output existed)",
+        "lean",
+        description="what the model writes of the IR: lean (its content without the two free-text"
+        ' rationales, which the IR then holds as ""), content (everything but metadata and '
+        "version, which the program fills) or full (the requests before the content output "
+        "existed)",
     )
 
     def resolve_adapter(self, lm: LMConfig) -> ProgramConfig:

@@ -1,7 +1,18 @@
 """The intermediate representation: models, JSON schema, Python stub rendering, coercion."""
 
 from liftdspy.ir.coerce import coerce_ir
-from liftdspy.ir.content import BOOKKEEPING_FIELDS, IRContent, IROutput, complete_ir, ir_content
+from liftdspy.ir.content import (
+    BOOKKEEPING_FIELDS,
+    IR_OUTPUTS,
+    IRContent,
+    IRLean,
+    IROutput,
+    complete_ir,
+    content_model,
+    ir_content,
+    lean_content,
+    project_content,
+)
 from liftdspy.ir.models import (
     Assertion,
     Effect,
@@ -19,10 +30,12 @@ from liftdspy.ir.stub import SignatureNotFoundError, parse_signature, render_stu
 
 __all__ = [
     "BOOKKEEPING_FIELDS",
+    "IR_OUTPUTS",
     "Assertion",
     "Effect",
     "HoleKind",
     "IRContent",
+    "IRLean",
     "IROutput",
     "Intent",
     "IntermediateRepresentation",
@@ -36,8 +49,11 @@ __all__ = [
     "check_bounded",
     "coerce_ir",
     "complete_ir",
+    "content_model",
     "ir_content",
     "ir_json_schema",
+    "lean_content",
     "parse_signature",
+    "project_content",
     "render_stub",
 ]

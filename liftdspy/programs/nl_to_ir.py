@@ -4,7 +4,8 @@
 set: the requests of every recording made before the LM-facing output existed, byte for byte
 (its source text is part of them too: MIPROv2's proposer shows the model the program's code, so
 the class is kept as it was). `AdaptedNLToIR` runs with its own adapter and, by default, asks the
-model for the IR's content only (`IRContent`), completing it into the full IR itself.
+model for the IR's lean content (`IRLean`: no bookkeeping, no rationales), completing it into
+the full IR itself.
 `nl_to_ir_module` builds the one the options call for.
 """
 
@@ -75,10 +76,11 @@ class AdaptedNLToIR(dspy.Module):
     """`NLToIR` with its own adapter and an LM-facing output (the prediction's `ir` is the full
     IR either way; cut-off and unparsable answers are read as `NLToIR` reads them).
 
-    With `ir_output="content"` (the default) the model writes the IR's content only
-    (`IRContent`: no `metadata`, no `version`) and the program completes it
-    (`liftdspy.ir.complete_ir`: metadata origin `model`, the current version); its demos are shown
-    as content too (`lm_facing_demos`, at call time: the demos an optimizer set stay as they are).
+    With `ir_output="lean"` (the default) the model writes the IR's content without its two
+    free-text rationales (`IRLean`), with `"content"` all of its content (`IRContent`: no
+    `metadata`, no `version`), and the program completes it (`liftdspy.ir.complete_ir`: metadata
+    origin `model`, the current version, left-out rationales ""); its demos are shown the same way
+    (`lm_facing_demos`, at call time: the demos an optimizer set stay as they are).
     `ir_output="full"` asks for the whole IR. `adapter` names the DSPy adapter the predictor runs
     with (`liftdspy.programs.adapters`); None leaves the caller's.
     """
@@ -87,7 +89,7 @@ class AdaptedNLToIR(dspy.Module):
         self,
         predictor: PredictorKind = "predict",
         adapter: AdapterName | None = None,
-        ir_output: IROutput = "content",
+        ir_output: IROutput = "lean",
     ):
         super().__init__()
         self.predictor_kind = predictor
@@ -97,7 +99,7 @@ class AdaptedNLToIR(dspy.Module):
 
     def forward(self, prompt: str) -> dspy.Prediction:
         call: dict = {"prompt": prompt}
-        if self.ir_output == "content":
+        if self.ir_output != "full":
             predict = predict_of(self.translate)
             call["demos"] = lm_facing_demos(predict.signature, predict.demos)
         parse_error: AdapterParseError | None = None
@@ -133,7 +135,7 @@ class AdaptedNLToIR(dspy.Module):
 def nl_to_ir_module(
     predictor: PredictorKind = "predict",
     adapter: AdapterName | None = None,
-    ir_output: IROutput = "content",
+    ir_output: IROutput = "lean",
 ) -> NLToIR | AdaptedNLToIR:
     """The NL -> IR module for these options: `NLToIR` itself for the full IR with DSPy's
     JSONAdapter (or no adapter of its own), else an `AdaptedNLToIR`.

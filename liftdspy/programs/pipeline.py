@@ -40,7 +40,7 @@ class ForwardPipeline(dspy.Module):
         predictor: PredictorKind = "predict",
         repair_rounds: int = 0,
         adapter: AdapterName | None = None,
-        ir_output: IROutput = "content",
+        ir_output: IROutput = "lean",
     ):
         super().__init__()
         if not 0 <= repair_rounds <= MAX_REPAIR_ROUNDS:

@@ -83,7 +83,7 @@ class ProgramSpec:
 # Build options every program takes: the DSPy adapter (None: the caller's context adapter).
 ADAPTER_OPTION: dict[str, Any] = {"adapter": None}
 # ... and those of the programs with an NL -> IR step: what the model writes of the IR.
-IR_OUTPUT_OPTION: dict[str, Any] = {"ir_output": "content"}
+IR_OUTPUT_OPTION: dict[str, Any] = {"ir_output": "lean"}
 
 PROGRAM_SPECS: Mapping[str, ProgramSpec] = MappingProxyType(
     {

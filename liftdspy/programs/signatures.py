@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dspy
 
-from liftdspy.ir import IntermediateRepresentation, IRContent, IROutput
+from liftdspy.ir import IntermediateRepresentation, IROutput, content_model
 
 
 class NLToIRSignature(dspy.Signature):
@@ -44,12 +44,12 @@ class RepairCodeSignature(dspy.Signature):
     fixed_code: str = dspy.OutputField(desc="The corrected function definition.")
 
 
-def nl_to_ir_signature(ir_output: IROutput = "content") -> type[dspy.Signature]:
-    """The NL -> IR signature whose `ir` output is the IR's content (`IRContent`, what the model
-    writes; the program completes it) or, with `ir_output="full"`, the whole
-    `IntermediateRepresentation` (bookkeeping included: today's requests, byte for byte)."""
-    if ir_output == "full":
+def nl_to_ir_signature(ir_output: IROutput = "lean") -> type[dspy.Signature]:
+    """The NL -> IR signature whose `ir` output is what the model writes of the IR (`IRLean` for
+    `lean`, `IRContent` for `content`; the program completes it) or, with `ir_output="full"`,
+    the whole `IntermediateRepresentation` (bookkeeping included: the first requests, byte for
+    byte)."""
+    model = content_model(ir_output)
+    if model is None:
         return NLToIRSignature
-    if ir_output == "content":
-        return NLToIRSignature.with_updated_fields("ir", type_=IRContent)
-    raise ValueError(f"unknown ir_output {ir_output!r}: expected 'content' or 'full'")
+    return NLToIRSignature.with_updated_fields("ir", type_=model)

@@ -3,7 +3,8 @@
 A JSON answer (the `compact`, `baml` and `json` adapters) is one object holding every output
 field; a `chat` answer has one `[[ ## field ## ]]` section per field, as DSPy's ChatAdapter parses
 it (a string field is the section's text, any other field its JSON). An IR content output
-(`IRContent`) is completed into the full IR (`liftdspy.ir.complete_ir`), as the DSPy program does.
+(`IRLean`, `IRContent`) is completed into the full IR (`liftdspy.ir.complete_ir`), as the DSPy
+program does.
 """
 
 from __future__ import annotations
@@ -37,6 +38,12 @@ def _complete_ir_content(value: Any) -> Any:
     return complete_ir(IRContent.model_validate(value)).model_dump(mode="json")
 
 
+def _complete_ir_lean(value: Any) -> Any:
+    from liftdspy.ir import IRLean, complete_ir
+
+    return complete_ir(IRLean.model_validate(value)).model_dump(mode="json")
+
+
 def _validate_str(value: Any) -> Any:
     if not isinstance(value, str):
         raise ValueError(f"expected a string, got {type(value).__name__}")
@@ -48,6 +55,7 @@ VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "str": _validate_str,
     "IntermediateRepresentation": _validate_ir,
     "IRContent": _complete_ir_content,
+    "IRLean": _complete_ir_lean,
 }
 
 

@@ -151,16 +151,17 @@ def test_the_committed_study_says_version_1_and_loads_as_the_string(tmp_path) ->
 def test_the_study_hashes_keep_the_form_they_were_first_taken_with() -> None:
     """The shipped study's identity and cell hashes take format versions in the int form they were
     first computed with (the int 1), so finished cells and parent runs still match. The literals
-    are the shipped study's as recorded on 2026-12-07 (40 eval tasks, 6 arms, seeds 0-7; the
-    cell hashes of seeds 0-4 are those of 2026-12-06: a cell's hash does not see the seed list)."""
+    are the shipped study's as recorded on 2026-12-07 with `ir_output: lean` the default (40 eval
+    tasks, 6 arms, seeds 0-7; the new default is part of the program config both hashes take, so
+    they changed with it; a cell's hash does not see the seed list)."""
     from liftdspy.studies.cells import cell_hash, expand_cells
     from liftdspy.studies.config import load_study
 
     study = load_study(ROOT / "studies" / "demo.yaml")
-    assert study.identity_hash() == "39bb663674cb147e"
+    assert study.identity_hash() == "f93235ae91ce8733"
     hashes = [cell_hash(study, cell, ROOT) for cell in expand_cells(study)]
-    assert hashes[:2] == ["f7ceb359387715eb", "6ad4de68763a2e73"]
-    assert hashes[-1] == "77a2c6021aab5c6b"
+    assert hashes[:2] == ["73dfa6c7a15a7d5c", "e9c6ec3bec04a7fd"]
+    assert hashes[-1] == "be0def945f227bf4"
 
 
 def test_a_committed_recording_entry_loads_in_either_form_with_the_same_key() -> None:

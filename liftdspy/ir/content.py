@@ -17,7 +17,7 @@ DSPy-free: `liftdspy.runtime` completes exported answers with the same function.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
@@ -35,7 +35,7 @@ BOOKKEEPING_FIELDS = ("metadata", "version")
 MODEL_ORIGIN = "model"
 
 IROutput = Literal["lean", "content", "full"]
-IR_OUTPUTS: tuple[str, ...] = ("lean", "content", "full")
+IR_OUTPUTS: tuple[str, ...] = get_args(IROutput)
 
 
 class _ContentBase(BaseModel):

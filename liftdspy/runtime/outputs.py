@@ -32,16 +32,16 @@ def _validate_ir(value: Any) -> Any:
     return IntermediateRepresentation.model_validate(value).model_dump(mode="json")
 
 
-def _complete_ir_content(value: Any) -> Any:
-    from liftdspy.ir import IRContent, complete_ir
+def _complete_as(model_name: str) -> Callable[[Any], Any]:
+    """A validator reading the answer as `liftdspy.ir.<model_name>` and completing the full IR."""
 
-    return complete_ir(IRContent.model_validate(value)).model_dump(mode="json")
+    def complete(value: Any) -> Any:
+        from liftdspy import ir
 
+        content = getattr(ir, model_name).model_validate(value)
+        return ir.complete_ir(content).model_dump(mode="json")
 
-def _complete_ir_lean(value: Any) -> Any:
-    from liftdspy.ir import IRLean, complete_ir
-
-    return complete_ir(IRLean.model_validate(value)).model_dump(mode="json")
+    return complete
 
 
 def _validate_str(value: Any) -> Any:
@@ -54,8 +54,8 @@ def _validate_str(value: Any) -> Any:
 VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "str": _validate_str,
     "IntermediateRepresentation": _validate_ir,
-    "IRContent": _complete_ir_content,
-    "IRLean": _complete_ir_lean,
+    "IRContent": _complete_as("IRContent"),
+    "IRLean": _complete_as("IRLean"),
 }
 
 

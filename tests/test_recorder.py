@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -20,7 +21,12 @@ from liftdspy.lm import (
     build_lm,
     recorder_of,
 )
-from liftdspy.lm.recorder import RECORDER_MODE_ENV, RecordingSecretError, recording_key
+from liftdspy.lm.recorder import (
+    _IN_FLIGHT,
+    RECORDER_MODE_ENV,
+    RecordingSecretError,
+    recording_key,
+)
 from liftdspy.lm.store import request_json
 
 
@@ -248,6 +254,31 @@ def test_threads_share_one_recorder_with_exact_counts(tmp_path: Path) -> None:
         replayed = list(pool.map(lambda r: recorder.complete(r).message.parts[0].text, requests))
     assert recorder.stats().hits == 120 and engine.calls == 120
     assert set(replayed) == set(live)
+
+
+def test_identical_requests_in_flight_at_once_make_one_live_call(tmp_path: Path) -> None:
+    # Two recorders on one store (two study cells running at once in one process) and eight
+    # threads asking the same question while the first live answer is still being made.
+    engine = ScriptedEngine(delay_s=0.3)
+    recorders = [RecordingEngine(engine, tmp_path / "store", "replay") for _ in range(2)]
+    barrier = threading.Barrier(8)
+
+    def run(i: int) -> str:
+        barrier.wait()
+        return recorders[i % 2].complete(make_request("same question")).message.parts[0].text
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(run, range(8)))
+    assert engine.calls == 1 and len(set(answers)) == 1
+    stats = [r.stats() for r in recorders]
+    assert sum(s.calls for s in stats) == 1 and sum(s.misses for s in stats) == 1
+    assert sum(s.hits for s in stats) == 7
+    # Different requests still run concurrently, and nothing is left locked.
+    with ThreadPoolExecutor(4) as pool:
+        started = time.perf_counter()
+        list(pool.map(lambda i: recorders[0].complete(make_request(f"q{i}")), range(4)))
+    assert time.perf_counter() - started < 4 * 0.3 and engine.calls == 5
+    assert len(_IN_FLIGHT) == 0
 
 
 def test_build_lm_disables_dspy_cache_and_uses_recorder(tmp_path: Path) -> None:

@@ -34,6 +34,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -67,8 +68,9 @@ RECORDER_MODE_ENV = "LIFTDSPY_RECORDER"
 
 
 class RecorderMode(StrEnum):
-    """off: pass through. record: always call and store. replay: stored answer, else call and store.
-    offline: stored answer, else `RecordingMissError` (the test suite's default)."""
+    """off: pass through. record: always call and store. replay: stored answer, else call and store
+    (identical requests made at once in one process make one live call). offline: stored answer,
+    else `RecordingMissError` (the test suite's default)."""
 
     OFF = "off"
     RECORD = "record"
@@ -189,6 +191,36 @@ class RecorderStats(BaseModel):
             if name != "mode"
         }
         return RecorderStats(mode=self.mode, **counts)
+
+
+class _KeyLocks:
+    """One lock per name, held while a live call for that name runs, dropped when unused."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[tuple[str, str], list[Any]] = {}  # name -> [lock, holders + waiters]
+
+    @contextmanager
+    def hold(self, name: tuple[str, str]) -> Iterator[None]:
+        with self._guard:
+            slot = self._locks.setdefault(name, [threading.Lock(), 0])
+            slot[1] += 1
+        try:
+            with slot[0]:
+                yield
+        finally:
+            with self._guard:
+                slot[1] -= 1
+                if slot[1] == 0:
+                    del self._locks[name]
+
+    def __len__(self) -> int:
+        with self._guard:
+            return len(self._locks)
+
+
+# (store directory, recording key) of every live call a replay-mode recorder is making.
+_IN_FLIGHT = _KeyLocks()
 
 
 class RecordingEngine:
@@ -336,16 +368,41 @@ class RecordingEngine:
         candidate: int,
         key: str,
     ) -> Response:
-        if self.mode is not RecorderMode.RECORD:
-            entry = self.store.get(key)
-            if entry is not None:
-                response = entry.to_response()
-                self._count_hit(entry, response)
-                logger.debug("recorder hit %s", entry.summary())
-                return response
+        if self.mode is RecorderMode.RECORD:
+            return self._record(request, request_data, rollout_id, candidate, key)
+        hit = self._replayed(key)
+        if hit is not None:
+            return hit
+        if self.mode is RecorderMode.OFFLINE:
             self._count(misses=1)
-            if self.mode is RecorderMode.OFFLINE:
-                raise self._miss_error(key, request_data)
+            raise self._miss_error(key, request_data)
+        # One live call per key: an identical request already in flight (another thread's, or
+        # another recorder's on this store, e.g. a concurrent study cell) is waited for, and
+        # its stored answer replayed.
+        with _IN_FLIGHT.hold((str(self.store.path.resolve()), key)):
+            hit = self._replayed(key)
+            if hit is not None:
+                return hit
+            self._count(misses=1)
+            return self._record(request, request_data, rollout_id, candidate, key)
+
+    def _replayed(self, key: str) -> Response | None:
+        entry = self.store.get(key)
+        if entry is None:
+            return None
+        response = entry.to_response()
+        self._count_hit(entry, response)
+        logger.debug("recorder hit %s", entry.summary())
+        return response
+
+    def _record(
+        self,
+        request: Request,
+        request_data: dict[str, Any],
+        rollout_id: Any,
+        candidate: int,
+        key: str,
+    ) -> Response:
         response, latency = self._call_inner(engine_request(request, rollout_id, candidate))
         entry = RecordedCall(
             key=key,

@@ -99,8 +99,9 @@ def published_table(page: Path = ROOT / "README.md") -> str:
     return text[text.index(BEGIN) : text.index(END) + len(END)]
 
 
-def replay_offline(workdir: Path):
-    """Run the shipped study offline in `workdir`; (prepared study, outcome, tracking URI)."""
+def replay_offline(workdir: Path, executor=None):
+    """Run the shipped study offline in `workdir` (one cell at a time unless `executor` says
+    otherwise); (prepared study, outcome, tracking URI)."""
     import mlflow
 
     from liftdspy.lm.store import RecordingStore, ensure_imported
@@ -116,7 +117,7 @@ def replay_offline(workdir: Path):
         overrides += ["reflection_lm.recorder.mode=offline", f"reflection_lm.recorder.path={store}"]
     config = load_study(STUDY, [*overrides, f"tracking.uri={tracking}"])
     prepared = prepare_study(config)
-    outcome = run_study(prepared, InProcessExecutor())
+    outcome = run_study(prepared, executor or InProcessExecutor())
     mlflow.end_run()
     return prepared, outcome, tracking
 

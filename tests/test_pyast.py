@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import gc
+import inspect
 import re
 import sys
 import threading
@@ -84,6 +85,20 @@ def test_the_stress_reproduces_the_race_with_plain_ast_parse(hostile_scheduling:
     """The control: without the lock the same stress fails, so the test above can fail."""
     errors = _parse_from_threads(ast.parse, rounds=64)
     assert errors and "recursion depth mismatch" in errors[0]
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="the race is CPython 3.11's")
+def test_every_parse_locked_protects_code_that_calls_ast_parse_itself(
+    hostile_scheduling: None,
+) -> None:
+    # inspect.getsource (DSPy's MIPROv2 proposer) calls `ast.parse` by name, as this does.
+    with pyast.every_parse_locked():
+        assert ast.parse is pyast.parse
+        with pyast.every_parse_locked():  # nested: still installed when the inner one ends
+            pass
+        assert _parse_from_threads(lambda source: ast.parse(source), rounds=64) == []
+        assert "def parse" in inspect.getsource(pyast)
+    assert ast.parse is pyast._ast_parse
 
 
 def test_no_module_of_the_package_calls_ast_parse_directly() -> None:

@@ -18,7 +18,11 @@ from mlflow.tracking import MlflowClient
 
 from liftdspy.lm.config import LMConfig
 from liftdspy.studies import LeakageError, StudyConfigError, load_study
-from liftdspy.studies.executors import InProcessExecutor, ProcessPoolCellExecutor
+from liftdspy.studies.executors import (
+    InProcessExecutor,
+    ProcessPoolCellExecutor,
+    ThreadCellExecutor,
+)
 from liftdspy.studies.runner import prepare_study, run_study
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -218,6 +222,31 @@ def test_worker_processes_give_the_same_results_as_in_process(tmp_path):
     assert {r.cell.id: r.scores for r in two.results} == by_cell
 
 
+def test_cells_in_threads_give_the_same_results_as_one_at_a_time(tmp_path):
+    a = tmp_path / "a"
+    b = tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    one = run_study(prepare_study(load_study(write_study(a))), InProcessExecutor(scripted_factory))
+    calls_one_at_a_time = live_calls()
+    ENGINES.clear()
+    three = run_study(
+        prepare_study(load_study(write_study(b))), ThreadCellExecutor(3, scripted_factory)
+    )
+    by_cell = {r.cell.id: r.scores for r in one.results}
+    assert all(r.status == "finished" for r in three.results)
+    assert {r.cell.id: r.scores for r in three.results} == by_cell
+    # The optimizer cells' baselines are the zero-shot cell's requests: one live call each,
+    # whether they ran before, after or at the same time as the zero-shot cell.
+    assert live_calls() == calls_one_at_a_time
+    runs = MlflowClient(tracking_uri=f"sqlite:///{b / 'mlflow.db'}").search_runs(
+        [mlflow.get_experiment_by_name("logic").experiment_id]
+    )
+    cells = [r for r in runs if "liftdspy.study.cell" in r.data.tags]
+    assert sorted(r.data.tags["liftdspy.study.cell"] for r in cells) == sorted(by_cell)
+    assert {r.data.tags["mlflow.parentRunId"] for r in cells} == {three.parent_run_id}
+    assert all(r.info.status == "FINISHED" for r in cells)
+
+
 def test_report_figures_from_the_study_run(tmp_path):
     config = load_study(write_study(tmp_path))
     outcome = run_study(prepare_study(config), InProcessExecutor(scripted_factory))
@@ -282,6 +311,11 @@ def test_cli_prints_the_plan_before_any_lm_call_and_names_bad_keys(tmp_path):
     bad = CliRunner().invoke(app, ["study", "run", str(path), "--set", "arms.0.fixd=zero-shot"])
     assert bad.exit_code == 2  # bad input: the config
     assert "arms.0.fixd" in bad.stderr
+    both = CliRunner().invoke(
+        app, ["study", "run", str(path), "--concurrent-cells", "2", "--workers", "2"]
+    )
+    assert both.exit_code == 2 and "--concurrent-cells" in both.stderr
+    assert "plan" not in both.output  # refused before anything is prepared
     assert live_calls() == 0
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from liftdspy.studies.executors import ThreadCellExecutor
 from liftdspy.studies.parity import run_study_parity
 from liftdspy.studies.report import build_report, write_report
 
@@ -50,7 +51,10 @@ def test_shipped_study_replays_offline_with_the_recorded_figures(tmp_path, monke
     monkeypatch.chdir(ROOT)
     monkeypatch.delenv("LIFTDSPY_RECORDER", raising=False)
     study_figures = _study_figures()
-    prepared, outcome, tracking = study_figures.replay_offline(tmp_path)
+    # Three cells at once, as the live run was made (`--concurrent-cells 3`), while the figures
+    # come from a one-at-a-time replay: a cell seeing another's LM, adapter, demos or MLflow
+    # run would change its requests, a miss offline.
+    prepared, outcome, tracking = study_figures.replay_offline(tmp_path, ThreadCellExecutor(3))
     assert outcome.spent_lm_calls == 0
     assert all(r.cost.live_calls == 0 for r in outcome.results)
     expected = json.loads(FIGURES.read_text())

@@ -49,6 +49,13 @@ def run(
     ),
     recorder: RecorderMode | None = recorder_option(),
     workers: int = typer.Option(1, "--workers", min=1, help="Worker processes (one LM each)."),
+    concurrent_cells: int = typer.Option(
+        1,
+        "--concurrent-cells",
+        min=1,
+        help="Cells run at once in this process, sharing its one LM (the embedded engine "
+        "decodes their requests in one batch).",
+    ),
     ray: str | None = typer.Option(
         None, "--ray", help="Run each cell as a Ray task on the cluster at ADDRESS."
     ),
@@ -68,9 +75,16 @@ def run(
         InProcessExecutor,
         ProcessPoolCellExecutor,
         RayCellExecutor,
+        ThreadCellExecutor,
     )
     from liftdspy.studies.runner import prepare_study, run_study
 
+    if concurrent_cells > 1 and (ray or workers > 1):
+        output.err().print(
+            "--concurrent-cells runs cells in this process: use it without --workers and --ray",
+            markup=False,
+        )
+        raise typer.Exit(ExitCode.BAD_INPUT)
     config = load_study(study, list(set_))
     if recorder is not None:
         for lm in [config.lm, config.reflection_lm, *config.lms.values()]:
@@ -99,6 +113,8 @@ def run(
         executor = RayCellExecutor(ray, slots=max(workers, 1))
     elif workers > 1:
         executor = ProcessPoolCellExecutor(workers, worker_setup=logs.worker_setup())
+    elif concurrent_cells > 1:
+        executor = ThreadCellExecutor(concurrent_cells)
     else:
         executor = InProcessExecutor()
 

@@ -1,8 +1,11 @@
-"""Where cells run: in this process, in N worker processes, or as Ray tasks on a cluster.
+"""Where cells run: in this process (one at a time, or several at once in threads), in N worker
+processes, or as Ray tasks on a cluster.
 
 Every executor calls `run_cell(task)` and yields `CellResult`s as cells finish. Workers build
-their own LM (the embedded model: one per process). Ray workers must reach the same MLflow
-tracking store and the same recording store path (both are absolute in the task).
+their own LM (the embedded model: one per process); cells in threads share the process's one
+model, whose batch scheduler decodes their requests together (`ThreadCellExecutor`). Ray
+workers must reach the same MLflow tracking store and the same recording store path (both are
+absolute in the task).
 """
 
 from __future__ import annotations
@@ -10,9 +13,11 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 
+from liftdspy.pyast import every_parse_locked
 from liftdspy.studies.cell_runner import CellTask, EngineFactory, run_cell
 from liftdspy.studies.results import CellResult
 
@@ -85,6 +90,46 @@ class _Pool(Executor):
             for future in done:
                 running.pop(future)
                 yield future.result()
+
+
+class ThreadCellExecutor(_Pool):
+    """Up to `cells` cells at once in this process, each in a thread of its own.
+
+    Their LMs share the process's one embedded model (`liftdspy.lm.local.lanes`: one pool per
+    model), so one cell's serial phases (an optimizer proposing instructions, GEPA reflecting)
+    decode in the same batches as another cell's evaluation, instead of leaving the batch near
+    empty; identical requests of two cells make one live call (the recorder's replay mode). DSPy
+    settings and MLflow's active run are per thread, so cells do not see each other's. The
+    threads are daemons: Ctrl-C returns at once and abandons the cells in flight (their runs are
+    closed as interrupted by the next `study run`). Which answers share a batch depends on
+    timing, so a live run is reproduced from its recording, not by running it again.
+    """
+
+    def __init__(self, cells: int, engine_factory: EngineFactory | None = None):
+        if cells < 1:
+            raise ValueError(f"cells must be at least 1, got {cells}")
+        self.slots = cells
+        self.engine_factory = engine_factory
+
+    def run(self, tasks, next_allowance):
+        # Cells parse Python in several threads, DSPy's code too (inspect.getsource in
+        # MIPROv2's proposer): CPython 3.11's AST constructor is not thread-safe (liftdspy.pyast).
+        with every_parse_locked():
+            yield from super().run(tasks, next_allowance)
+
+    def _submit(self, task: CellTask) -> Future:
+        future: Future = Future()
+
+        def work() -> None:
+            if not future.set_running_or_notify_cancel():
+                return
+            try:
+                future.set_result(run_cell(task, self.engine_factory))
+            except BaseException as exc:  # run_cell reports failures; this is a crash
+                future.set_exception(exc)
+
+        threading.Thread(target=work, name=f"liftdspy-cell-{task.cell.id}", daemon=True).start()
+        return future
 
 
 class ProcessPoolCellExecutor(_Pool):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -273,11 +272,19 @@ def test_identical_requests_in_flight_at_once_make_one_live_call(tmp_path: Path)
     stats = [r.stats() for r in recorders]
     assert sum(s.calls for s in stats) == 1 and sum(s.misses for s in stats) == 1
     assert sum(s.hits for s in stats) == 7
-    # Different requests still run concurrently, and nothing is left locked.
+    # Different requests still run concurrently (each live call waits for the other three to
+    # be in flight; serialised, the barrier would break), and nothing is left locked.
+    together = threading.Barrier(4, timeout=10)
+    inner_answer = engine._answer
+
+    def answer_together(request, number):
+        together.wait()
+        return inner_answer(request, number)
+
+    engine.answer = answer_together
     with ThreadPoolExecutor(4) as pool:
-        started = time.perf_counter()
         list(pool.map(lambda i: recorders[0].complete(make_request(f"q{i}")), range(4)))
-    assert time.perf_counter() - started < 4 * 0.3 and engine.calls == 5
+    assert engine.calls == 5 and not together.broken
     assert len(_IN_FLIGHT) == 0
 
 

@@ -237,6 +237,7 @@ class RecordingEngine:
         self.inner = inner
         self._owns_store = not isinstance(store, RecordingStore)
         self.store = store if isinstance(store, RecordingStore) else RecordingStore(store)
+        self._store_name = str(self.store.path.resolve())  # the store's name in `_IN_FLIGHT`
         self.mode = RecorderMode(mode)
         self._secrets = tuple(s for s in secrets if s)
         self._identity = _checked_identity(inner.identity(), self._secrets)
@@ -379,7 +380,7 @@ class RecordingEngine:
         # One live call per key: an identical request already in flight (another thread's, or
         # another recorder's on this store, e.g. a concurrent study cell) is waited for, and
         # its stored answer replayed.
-        with _IN_FLIGHT.hold((str(self.store.path.resolve()), key)):
+        with _IN_FLIGHT.hold((self._store_name, key)):
             hit = self._replayed(key)
             if hit is not None:
                 return hit
